@@ -1,0 +1,69 @@
+"""The logit table of the TRL guide: sampled eval pairs with both rewards, printed and saved."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def excerpt(text: str, width: int = 80) -> str:
+    """The end of a text (where the replies differ), on one line, at most `width` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else "…" + flat[-(width - 1) :]
+
+
+def logit_table_rows(
+    chosen: list[str],
+    rejected: list[str],
+    rewards_chosen: list[float],
+    rewards_rejected: list[float],
+    n: int,
+    seed: int = 0,
+    prompts: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Sample n pairs (reproducibly) into rows of the logit table."""
+    picked = sorted(random.Random(seed).sample(range(len(chosen)), min(n, len(chosen))))
+    return [
+        {
+            "index": i,
+            "prompt": excerpt(prompts[i]) if prompts else "",
+            "chosen": excerpt(chosen[i]),
+            "rejected": excerpt(rejected[i]),
+            "reward_chosen": round(float(rewards_chosen[i]), 4),
+            "reward_rejected": round(float(rewards_rejected[i]), 4),
+            "correct": bool(rewards_chosen[i] > rewards_rejected[i]),
+        }
+        for i in picked
+    ]
+
+
+def print_logit_table(rows: list[dict[str, Any]], title: str, console: Console | None = None) -> None:
+    """Print the rows as a rich table."""
+    table = Table(title=title, show_lines=True)
+    for name in ("chosen", "rejected"):
+        table.add_column(name, overflow="fold", max_width=50)
+    table.add_column("r(chosen)", justify="right")
+    table.add_column("r(rejected)", justify="right")
+    table.add_column("ok", justify="center")
+    for row in rows:
+        table.add_row(
+            row["chosen"],
+            row["rejected"],
+            f"{row['reward_chosen']:.3f}",
+            f"{row['reward_rejected']:.3f}",
+            "[green]✓[/green]" if row["correct"] else "[red]✗[/red]",
+        )
+    (console or Console()).print(table)
+
+
+def write_logit_table(rows: list[dict[str, Any]], path: str | Path) -> Path:
+    """Write the rows as JSON."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rows, indent=2, ensure_ascii=False))
+    return path
