@@ -93,16 +93,12 @@ class RewardConfig(TrainingArguments):
     logging_steps: float = field(
         default=10, metadata={"help": "Log every this many steps (a float < 1 is a ratio of all steps)."}
     )
-    learning_rate: float = field(
-        default=5e-5, metadata={"help": "Peak learning rate of AdamW after the warmup."}
-    )
+    learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate of AdamW after the warmup."})
     warmup_steps: float = field(
         default=0.1,
         metadata={"help": "Linear warmup: steps if >= 1, else a fraction of all training steps."},
     )
-    save_strategy: str = field(
-        default="no", metadata={"help": "When to write checkpoints: 'no', 'steps' or 'epoch'."}
-    )
+    save_strategy: str = field(default="no", metadata={"help": "When to write checkpoints: 'no', 'steps' or 'epoch'."})
 
     def __post_init__(self) -> None:
         if self.bf16 is None:
@@ -114,7 +110,5 @@ class RewardConfig(TrainingArguments):
         if self.length_group_batches < 0:
             raise ValueError(f"length_group_batches must be >= 0, got {self.length_group_batches}")
         if self.center_rewards_coefficient is not None and self.center_rewards_coefficient < 0:
-            raise ValueError(
-                f"center_rewards_coefficient must be >= 0 or None, got {self.center_rewards_coefficient}"
-            )
+            raise ValueError(f"center_rewards_coefficient must be >= 0 or None, got {self.center_rewards_coefficient}")
         super().__post_init__()

@@ -16,9 +16,7 @@ _FORMATS = {".jsonl": "json", ".json": "json", ".gz": "json", ".parquet": "parqu
 def _builder(path: Path) -> str:
     builder = _FORMATS.get(path.suffix)
     if builder is None:
-        raise ValueError(
-            f"{path}: unknown file type {path.suffix!r}; use .jsonl, .jsonl.gz, .parquet or .csv"
-        )
+        raise ValueError(f"{path}: unknown file type {path.suffix!r}; use .jsonl, .jsonl.gz, .parquet or .csv")
     return builder
 
 

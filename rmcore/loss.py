@@ -32,10 +32,7 @@ def pairwise_loss(
         diff = diff - margin.to(diff.device, torch.float32)
     loss = -F.logsigmoid(diff).mean()
     if center_rewards_coefficient:
-        loss = (
-            loss
-            + center_rewards_coefficient * ((rewards_chosen.float() + rewards_rejected.float()) ** 2).mean()
-        )
+        loss = loss + center_rewards_coefficient * ((rewards_chosen.float() + rewards_rejected.float()) ** 2).mean()
     return loss
 
 

@@ -68,9 +68,7 @@ def is_adapter_dir(path: str | Path) -> bool:
     return (Path(path) / "adapter_config.json").is_file()
 
 
-def load_reward_model(
-    path: str | Path, trust_remote_code: bool = False
-) -> tuple[nn.Module, PreTrainedTokenizerBase]:
+def load_reward_model(path: str | Path, trust_remote_code: bool = False) -> tuple[nn.Module, PreTrainedTokenizerBase]:
     """Load a saved reward model and its tokenizer: a full model folder, a LoRA adapter folder or a hub id."""
     path = str(path)
     if is_adapter_dir(path):

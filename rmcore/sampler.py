@@ -56,6 +56,5 @@ class LengthGroupedPairSampler(Sampler[int]):
 def pair_lengths(dataset) -> list[int]:
     """Longer side of each tokenized pair: what the pair costs once chosen and rejected share a batch."""
     return [
-        max(len(c), len(r))
-        for c, r in zip(dataset["input_ids_chosen"], dataset["input_ids_rejected"], strict=True)
+        max(len(c), len(r)) for c, r in zip(dataset["input_ids_chosen"], dataset["input_ids_rejected"], strict=True)
     ]

@@ -50,9 +50,7 @@ def score_texts(
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             padded = tokenizer.pad([{"input_ids": ids[i]} for i in chunk], return_tensors="pt")
-            rewards = compute_rewards(
-                model, padded["input_ids"].to(device), padded["attention_mask"].to(device)
-            )
+            rewards = compute_rewards(model, padded["input_ids"].to(device), padded["attention_mask"].to(device))
             for i, r in zip(chunk, rewards.float().tolist(), strict=True):
                 scores[i] = r
     model.train(was_training)

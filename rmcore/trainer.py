@@ -86,8 +86,7 @@ class RewardTrainer(Trainer):
             train_dataset = self._prepare_split(train_dataset, processing_class, num_proc, "train")
         if isinstance(eval_dataset, dict):
             eval_dataset = {
-                k: self._prepare_split(v, processing_class, num_proc, f"eval_{k}")
-                for k, v in eval_dataset.items()
+                k: self._prepare_split(v, processing_class, num_proc, f"eval_{k}") for k, v in eval_dataset.items()
             }
         elif eval_dataset is not None:
             eval_dataset = self._prepare_split(eval_dataset, processing_class, num_proc, "eval")
@@ -226,9 +225,7 @@ class RewardTrainer(Trainer):
         metric_key_prefix: str = "eval",
     ) -> EvalLoopOutput:
         order = self._eval_order
-        output = super().evaluation_loop(
-            dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix
-        )
+        output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
         predictions = output.predictions
         if order is not None and predictions is not None and len(order) == len(predictions):
             restored = np.empty_like(predictions)
@@ -252,9 +249,7 @@ class RewardTrainer(Trainer):
             print_logit_table(table, title)
             write_logit_table(table, out_dir / f"{split}_logit_table.json")
         if getattr(self.args, "eval_plots", False):
-            plot_reward_histograms(
-                predictions[:, 0], predictions[:, 1], out_dir / f"{split}_rewards.png", title
-            )
+            plot_reward_histograms(predictions[:, 0], predictions[:, 1], out_dir / f"{split}_rewards.png", title)
 
     def _pair_texts(self, dataset: Dataset) -> tuple[list[str], list[str]]:
         if {"chosen", "rejected"} <= set(dataset.column_names):
