@@ -1,0 +1,49 @@
+"""`DataConfig`: the settings of the data-in steps (load, validate, quarantine, store, split)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class DataConfig:
+    """Settings for reading, validating and storing preference pairs. Every field has help text."""
+
+    # Parameters that control validation
+    max_row_bytes: int = field(
+        default=1_000_000,
+        metadata={
+            "help": "Largest accepted row, in bytes of its source line (or of its JSON form for Parquet/CSV). "
+            "Bigger rows are quarantined under rule `row_size`; raise it for long multi-turn dialogues."
+        },
+    )
+    min_good_fraction: float = field(
+        default=0.5,
+        metadata={
+            "help": "Fail the run when fewer than this fraction of the rows read are good (0-1). A run with "
+            "no good row always fails. 0 = accept any batch that has at least one good row."
+        },
+    )
+
+    # Parameters that control the store
+    eval_fraction: float = field(
+        default=0.1,
+        metadata={
+            "help": "Fraction of pairs held out for evaluation (0-1). The split is decided by each pair's "
+            "hash, so a pair stays in its split night after night; raising it only moves pairs train -> eval."
+        },
+    )
+
+    # Parameters that control reading
+    hub_split: str = field(
+        default="train",
+        metadata={"help": "Split to read when a source is a hub dataset id (e.g. Anthropic/hh-rlhf); online only."},
+    )
+
+    def __post_init__(self) -> None:
+        if self.max_row_bytes < 1:
+            raise ValueError(f"DataConfig.max_row_bytes must be >= 1, got {self.max_row_bytes}")
+        for name in ("min_good_fraction", "eval_fraction"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"DataConfig.{name} must be between 0 and 1, got {value}")

@@ -1,0 +1,303 @@
+"""Read preference pairs from files, folders or a hub dataset, one record per row, never crashing on a bad row.
+
+Nightly files come from labelers and logs and some lines are broken. A reader that stops at the first
+broken line loses the rest of the file, so JSONL is read line by line in binary: each line becomes a
+`RawRecord` holding either its parsed fields or its raw bytes and the reason it could not be parsed.
+Validation (tasks/validate.py) then decides, and nothing read is ever dropped on the way.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import sys
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import task
+
+_BOM = b"\xef\xbb\xbf"
+_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet", ".csv")
+_NUMERIC = ("margin", "score_chosen", "score_rejected")
+_HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
+_CHUNK = 1 << 20
+
+
+class SourceError(ValueError):
+    """A source cannot be opened at all (missing, unreadable, not a pair file): unlike a bad row, this stops the run."""
+
+
+@dataclass
+class RawRecord:
+    """One row as read: its origin, and either its fields or its raw bytes with the parse error.
+
+    Args:
+        source_file: the file (or `hub:<id>`) the row came from.
+        line: 1-based line number (JSONL), data row number (CSV, Parquet, JSON array) or hub row number.
+        fields: the parsed object, None when it could not be parsed.
+        raw: the line's bytes as read (JSONL; BOM and line ending removed), None for other formats.
+        error: why the row could not be parsed, None when it was.
+        rule: the validation rule the parse failure counts under (`json_parse`, `utf8`, `truncated_file`).
+    """
+
+    source_file: str
+    line: int
+    fields: dict[str, Any] | None = None
+    raw: bytes | None = None
+    error: str | None = None
+    rule: str | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes of the row as it came in: the raw line, or the JSON form of rows from Parquet/CSV/hub."""
+        if self.raw is not None:
+            return len(self.raw)
+        text = json.dumps(self.fields, ensure_ascii=False, default=str)
+        return len(text.encode("utf-8", "surrogatepass"))
+
+
+def score_margin(score_chosen: Any, score_rejected: Any) -> Any:
+    """margin = score_chosen - score_rejected for numbers; anything else is passed on for `margin_finite` to refuse."""
+    numbers = all(isinstance(s, int | float) and not isinstance(s, bool) for s in (score_chosen, score_rejected))
+    if not numbers:
+        return {"score_chosen": score_chosen, "score_rejected": score_rejected}
+    try:
+        return float(score_chosen) - float(score_rejected)
+    except OverflowError:
+        return math.inf
+
+
+def pair_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    """Derive `margin` from `score_chosen`/`score_rejected` when the row has both scores and no margin."""
+    if "margin" not in obj and "score_chosen" in obj and "score_rejected" in obj:
+        obj = {**obj, "margin": score_margin(obj["score_chosen"], obj["score_rejected"])}
+    return obj
+
+
+def parse_line(source: str, line_no: int, line: bytes) -> RawRecord:
+    """Parse one JSONL line into a record; a bad line becomes a record with its error, never an exception."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as err:
+        why = f"byte {line[err.start]:#04x} at offset {err.start} is not valid UTF-8"
+        return RawRecord(source, line_no, raw=line, error=why, rule="utf8")
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError) as err:
+        return RawRecord(source, line_no, raw=line, error=f"not JSON: {err}"[:300], rule="json_parse")
+    if not isinstance(obj, dict):
+        why = f"a JSON object per line is expected, got {type(obj).__name__}"
+        return RawRecord(source, line_no, raw=line, error=why, rule="json_parse")
+    return RawRecord(source, line_no, fields=pair_fields(obj), raw=line)
+
+
+def _gzip_chunks(path: Path) -> Iterator[bytes | None]:
+    """Decompress a gzip file chunk by chunk; a final None says the stream was cut off or corrupt.
+
+    zlib is used directly, not `gzip.open`, because gzip drops the bytes it had decompressed when it
+    meets a truncated stream; here every complete line before the cut is kept.
+    """
+    decoder, fed = zlib.decompressobj(wbits=31), False
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            while chunk:
+                try:
+                    yield decoder.decompress(chunk)
+                except zlib.error:
+                    yield None
+                    return
+                fed = True
+                chunk = decoder.unused_data if decoder.eof else b""
+                if decoder.eof:  # concatenated gzip members: start the next one
+                    decoder, fed = zlib.decompressobj(wbits=31), False
+    if fed and not decoder.eof:
+        yield None
+
+
+def _gzip_lines(path: Path) -> Iterator[tuple[bytes, bool]]:
+    """Lines (without b"\\n") of a gzip file, with True on the line at which the stream ends early."""
+    pending = b""
+    for chunk in _gzip_chunks(path):
+        if chunk is None:
+            yield pending, True
+            return
+        *lines, pending = (pending + chunk).split(b"\n")
+        yield from ((line, False) for line in lines)
+    if pending:
+        yield pending, False
+
+
+def _plain_lines(path: Path) -> Iterator[tuple[bytes, bool]]:
+    with path.open("rb") as handle:
+        for line in handle:
+            yield line.removesuffix(b"\n"), False
+
+
+def read_jsonl(path: Path) -> list[RawRecord]:
+    """One record per non-blank line of a JSONL (or gzipped JSONL) file; a BOM and CRLF endings are fine."""
+    gz = path.name.endswith(".gz")
+    lines = _gzip_lines(path) if gz else _plain_lines(path)
+    records = []
+    for line_no, (line, cut) in enumerate(lines, start=1):
+        line = line.removesuffix(b"\r")
+        if line_no == 1:
+            line = line.removeprefix(_BOM)
+        if cut:
+            why = "the gzip stream ends here (file truncated or corrupt); this line and anything after it are lost"
+            records.append(RawRecord(str(path), line_no, raw=line, error=why, rule="truncated_file"))
+        elif line.strip():
+            records.append(parse_line(str(path), line_no, line))
+    return records
+
+
+def read_json(path: Path) -> list[RawRecord]:
+    """A .json file holds either a JSON array of objects (one record per element) or JSON lines."""
+    with path.open("rb") as handle:
+        head = handle.read(4096).removeprefix(_BOM).lstrip()
+    if not head.startswith(b"["):
+        return read_jsonl(path)
+    data = path.read_bytes().removeprefix(_BOM)
+    try:
+        rows = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError) as err:  # UnicodeDecodeError is a ValueError
+        rule = "utf8" if isinstance(err, UnicodeDecodeError) else "json_parse"
+        return [RawRecord(str(path), 1, raw=data, error=f"unreadable JSON array: {err}"[:300], rule=rule)]
+    return [_object_record(str(path), i, obj) for i, obj in enumerate(rows, start=1)]
+
+
+def _object_record(source: str, row: int, obj: Any) -> RawRecord:
+    if isinstance(obj, dict):
+        return RawRecord(source, row, fields=pair_fields(obj))
+    raw = json.dumps(obj).encode()
+    return RawRecord(source, row, raw=raw, error=f"an object is expected, got {type(obj).__name__}", rule="json_parse")
+
+
+def _csv_value(name: str, value: str | None) -> Any:
+    """CSV holds only text: numbers in the numeric columns are converted, an empty cell is a missing value."""
+    if value is None or (value == "" and name in _NUMERIC):
+        return None
+    if name in _NUMERIC:
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def read_csv(path: Path) -> list[RawRecord]:
+    """One record per CSV data row; undecodable bytes survive as surrogates for the `utf8` rule to catch."""
+    csv.field_size_limit(sys.maxsize)
+    records = []
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+        reader = csv.DictReader(handle)
+        row_no = 0
+        while True:
+            row_no += 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as err:
+                raw = f"CSV line {reader.line_num}".encode()
+                records.append(RawRecord(str(path), row_no, raw=raw, error=f"not CSV: {err}", rule="json_parse"))
+                continue
+            fields = {k: _csv_value(k, v) for k, v in row.items() if k is not None}
+            records.append(RawRecord(str(path), row_no, fields=pair_fields(fields)))
+    return records
+
+
+def read_parquet(path: Path) -> list[RawRecord]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.ParquetFile(path)
+        rows = [row for batch in table.iter_batches() for row in batch.to_pylist()]
+    except Exception as err:  # pyarrow raises several types for a file that is not Parquet
+        raise SourceError(f"{path}: cannot read as Parquet: {err}") from err
+    return [RawRecord(str(path), i, fields=pair_fields(row)) for i, row in enumerate(rows, start=1)]
+
+
+def read_hub(dataset_id: str, split: str) -> list[RawRecord]:
+    """Rows of a hub dataset (for users online); offline this fails with a message saying so."""
+    from datasets import load_dataset
+
+    try:
+        dataset = load_dataset(dataset_id, split=split)
+    except Exception as err:  # network, auth and missing-split errors all mean the same here
+        raise SourceError(
+            f"{dataset_id}: not a file or folder here, and loading it as a hub dataset (split {split!r}) failed "
+            f"({type(err).__name__}: {err}). Offline (HF_HUB_OFFLINE=1) only local files can be read."
+        ) from err
+    source = f"hub:{dataset_id}"
+    return [RawRecord(source, i, fields=pair_fields(dict(row))) for i, row in enumerate(dataset, start=1)]
+
+
+def is_pair_file(path: Path) -> bool:
+    return path.is_file() and not path.name.startswith(".") and path.name.endswith(_SUFFIXES)
+
+
+def read_file(path: Path) -> list[RawRecord]:
+    """Dispatch on the file's suffix."""
+    name = path.name
+    if name.endswith(".parquet"):
+        return read_parquet(path)
+    if name.endswith(".csv"):
+        return read_csv(path)
+    if name.endswith(".json"):
+        return read_json(path)
+    if name.endswith((".jsonl", ".jsonl.gz", ".json.gz")):
+        return read_jsonl(path)
+    raise SourceError(f"{path}: unknown file type; use one of {', '.join(_SUFFIXES)}")
+
+
+def expand_sources(sources: list[str]) -> list[str]:
+    """Folders become their pair files (sorted, not recursive); files and hub ids stay as they are."""
+    expanded = []
+    for source in sources:
+        path = Path(source).expanduser()
+        expanded += [str(p) for p in sorted(path.iterdir()) if is_pair_file(p)] if path.is_dir() else [source]
+    return expanded
+
+
+def read_source(source: str, hub_split: str = "train") -> list[RawRecord]:
+    path = Path(source)
+    if path.is_file():
+        try:
+            return read_file(path)
+        except OSError as err:
+            raise SourceError(f"{path}: cannot read: {err}") from err
+    if path.exists() or path.name.endswith(_SUFFIXES) or not _HUB_ID.match(source):
+        raise SourceError(f"{source}: no such file or folder (pair files: {', '.join(_SUFFIXES)})")
+    return read_hub(source, hub_split)
+
+
+def read_pair_records(sources: list[str], hub_split: str = "train") -> list[RawRecord]:
+    """Every row of every source, in order, each with its origin.
+
+    Raises:
+        SourceError: a source cannot be opened (missing, unreadable, a hub id offline).
+    """
+    return [record for source in expand_sources(sources) for record in read_source(source, hub_split)]
+
+
+def records_to_frame(records: list[RawRecord]) -> pd.DataFrame:
+    """Records as a DataFrame (one row each, object columns), the form passed between Prefect tasks."""
+    columns = ["source_file", "line", "fields", "raw", "error", "rule"]
+    rows = [[r.source_file, r.line, r.fields, r.raw, r.error, r.rule] for r in records]
+    return pd.DataFrame(rows, columns=columns, dtype=object)
+
+
+def frame_to_records(frame: pd.DataFrame) -> list[RawRecord]:
+    return [RawRecord(**row) for row in frame.to_dict("records")]
+
+
+@task(name="load_pairs")
+def load_pairs(sources: list[str], hub_split: str = "train") -> pd.DataFrame:
+    """Read every row of the sources as records (see `read_pair_records`)."""
+    return records_to_frame(read_pair_records(sources, hub_split))

@@ -1,0 +1,76 @@
+"""Quarantine: every refused row kept verbatim with its reasons, one JSON object a line, under `HOME/quarantine/`.
+
+Nothing read is lost: a bad row is written here with its source file, line, the rules it broke and a
+short message, so it can be fixed and fed back. Files are written to a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_table_artifact
+from prefect.context import FlowRunContext, TaskRunContext
+
+from tasks.validate import ValidationResult
+
+
+def _json_line(row: dict[str, Any]) -> str:
+    """UTF-8 text where possible; strings with lone surrogates (undecodable CSV bytes) fall back to \\u escapes."""
+    line = json.dumps(row, ensure_ascii=False, default=str)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(row, default=str)
+    return line
+
+
+def quarantine_text(bad_rows: list[dict[str, Any]]) -> str:
+    return "".join(_json_line(row) + "\n" for row in bad_rows)
+
+
+def write_quarantine(bad_rows: list[dict[str, Any]], quarantine_dir: Path) -> Path | None:
+    """Write the bad rows to a new file named by time and content hash; None when there are none."""
+    if not bad_rows:
+        return None
+    data = quarantine_text(bad_rows).encode("utf-8")
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    quarantine_dir = Path(quarantine_dir)
+    quarantine_dir.mkdir(parents=True, exist_ok=True)
+    target = quarantine_dir / f"quarantine-{stamp}-{hashlib.sha256(data).hexdigest()[:12]}.jsonl"
+    temp = quarantine_dir / f".{target.name}.{os.getpid()}.tmp"
+    temp.write_bytes(data)
+    os.replace(temp, target)
+    return target
+
+
+def rule_table(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows of the summary table: one per rule, then the totals that must add up."""
+    rows = [{"rule": rule, "rows": count} for rule, count in sorted(summary["by_rule"].items())]
+    return rows + [{"rule": f"({name})", "rows": summary[name]} for name in ("read", "good", "quarantined")]
+
+
+def in_prefect_run() -> bool:
+    return FlowRunContext.get() is not None or TaskRunContext.get() is not None
+
+
+def publish_rule_counts(summary: dict[str, Any], key: str = "quarantine-rule-counts") -> bool:
+    """A Prefect table artifact of the counts per rule, only inside a flow or task run. Returns whether it was made."""
+    if not in_prefect_run():
+        return False
+    description = f"{summary['read']} rows read: {summary['good']} good, {summary['quarantined']} quarantined"
+    create_table_artifact(rule_table(summary), key=key, description=description)
+    return True
+
+
+@task(name="quarantine_rows")
+def quarantine_rows(result: ValidationResult, quarantine_dir: Path) -> Path | None:
+    """Write the bad rows to the quarantine and publish the counts per rule."""
+    path = write_quarantine(result.bad, quarantine_dir)
+    publish_rule_counts(result.summary())
+    return path

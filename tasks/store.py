@@ -1,0 +1,98 @@
+"""The data store: accepted pairs as Parquet files under `HOME/store/`, one file per ingest.
+
+Files are named by a hash of their content and written to a temporary name, then renamed, so a crash
+never leaves half a file and the same ingest twice writes nothing new. Each pair's id is a hash of its
+text, and its train/eval split is read off that hash: a pair stays in its split night after night.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+from prefect import task
+
+STORE_PREFIX = "pairs-"
+_ID_DIGITS = 15  # hex digits of the id read as the split draw: 60 bits, exact in a float
+
+
+def pair_id(chosen: str, rejected: str, prompt: str = "") -> str:
+    """A stable id for a pair: sha256 of [prompt, chosen, rejected] as JSON (unambiguous, ASCII-only)."""
+    return hashlib.sha256(json.dumps([prompt, chosen, rejected]).encode("ascii")).hexdigest()
+
+
+def split_of(pair_id: str, eval_fraction: float) -> str:
+    """ "eval" when the id's hash, read as a number in [0, 1), is under eval_fraction; else "train".
+
+    Raising eval_fraction only moves pairs from train to eval, never back.
+    """
+    draw = int(pair_id[:_ID_DIGITS], 16) / 16**_ID_DIGITS
+    return "eval" if draw < eval_fraction else "train"
+
+
+def data_hash(df: pd.DataFrame) -> str:
+    """sha256 of the sorted pair ids: names a set of pairs whatever its row order."""
+    return hashlib.sha256("\n".join(sorted(df["pair_id"])).encode("ascii")).hexdigest()
+
+
+def store_files(store_dir: Path) -> list[Path]:
+    return sorted(Path(store_dir).glob(f"{STORE_PREFIX}*.parquet"))
+
+
+def append_to_store(store_dir: Path, good_df: pd.DataFrame) -> Path | None:
+    """Write the accepted pairs as one new Parquet file; None when there is nothing to write.
+
+    Returns:
+        The store file holding these pairs (the existing one when the same content was stored before).
+    """
+    if good_df.empty:
+        return None
+    store_dir = Path(store_dir)
+    store_dir.mkdir(parents=True, exist_ok=True)
+    target = store_dir / f"{STORE_PREFIX}{data_hash(good_df)[:16]}.parquet"
+    if target.exists():
+        return target
+    stamped = good_df.assign(ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    temp = store_dir / f".{target.name}.{os.getpid()}.tmp"
+    stamped.to_parquet(temp, index=False)
+    os.replace(temp, target)
+    return target
+
+
+def _read_file(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path, columns=columns)
+    except Exception as err:  # pyarrow raises several types for a damaged file
+        raise ValueError(f"{path}: store file cannot be read ({err}); move it out of the store") from err
+
+
+def read_store(store_dir: Path, eval_fraction: float = 0.1) -> pd.DataFrame:
+    """All stored pairs, deduplicated by pair_id, with their `split` ("train"/"eval").
+
+    Files without `prompt` or `margin` get "" and 0.0 (no margin) when other files have those columns.
+    """
+    frames = [_read_file(path) for path in store_files(store_dir)]
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=str) for c in ("chosen", "rejected", "pair_id", "split")})
+    df = pd.concat(frames, ignore_index=True).drop_duplicates("pair_id", keep="first").reset_index(drop=True)
+    if "prompt" in df:
+        df["prompt"] = df["prompt"].fillna("")
+    if "margin" in df:
+        df["margin"] = df["margin"].fillna(0.0).astype(float)
+    df["split"] = [split_of(pid, eval_fraction) for pid in df["pair_id"]]
+    return df
+
+
+def stored_ids(store_dir: Path) -> set[str]:
+    """Ids of every stored pair (reads only the id column)."""
+    return {pid for path in store_files(store_dir) for pid in _read_file(path, ["pair_id"])["pair_id"]}
+
+
+@task(name="store_pairs")
+def store_pairs(store_dir: Path, good_df: pd.DataFrame) -> Path | None:
+    """Append the accepted pairs to the store (see `append_to_store`)."""
+    return append_to_store(store_dir, good_df)

@@ -1,0 +1,302 @@
+"""Validate preference pairs with pandera: every bad row found at once, each with the named rules it broke.
+
+Rows that could not be parsed (rules `json_parse`, `utf8`, `truncated_file`) are refused by the loader's
+verdict; the rest go through `PairModel` (row rules) and then `duplicate_schema` (duplicates among the
+rows that passed, so a pair refused for a bad margin does not also shadow its good twin). Both are
+validated with `lazy=True`, which collects all failures instead of stopping at the first.
+Invariant: `len(good) + len(bad) == read`, always.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+from prefect import task
+
+from tasks.data_config import DataConfig
+from tasks.load import RawRecord, frame_to_records
+from tasks.store import pair_id
+
+# Every rule, in the order reasons are listed, with what a failing value is said to be.
+RULES = {
+    "json_parse": "is not a JSON object",
+    "utf8": "is not valid UTF-8",
+    "truncated_file": "is cut off: the file ends mid-stream",
+    "required_fields": "is missing or null",
+    "string_type": "must be a string",
+    "non_empty": "is empty or only whitespace",
+    "chosen_ne_rejected": "is the same text as `rejected`",
+    "margin_finite": "must be a finite number",
+    "row_size": "is larger than max_row_bytes",
+    "duplicate": "repeats an earlier pair of this batch",
+    "swapped_duplicate": "is an earlier or stored pair with chosen and rejected swapped",
+    "duplicate_of_stored": "is already in the store",
+}
+_TEXT = ("chosen", "rejected", "prompt")
+
+
+class DataQualityError(ValueError):
+    """Too few good rows to go on: the run stops rather than train on what is left."""
+
+
+def _is_text_or_none(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _encodes(value: Any) -> bool:
+    """False for strings with lone surrogates (JSON \\ud800 escapes, undecodable CSV bytes)."""
+    if not isinstance(value, str):
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _finite_or_absent(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+class PairModel(pa.DataFrameModel):
+    """One row per parsed pair; `margin` None = absent, `row_bytes` = size of the row as it came in."""
+
+    chosen: Series[object] = pa.Field(nullable=True)
+    rejected: Series[object] = pa.Field(nullable=True)
+    prompt: Series[object] = pa.Field(nullable=True)
+    margin: Series[object] = pa.Field(nullable=True)
+    row_bytes: Series[int]
+
+    @pa.check("chosen", "rejected", name="required_fields", ignore_na=False)
+    def _required(cls, column: Series[object]) -> Series[bool]:
+        return column.map(lambda v: v is not None)
+
+    @pa.check("chosen", "rejected", "prompt", name="string_type", ignore_na=False)
+    def _string(cls, column: Series[object]) -> Series[bool]:
+        return column.map(_is_text_or_none)
+
+    @pa.check("chosen", "rejected", "prompt", name="utf8", ignore_na=False)
+    def _utf8(cls, column: Series[object]) -> Series[bool]:
+        return column.map(_encodes)
+
+    @pa.check("chosen", "rejected", name="non_empty", ignore_na=False)
+    def _non_empty(cls, column: Series[object]) -> Series[bool]:
+        return column.map(lambda v: not isinstance(v, str) or bool(v.strip()))
+
+    @pa.check("margin", name="margin_finite", ignore_na=False)
+    def _margin(cls, column: Series[object]) -> Series[bool]:
+        return column.map(_finite_or_absent)
+
+    @pa.dataframe_check(name="chosen_ne_rejected", ignore_na=False)
+    def _differ(cls, df: pd.DataFrame) -> Series[bool]:
+        """Compared after stripping: pairs that differ only in surrounding whitespace teach nothing."""
+        pairs = zip(df.chosen, df.rejected, strict=True)
+        same = [isinstance(c, str) and isinstance(r, str) and c.strip() == r.strip() for c, r in pairs]
+        return pd.Series([not s for s in same], index=df.index)
+
+    class Config:
+        strict = True
+
+
+def pair_schema(max_row_bytes: int) -> pa.DataFrameSchema:
+    """`PairModel` plus the configurable `row_size` rule."""
+    size = pa.Check(lambda s: s <= max_row_bytes, name="row_size")
+    return PairModel.to_schema().update_column("row_bytes", checks=[size])
+
+
+def duplicate_schema(stored_ids: set[str]) -> pa.DataFrameSchema:
+    """Duplicate rules over `pair_id`/`swapped_id`: the first of equal pairs in a batch is kept."""
+
+    def swapped(df: pd.DataFrame) -> pd.Series:
+        first: dict[str, int] = {}
+        for i, pid in enumerate(df.pair_id):
+            first.setdefault(pid, i)
+        hit = [first.get(s, i) < i or s in stored_ids for i, s in enumerate(df.swapped_id)]
+        return pd.Series([not h for h in hit], index=df.index)
+
+    return pa.DataFrameSchema(
+        checks=[
+            pa.Check(lambda df: ~df.pair_id.duplicated(), name="duplicate", ignore_na=False),
+            pa.Check(swapped, name="swapped_duplicate", ignore_na=False),
+            pa.Check(lambda df: ~df.pair_id.isin(stored_ids), name="duplicate_of_stored", ignore_na=False),
+        ]
+    )
+
+
+def failures_by_row(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> dict[Any, list[tuple[str, str, Any]]]:
+    """Validate lazily; map each failing row's index to its (rule, column, value) failures."""
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        found: dict[Any, list[tuple[str, str, Any]]] = defaultdict(list)
+        for case in errors.failure_cases.itertuples():
+            if case.check not in RULES:
+                raise ValueError(f"pandera reported an unnamed failure: {case.check} on {case.column}") from errors
+            found[case.index].append((case.check, case.column, case.failure_case))
+        return found
+    return {}
+
+
+def describe(failures: list[tuple[str, str, Any]]) -> tuple[list[str], str]:
+    """The rules a row broke (in RULES order) and a short message naming each column."""
+    by_rule: dict[str, list[str]] = defaultdict(list)
+    for rule, column, value in failures:
+        is_column = column in _TEXT or column == "margin"
+        text = f"`{column}` {RULES[rule]}" if is_column else RULES[rule]
+        if rule == "margin_finite":
+            text += f", got {value!r}"[:80]
+        if rule == "row_size":
+            text = f"row of {value} bytes {RULES[rule]}"
+        if text not in by_rule[rule]:
+            by_rule[rule].append(text)
+    rules = [r for r in RULES if r in by_rule]
+    if "chosen_ne_rejected" in by_rule:
+        by_rule["chosen_ne_rejected"] = ["`chosen` " + RULES["chosen_ne_rejected"]]
+    return rules, "; ".join(f"{r}: {', '.join(by_rule[r])}" for r in rules)
+
+
+def verbatim(record: RawRecord) -> tuple[Any, str]:
+    """The row as it came in, and how it is encoded: text, base64 for undecodable bytes, or parsed fields."""
+    if record.raw is None:
+        return record.fields, "fields"
+    try:
+        return record.raw.decode("utf-8"), "text"
+    except UnicodeDecodeError:
+        return base64.b64encode(record.raw).decode("ascii"), "base64"
+
+
+def bad_row(record: RawRecord, rules: list[str], message: str) -> dict[str, Any]:
+    raw, encoding = verbatim(record)
+    return {
+        "source_file": record.source_file,
+        "line": record.line,
+        "rules": rules,
+        "message": message,
+        "raw": raw,
+        "raw_encoding": encoding,
+    }
+
+
+@dataclass
+class ValidationResult:
+    """Good pairs, bad rows with their reasons, and the counts that must add up."""
+
+    good: pd.DataFrame
+    bad: list[dict[str, Any]]
+    read: int
+    counts_by_rule: dict[str, int]
+    sources: list[str] = field(default_factory=list)
+
+    @property
+    def quarantined(self) -> int:
+        return len(self.bad)
+
+    def summary(self) -> dict[str, Any]:
+        """The counts that must add up: read == good + quarantined."""
+        return {"read": self.read, "good": len(self.good), "quarantined": len(self.bad), "by_rule": self.counts_by_rule}
+
+
+class _Unencodable(str):
+    """Text with lone surrogates that prints escaped: pandera formats failing values with str(), and pandas'
+    Arrow-backed strings cannot hold lone surrogates, so the `utf8` failure would otherwise be lost."""
+
+    def __str__(self) -> str:
+        return self.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _cell(value: Any) -> Any:
+    return _Unencodable(value) if isinstance(value, str) and not _encodes(value) else value
+
+
+def pair_frame(records: list[RawRecord]) -> pd.DataFrame:
+    """The parsed records as `PairModel` columns (object dtype, so an absent margin stays None, not NaN)."""
+    columns = {
+        name: pd.Series([_cell(r.fields.get(name)) for r in records], dtype=object) for name in (*_TEXT, "margin")
+    }
+    frame = pd.DataFrame(columns)
+    frame["row_bytes"] = pd.Series([r.size for r in records], dtype="int64")
+    return frame
+
+
+def with_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add `pair_id` and `swapped_id` (the id of the pair with chosen and rejected swapped)."""
+    texts = list(zip(frame.chosen, frame.rejected, [p or "" for p in frame.prompt], strict=True))
+    return frame.assign(
+        pair_id=[pair_id(c, r, p) for c, r, p in texts], swapped_id=[pair_id(r, c, p) for c, r, p in texts]
+    )
+
+
+def good_frame(frame: pd.DataFrame, records: list[RawRecord]) -> pd.DataFrame:
+    """The output columns: prompt and margin only when some row has them (absent margin = 0, no margin)."""
+    out = pd.DataFrame({"chosen": frame.chosen.astype(str), "rejected": frame.rejected.astype(str)})
+    if frame.prompt.notna().any():
+        out["prompt"] = [p or "" for p in frame.prompt]
+    if frame.margin.map(lambda v: v is not None).any():
+        out["margin"] = [0.0 if m is None else float(m) for m in frame.margin]
+    out["pair_id"] = list(frame.pair_id)
+    out["source_file"] = [records[i].source_file for i in frame.index]
+    out["source_line"] = [records[i].line for i in frame.index]
+    return out.reset_index(drop=True)
+
+
+def validate_records(
+    records: list[RawRecord] | pd.DataFrame, config: DataConfig, stored_ids: set[str] | None = None
+) -> ValidationResult:
+    """Split records into good pairs and bad rows, each bad row with all the rules it broke."""
+    if isinstance(records, pd.DataFrame):
+        records = frame_to_records(records)
+    stored_ids = stored_ids or set()
+    reasons: dict[int, tuple[list[str], str]] = {
+        i: ([r.rule], f"{r.rule}: {r.error}") for i, r in enumerate(records) if r.fields is None
+    }
+    parsed = [i for i, r in enumerate(records) if r.fields is not None]
+    frame = pair_frame([records[i] for i in parsed]).set_axis(parsed)
+    for i, failures in failures_by_row(pair_schema(config.max_row_bytes), frame).items():
+        reasons[i] = describe(failures)
+    frame = with_ids(frame.drop(index=[i for i in reasons if i in frame.index]))
+    for i, failures in failures_by_row(duplicate_schema(stored_ids), frame[["pair_id", "swapped_id"]]).items():
+        reasons[i] = describe(failures)
+    frame = frame.drop(index=[i for i in reasons if i in frame.index])
+    bad = [bad_row(records[i], *reasons[i]) for i in sorted(reasons)]
+    tally = Counter(rule for row in bad for rule in row["rules"])
+    counts = {rule: tally[rule] for rule in RULES if rule in tally}
+    sources = list(dict.fromkeys(r.source_file for r in records))
+    return ValidationResult(good_frame(frame, records), bad, len(records), counts, sources)
+
+
+def check_good_fraction(result: ValidationResult, config: DataConfig) -> None:
+    """Stop the run when nothing is good or too little is, naming the sources and the counts.
+
+    Raises:
+        DataQualityError: no good row, or a good fraction under `config.min_good_fraction`.
+    """
+    good, read = len(result.good), result.read
+    where = ", ".join(result.sources) or "the sources (no rows at all)"
+    counts = f"read {read}, good {good}, quarantined {result.quarantined}, by rule {result.counts_by_rule}"
+    if good == 0:
+        raise DataQualityError(f"no good preference pair in {where}: {counts}")
+    if good / read < config.min_good_fraction:
+        raise DataQualityError(
+            f"only {good / read:.1%} of the rows in {where} are good, under min_good_fraction="
+            f"{config.min_good_fraction}: {counts}"
+        )
+
+
+@task(name="validate_pairs")
+def validate_pairs(records: pd.DataFrame, config: DataConfig, stored_ids: set[str] | None = None) -> ValidationResult:
+    """Validate the loaded records (see `validate_records`)."""
+    return validate_records(records, config, stored_ids)
