@@ -1,0 +1,169 @@
+"""Evaluate task: score eval pairs with any reward model, a folder or an MLflow `models:/` / `runs:/` URI.
+
+The per-pair outcomes (`correct`) are kept, not just the accuracy: the champion gate compares two
+models pair by pair on the same eval set.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from rmcore import load_reward_model, reward_metrics, score_texts
+from rmcore.plots import plot_reward_histograms
+from rmcore.report import logit_table_rows, write_logit_table
+from rmcore.tokenization import model_max_length, tokenize_texts
+
+MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
+SCORE_COLUMNS = ("reward_chosen", "reward_rejected", "correct", "truncated")
+
+
+def pair_texts(pairs_df: pd.DataFrame, name: str = "pairs") -> tuple[list[str], list[str]]:
+    """prompt + chosen and prompt + rejected, as in training; fails naming the missing column."""
+    missing = [c for c in ("chosen", "rejected") if c not in pairs_df.columns]
+    if missing:
+        raise ValueError(f"{name} lacks column(s) {missing}; it has {sorted(map(str, pairs_df.columns))}")
+    for column in ("chosen", "rejected", "prompt"):
+        if column in pairs_df.columns:
+            bad = [i for i, v in enumerate(pairs_df[column]) if not isinstance(v, str)]
+            if bad:
+                raise ValueError(
+                    f"{name} row {bad[0]}: column `{column}` must be a string, got {pairs_df[column].iloc[bad[0]]!r}"
+                )
+    prompts = pairs_df["prompt"].tolist() if "prompt" in pairs_df.columns else [""] * len(pairs_df)
+    chosen = [p + c for p, c in zip(prompts, pairs_df["chosen"], strict=True)]
+    rejected = [p + r for p, r in zip(prompts, pairs_df["rejected"], strict=True)]
+    return chosen, rejected
+
+
+def score_pairs(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    pairs_df: pd.DataFrame,
+    batch_size: int = 32,
+    max_length: int | None = None,
+) -> pd.DataFrame:
+    """One row per pair: both rewards, whether chosen won (ties lose), and whether either side was cut.
+
+    Returns:
+        DataFrame [N] with columns reward_chosen, reward_rejected (float), correct, truncated (bool),
+        in the order of `pairs_df`.
+    """
+    chosen, rejected = pair_texts(pairs_df)
+    max_length = max_length or model_max_length(model, tokenizer)
+    reward_chosen = score_texts(model, tokenizer, chosen, batch_size, max_length)
+    reward_rejected = score_texts(model, tokenizer, rejected, batch_size, max_length)
+    # Tokenizing again only for the flags is cheap next to the forward passes.
+    _, cut_chosen = tokenize_texts(chosen, tokenizer, max_length) if chosen else (None, [])
+    _, cut_rejected = tokenize_texts(rejected, tokenizer, max_length) if rejected else (None, [])
+    scored = pd.DataFrame(
+        {
+            "reward_chosen": np.asarray(reward_chosen, dtype=np.float64),
+            "reward_rejected": np.asarray(reward_rejected, dtype=np.float64),
+        }
+    )
+    scored["correct"] = scored["reward_chosen"] > scored["reward_rejected"]
+    scored["truncated"] = np.logical_or(cut_chosen, cut_rejected) if len(scored) else np.zeros(0, dtype=bool)
+    return scored
+
+
+def pair_metrics(scored_df: pd.DataFrame) -> dict[str, float]:
+    """`rmcore.reward_metrics` of a scored frame, plus `n_pairs` and `truncated` (pairs cut to max length)."""
+    metrics = reward_metrics(scored_df["reward_chosen"].to_numpy(), scored_df["reward_rejected"].to_numpy())
+    metrics["n_pairs"] = int(len(scored_df))
+    metrics["truncated"] = int(scored_df["truncated"].sum()) if "truncated" in scored_df else 0
+    return metrics
+
+
+def is_mlflow_uri(uri_or_dir: str) -> bool:
+    return str(uri_or_dir).startswith(MLFLOW_SCHEMES)
+
+
+def download_model(uri: str, dst_dir: str | Path, tracking_uri: str | None = None) -> Path:
+    """Download a logged or registered model folder (`models:/NAME@ALIAS`, `models:/NAME/VERSION`, `runs:/`)."""
+    import mlflow
+
+    path = mlflow.artifacts.download_artifacts(
+        artifact_uri=uri, dst_path=str(dst_dir), tracking_uri=tracking_uri, registry_uri=tracking_uri
+    )
+    return Path(path)
+
+
+def load_model_any(
+    uri_or_dir: str | Path, tracking_uri: str | None = None, cache_dir: str | Path | None = None
+) -> tuple[nn.Module, PreTrainedTokenizerBase]:
+    """Load a reward model from a local folder or an MLflow URI, offline.
+
+    MLflow URIs are downloaded to `cache_dir` (a temporary folder if None) and loaded from there; the
+    weights are read into memory, so the temporary folder can go.
+    """
+    source = str(uri_or_dir)
+    if not is_mlflow_uri(source):
+        if not Path(source).is_dir():
+            raise FileNotFoundError(f"{source}: no such model folder (or give a models:/ or runs:/ URI)")
+        return load_reward_model(source)
+    if cache_dir is not None:
+        return load_reward_model(download_model(source, cache_dir, tracking_uri))
+    with tempfile.TemporaryDirectory(prefix="rewardflow-model-") as tmp:
+        return load_reward_model(download_model(source, tmp, tracking_uri))
+
+
+def correct_vector(
+    model_uri: str,
+    pairs_df: pd.DataFrame,
+    batch_size: int = 32,
+    max_length: int | None = None,
+    tracking_uri: str | None = None,
+) -> np.ndarray:
+    """Per-pair outcomes (1 = chosen scored higher) of any model on the pairs: the champion scorer of the gate."""
+    model, tokenizer = load_model_any(model_uri, tracking_uri)
+    return score_pairs(model, tokenizer, pairs_df, batch_size, max_length)["correct"].to_numpy(dtype=np.float64)
+
+
+@dataclass
+class EvalResult:
+    """What an evaluation leaves behind, as paths and numbers (cheap to pass between tasks)."""
+
+    metrics: dict[str, float]
+    scored_path: str
+    artifacts: list[str] = field(default_factory=list)
+
+
+def write_reports(pairs_df: pd.DataFrame, scored: pd.DataFrame, out_dir: Path, table_rows: int = 16) -> list[str]:
+    """The reward/margin histograms and the sampled logit table a person looks at."""
+    plot = plot_reward_histograms(scored["reward_chosen"], scored["reward_rejected"], out_dir / "eval_rewards.png")
+    chosen, rejected = pair_texts(pairs_df)
+    rows = logit_table_rows(
+        chosen, rejected, scored["reward_chosen"].tolist(), scored["reward_rejected"].tolist(), table_rows
+    )
+    table = write_logit_table(rows, out_dir / "eval_logit_table.json")
+    return [str(plot), str(table)]
+
+
+@task(name="evaluate-model", cache_policy=NO_CACHE)
+def evaluate_model(
+    model: str,
+    pairs_path: str,
+    out_dir: str,
+    batch_size: int = 32,
+    max_length: int | None = None,
+    tracking_uri: str | None = None,
+) -> EvalResult:
+    """Score the eval pairs (Parquet) with a model folder or URI; write scores, plots and the logit table."""
+    pairs_df = pd.read_parquet(pairs_path)
+    loaded, tokenizer = load_model_any(model, tracking_uri)
+    scored = score_pairs(loaded, tokenizer, pairs_df, batch_size, max_length)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    scored_path = out / "eval_scores.parquet"
+    scored.to_parquet(scored_path, index=False)
+    artifacts = write_reports(pairs_df, scored, out) if len(scored) else []
+    return EvalResult(pair_metrics(scored), str(scored_path), artifacts)

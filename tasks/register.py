@@ -1,0 +1,275 @@
+"""Registry and champion gate: register a candidate as `challenger`, promote it to `champion` only if better.
+
+MLflow has no compare-and-set on aliases, so the read-compare-write runs under a file lock
+(`<home>/registry.lock`): two runs can never both read the same champion and both win. Every step
+that changes the registry has a compensation, so a failure leaves it as it was: the new version
+is deleted (which drops its aliases) and the previous `challenger` alias is put back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from filelock import FileLock
+from mlflow.exceptions import MlflowException
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from rmcore.compare import Decision, PromotionRule, decide_promotion
+from tasks.evaluate import correct_vector
+from tasks.tracking import client, public_tags
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PREVIOUS_CHALLENGER_TAG = "gate.previous_challenger"
+
+
+@dataclass
+class RegistryConfig:
+    """Where models are registered and how the gate is guarded."""
+
+    name: str = field(default="reward-model", metadata={"help": "Registered model name in the MLflow model registry."})
+    lock_path: str | None = field(
+        default=None,
+        metadata={"help": "File lock around the gate's read-compare-write. None = <home>/registry.lock."},
+    )
+    lock_timeout: float = field(
+        default=1800.0,
+        metadata={
+            "help": "Seconds to wait for another run's gate (which scores the champion) before failing. "
+            "-1 = wait forever."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if not self.name or "/" in self.name or "@" in self.name:
+            raise ValueError(f"RegistryConfig.name must be non-empty without '/' or '@', got {self.name!r}")
+        if self.lock_timeout < 0 and self.lock_timeout != -1:
+            raise ValueError(f"RegistryConfig.lock_timeout must be >= 0 or -1, got {self.lock_timeout}")
+
+    def resolved_lock_path(self, home: str | Path) -> str:
+        return self.lock_path or str(Path(home) / "registry.lock")
+
+
+ChampionScorer = Callable[[str], np.ndarray]
+
+
+def registry_lock(lock_path: str | Path | None, timeout: float = -1) -> FileLock:
+    """The gate's lock; a missing folder is created so the first run of a fresh home works."""
+    if lock_path is None:
+        raise ValueError("lock_path is required: the gate never runs unlocked")
+    Path(lock_path).parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(lock_path), timeout=timeout)
+
+
+def aliases(name: str) -> dict[str, str]:
+    """alias -> version of a registered model ({} if it does not exist yet)."""
+    try:
+        return {alias: str(version) for alias, version in client().get_registered_model(name).aliases.items()}
+    except MlflowException as err:
+        if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return {}
+        raise
+
+
+def ensure_registered_model(name: str) -> None:
+    try:
+        client().create_registered_model(name, description="Pairwise reward models trained by rewardflow.")
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+
+
+def _create_version(run_id: str, model_artifact_path: str, name: str, tags: Mapping[str, Any]) -> str:
+    mlflow_client = client()
+    # The run's concrete artifact URI, not runs:/: `mlflow.register_model` on runs:/ looks for an
+    # MLflow-flavoured LoggedModel and refuses a plain folder of safetensors and tokenizer files.
+    source = f"{mlflow_client.get_run(run_id).info.artifact_uri.rstrip('/')}/{model_artifact_path.strip('/')}"
+    version = mlflow_client.create_model_version(name, source=source, run_id=run_id, tags=public_tags(tags))
+    return str(version.version)
+
+
+def register_candidate(
+    run_id: str,
+    model_artifact_path: str,
+    name: str,
+    tags: Mapping[str, Any] | None = None,
+    lock_path: str | Path | None = None,
+) -> str:
+    """Create a version from the run's logged model folder and point `challenger` at it. Returns the version.
+
+    The previous challenger is remembered on the version (`gate.previous_challenger`) so a later
+    failure can put it back. With `lock_path`, the alias move waits for any gate in progress.
+    """
+    ensure_registered_model(name)
+    version = None
+    try:
+        with registry_lock(lock_path) if lock_path else contextlib.nullcontext():
+            previous = aliases(name).get(CHALLENGER, "")
+            tags = {**(tags or {}), PREVIOUS_CHALLENGER_TAG: previous}
+            version = _create_version(run_id, model_artifact_path, name, tags)
+            client().set_registered_model_alias(name, CHALLENGER, version)
+        return version
+    except BaseException:
+        if version is not None:
+            rollback_candidate(name, version)
+        raise
+
+
+def rollback_candidate(name: str, version: str) -> None:
+    """Undo `register_candidate`: delete the version and put the previous challenger back.
+
+    Deleting a version drops every alias on it, so a `champion` alias moved onto it goes too; the
+    gate restores the previous champion itself before calling this.
+    """
+    mlflow_client = client()
+    try:
+        previous = mlflow_client.get_model_version(name, version).tags.get(PREVIOUS_CHALLENGER_TAG, "")
+    except MlflowException:
+        return  # never created or already gone
+    mlflow_client.delete_model_version(name, version)
+    if previous:
+        try:
+            mlflow_client.set_registered_model_alias(name, CHALLENGER, previous)
+        except MlflowException:
+            pass  # the previous challenger was deleted meanwhile: leave the alias unset
+
+
+def decision_tags(decision: Decision, champion_version: str | None) -> dict[str, str]:
+    """The decision and its figures as version tags: gate.decision, gate.reason, gate.<figure>."""
+    tags = {
+        "gate.decision": "promoted" if decision.promote else "rejected",
+        "gate.reason": decision.reason[:4000],
+        "gate.champion_version": champion_version or "none",
+    }
+    tags.update({f"gate.{k}": f"{v:.6g}" for k, v in decision.figures.items() if k != "champion_version"})
+    return tags
+
+
+def _champion_outcomes(name: str, champion: str | None, champion_scorer: ChampionScorer) -> np.ndarray | None:
+    return None if champion is None else np.asarray(champion_scorer(f"models:/{name}/{champion}"), dtype=float)
+
+
+def gate_and_promote(
+    name: str,
+    version: str,
+    challenger_correct: np.ndarray,
+    champion_scorer: ChampionScorer,
+    rule: PromotionRule,
+    lock_path: str | Path,
+    lock_timeout: float = -1,
+) -> Decision:
+    """Under the lock: score the current champion, decide, tag the version, move `champion` if it won.
+
+    Args:
+        challenger_correct: [N] per-pair outcomes (1 = chosen scored higher) of `version` on the eval pairs.
+        champion_scorer: maps a model URI (`models:/NAME/VERSION`, pinned to the champion read under
+            the lock) to its [N] outcomes on the same pairs in the same order.
+
+    A failure anywhere restores the previous champion alias and deletes the candidate version.
+    """
+    mlflow_client = client()
+    with registry_lock(lock_path, lock_timeout):
+        champion = aliases(name).get(CHAMPION)
+        try:
+            champion_correct = _champion_outcomes(name, champion, champion_scorer)
+            decision = decide_promotion(challenger_correct, champion_correct, rule)
+            decision.figures["champion_version"] = float(champion) if champion else float("nan")
+            for key, value in decision_tags(decision, champion).items():
+                mlflow_client.set_model_version_tag(name, version, key, value)
+            if decision.promote:
+                mlflow_client.set_registered_model_alias(name, CHAMPION, version)
+            return decision
+        except BaseException:
+            _restore_champion(name, champion)
+            rollback_candidate(name, version)
+            raise
+
+
+def _restore_champion(name: str, champion: str | None) -> None:
+    mlflow_client = client()
+    if champion is not None:
+        mlflow_client.set_registered_model_alias(name, CHAMPION, champion)
+    elif CHAMPION in aliases(name):
+        mlflow_client.delete_registered_model_alias(name, CHAMPION)
+
+
+def decision_markdown(decision: Decision, name: str, version: str, run_link: str = "") -> str:
+    """The page a person reads in Prefect: champion vs challenger, the decision and why."""
+    figures = decision.figures
+    champion = figures.get("champion_version", float("nan"))
+    champion_version = None if champion != champion else str(int(champion))
+    verdict = "**Promoted** to `champion`" if decision.promote else "**Not promoted**"
+
+    def fmt(key: str) -> str:
+        value = figures.get(key)
+        return "–" if value is None or value != value else f"{value:.4f}"
+
+    lines = [
+        f"# Champion gate: `{name}` version {version}",
+        "",
+        f"{verdict}: {decision.reason}",
+        "",
+        "| | version | accuracy |",
+        "|---|---|---|",
+        f"| challenger | {version} | {fmt('challenger_accuracy')} |",
+        f"| champion | {champion_version or 'none'} | {fmt('champion_accuracy')} |",
+        "",
+        f"Accuracy difference {fmt('diff')}, interval [{fmt('diff_low')}, {fmt('diff_high')}], "
+        f"{int(figures.get('n_pairs', 0))} eval pairs.",
+    ]
+    if run_link:
+        lines += ["", f"MLflow run: {run_link}"]
+    return "\n".join(lines) + "\n"
+
+
+@task(name="register-candidate", cache_policy=NO_CACHE)
+def register_candidate_task(
+    run_id: str, model_artifact_path: str, config: RegistryConfig, home: str, tags: dict | None = None
+) -> str:
+    """Register the run's model as a new version with alias `challenger`."""
+    return register_candidate(run_id, model_artifact_path, config.name, tags, config.resolved_lock_path(home))
+
+
+def pairs_scorer(pairs_path: str | Path, batch_size: int = 32, max_length: int | None = None) -> ChampionScorer:
+    """A champion scorer that loads a model URI and scores the eval pairs stored at `pairs_path`."""
+    pairs_df = pd.read_parquet(pairs_path)
+    return functools.partial(correct_vector, pairs_df=pairs_df, batch_size=batch_size, max_length=max_length)
+
+
+@task(name="gate-and-promote", cache_policy=NO_CACHE)
+def gate_and_promote_task(
+    version: str,
+    scores_path: str,
+    pairs_path: str,
+    rule: PromotionRule,
+    config: RegistryConfig,
+    home: str,
+    batch_size: int = 32,
+    max_length: int | None = None,
+) -> Decision:
+    """Score the champion on the same eval pairs under the lock and promote the challenger only if it wins.
+
+    `scores_path` is the challenger's `eval_scores.parquet` from `evaluate_model`, on `pairs_path`.
+    """
+    challenger_correct = pd.read_parquet(scores_path)["correct"].to_numpy(dtype=np.float64)
+    scorer = pairs_scorer(pairs_path, batch_size, max_length)
+    lock = config.resolved_lock_path(home)
+    return gate_and_promote(config.name, version, challenger_correct, scorer, rule, lock, config.lock_timeout)
+
+
+@task(name="publish-decision", cache_policy=NO_CACHE)
+def publish_decision(decision: Decision, name: str, version: str, run_link: str = "") -> str:
+    """A Prefect markdown artifact with the gate's table and decision."""
+    from prefect.artifacts import create_markdown_artifact
+
+    markdown = decision_markdown(decision, name, version, run_link)
+    create_markdown_artifact(markdown=markdown, key="champion-gate", description=f"{name} v{version}")
+    return markdown
