@@ -68,7 +68,7 @@ def tokenize_texts(
 ) -> tuple[list[list[int]], list[bool]]:
     """Tokenize texts with left truncation. Returns the ids and a truncated flag per text."""
     prefix, suffix = special_affixes(tokenizer)
-    contents = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    contents = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
     out = [truncate_left(c, prefix, suffix, max_length) for c in contents]
     return [ids for ids, _ in out], [flag for _, flag in out]
 

@@ -1,0 +1,44 @@
+"""Parameters of the `reward-model` flow, as pydantic models so Prefect validates and shows them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from rmcore.compare import PromotionRule
+
+
+class LoraSettings(BaseModel):
+    """LoRA for large models: train low-rank adapters and the score head only; merged before registering."""
+
+    r: int = Field(16, ge=1, description="Rank of the LoRA matrices.")
+    alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout on the LoRA path.")
+    target_modules: list[str] | None = Field(None, description="Module names to adapt; None = PEFT's defaults.")
+
+
+class RewardFlowParams(BaseModel):
+    """Everything one run of the pipeline needs; defaults train MiniLM on the data store."""
+
+    home: str = Field(".home/default", description="Pipeline home: data store, quarantine, runs, MLflow store.")
+    dataset_name: str | None = Field(
+        None,
+        description="New pairs to validate and add to the store first: a file, a folder or a hub dataset id. "
+        "None = train on what the store already holds.",
+    )
+    model_name_or_path: str | None = Field(None, description="Base model; None = all-MiniLM-L6-v2 (offline).")
+    training: dict[str, Any] = Field(
+        default_factory=dict,
+        description="RewardConfig overrides, e.g. {'max_steps': 50, 'learning_rate': 1e-4}.",
+    )
+    lora: LoraSettings | None = Field(None, description="Train with LoRA; None = full fine-tuning.")
+    eval_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="Share of pairs held out (by pair hash).")
+    max_train_pairs: int | None = Field(None, ge=1, description="Use at most this many training pairs.")
+    max_eval_pairs: int | None = Field(None, ge=1, description="Use at most this many eval pairs.")
+    min_good_fraction: float = Field(0.5, ge=0.0, le=1.0, description="Fail when fewer new rows are good.")
+    promotion: PromotionRule = Field(default_factory=PromotionRule, description="When a challenger wins.")
+    registered_model_name: str = Field("reward-model", description="MLflow registered model name.")
+    experiment_name: str = Field("reward-model", description="MLflow experiment of the runs.")
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI; None = SQLite under home.")
+    seed: int = Field(42, description="Seed for sampling pairs and for training.")
