@@ -1,0 +1,136 @@
+"""Settings for running rewardflow as a service: where the servers listen, and when the nightly run fires.
+
+Two concerns, two dataclasses: `ServerConfig` (the processes `rewardflow up` starts) and `ScheduleConfig`
+(the `nightly` deployment's schedule, its event trigger, the inbox sensor and the training it runs).
+Each field's `help` is its one documentation; `rewardflow up --help` prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_args, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass
+class ServerConfig:
+    """The Prefect server, the MLflow server and the deployment runner started by `rewardflow up`."""
+
+    home: str = field(
+        default=".home/service",
+        metadata={"help": "Pipeline home: all state (Prefect DB, MLflow DB and artifacts, logs, pids) lives here."},
+    )
+    host: str = field(
+        default="127.0.0.1",
+        metadata={"help": "Address the servers bind to. Anything but loopback needs --allow-remote."},
+    )
+    allow_remote: bool = field(
+        default=False,
+        metadata={"help": "Allow binding a non-loopback address: the servers have no authentication, so opt in."},
+    )
+    prefect_port: int = field(default=4200, metadata={"help": "Port of the Prefect server (API and UI)."})
+    mlflow_port: int = field(default=5000, metadata={"help": "Port of the MLflow tracking server (API and UI)."})
+    prefect_ui: bool = field(default=True, metadata={"help": "Serve the Prefect UI next to the API."})
+    start_timeout: float = field(
+        default=120.0,
+        metadata={"help": "Seconds to wait for each process to answer before giving up (servers are slow on 2 CPUs)."},
+    )
+    stop_timeout: float = field(
+        default=15.0, metadata={"help": "Seconds between SIGTERM and SIGKILL when `rewardflow down` stops a process."}
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("prefect_port", "mlflow_port"):
+            port = getattr(self, name)
+            if not 1 <= int(port) <= 65535:
+                raise ValueError(f"{name} must be a TCP port in 1..65535, got {port}")
+        if self.prefect_port == self.mlflow_port:
+            raise ValueError(f"prefect_port and mlflow_port must differ, both are {self.prefect_port}")
+        if self.host not in LOOPBACK_HOSTS and not self.allow_remote:
+            raise ValueError(
+                f"host={self.host!r} would expose unauthenticated servers beyond this machine; "
+                "pass --allow-remote to bind it anyway, or use 127.0.0.1"
+            )
+        self.home = str(Path(self.home).expanduser().resolve())
+
+
+@dataclass
+class ScheduleConfig:
+    """The `nightly` deployment of flow `reward-model`: when it runs and what each run trains."""
+
+    cron: str = field(default="0 2 * * *", metadata={"help": "Cron schedule of the nightly run (default 02:00)."})
+    timezone: str = field(
+        default="UTC", metadata={"help": "IANA timezone the cron is read in, e.g. Europe/Paris (DST-aware)."}
+    )
+    event: str = field(
+        default="rewardflow.data.arrived",
+        metadata={"help": "Prefect event that starts a run of `reward-model` (emitted by `rewardflow ingest`)."},
+    )
+    inbox_interval: float = field(
+        default=60.0,
+        metadata={"help": "Seconds between two looks of the inbox sensor at HOME/inbox/ for dropped files."},
+    )
+    concurrency: int = field(
+        default=1,
+        metadata={"help": "Flow runs the runner executes at once; 1 keeps two trainings off the same 2 CPUs."},
+    )
+    max_train_pairs: int | None = field(
+        default=None, metadata={"help": "Cap on the pairs each run trains on. None = every pair in the store."}
+    )
+    training: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": 'RewardConfig overrides for every run, e.g. {"max_steps": 50}. Empty = the flow defaults.'},
+    )
+
+    def __post_init__(self) -> None:
+        if len(self.cron.split()) != 5:
+            raise ValueError(f"cron must have 5 fields (minute hour day month weekday), got {self.cron!r}")
+        if self.inbox_interval <= 0:
+            raise ValueError(f"inbox_interval must be > 0 seconds, got {self.inbox_interval}")
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"timezone must be an IANA name such as 'Europe/Paris', got {self.timezone!r}") from err
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
+    """One `--flag` per dataclass field, with the field's help: the dataclass stays the single source."""
+    hints = get_type_hints(cls)
+    for f in fields(cls):
+        if f.name in skip:
+            continue
+        flag, kind = "--" + f.name.replace("_", "-"), hints[f.name]
+        default = f.default_factory() if f.default is MISSING else f.default  # type: ignore[misc]
+        kwargs: dict[str, Any] = {
+            "dest": f.name,
+            "default": default,
+            "help": f"{f.metadata['help']} (default: %(default)s)",
+        }
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+        elif kind in (dict[str, Any], dict):
+            parser.add_argument(flag, type=json.loads, metavar="JSON", **kwargs)
+        else:
+            parser.add_argument(flag, type=_scalar_type(kind), **kwargs)
+
+
+def from_arguments(cls: type, namespace: argparse.Namespace) -> Any:
+    """Build `cls` from the parsed flags that `add_arguments` added (fields it skipped keep their defaults)."""
+    values = {f.name: getattr(namespace, f.name) for f in fields(cls) if hasattr(namespace, f.name)}
+    return cls(**values)
+
+
+def _scalar_type(kind: Any) -> Any:
+    """`int | None` parses as int with 'none' meaning None; plain scalars parse as themselves."""
+    args = [a for a in get_args(kind) if a is not type(None)]
+    if args:
+        inner = args[0]
+        return lambda text: None if text.lower() == "none" else inner(text)
+    return kind

@@ -1,0 +1,63 @@
+"""The inbox sensor: a small scheduled flow that ingests files dropped into HOME/inbox/ and announces them.
+
+It lives apart from the training flow so that each sensor run (every minute) imports only what ingest
+needs, not the training stack; the data tasks are imported only when a file is actually waiting.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from deployments.events import DATA_ARRIVED, arrival_payload, emit_data_arrived
+
+SKIPPED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
+
+
+def ready_files(inbox: Path, now: float, settle_seconds: float = 2.0) -> list[Path]:
+    """Files in the inbox that look complete: not hidden, not a partial download, untouched for a moment."""
+    if not inbox.is_dir():
+        return []
+    files = [p for p in sorted(inbox.iterdir()) if p.is_file() and not p.name.startswith(".")]
+    files = [p for p in files if not p.name.endswith(SKIPPED_SUFFIXES)]
+    return [p for p in files if now - p.stat().st_mtime >= settle_seconds]
+
+
+def move_all(files: list[Path], folder: Path) -> None:
+    """Move handled files aside, so the sensor never reads one twice (a clash gets a time suffix)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        target = folder / path.name
+        if target.exists():
+            target = folder / f"{path.stem}.{time.time_ns()}{path.suffix}"
+        shutil.move(str(path), target)
+
+
+@flow(name="inbox-sensor")
+def inbox_sensor(home: str, event: str = DATA_ARRIVED) -> dict[str, Any]:
+    """Ingest what was dropped into HOME/inbox/; files move to inbox/done/ (or inbox/failed/ on a bad file)."""
+    logger = get_run_logger()
+    inbox = Path(home) / "inbox"
+    files = ready_files(inbox, time.time())
+    if not files:
+        return {"files": 0, "emitted": False}
+    from tasks.data_config import DataConfig
+    from tasks.ingest import ingest_files
+
+    try:
+        report = ingest_files([str(p) for p in files], Path(home), DataConfig())
+    except ValueError as err:
+        logger.error("inbox files rejected, moved to %s: %s", inbox / "failed", err)
+        move_all(files, inbox / "failed")
+        return {"files": len(files), "emitted": False, "error": str(err)}
+    move_all(files, inbox / "done")
+    payload = arrival_payload(report)
+    emitted = payload.get("new_pairs", 0) > 0
+    if emitted:
+        emit_data_arrived(home, payload, event, flush=False)
+    logger.info("inbox: %d file(s), %s; event %s", len(files), payload, "emitted" if emitted else "not emitted")
+    return {"files": len(files), "emitted": emitted, **payload}

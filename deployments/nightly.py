@@ -1,0 +1,79 @@
+"""The deployments of rewardflow, defined once and served by `python -m deployments.nightly --home HOME`.
+
+- `reward-model/nightly`: flow `reward-model` on the data store, on a cron schedule (02:00 UTC by default),
+  and also whenever the event `rewardflow.data.arrived` says new pairs were stored.
+- `inbox-sensor/inbox`: every minute, ingests the files dropped into HOME/inbox/ and announces them.
+
+`rewardflow up` starts this module as the runner (`prefect.serve`, no work pool needed), with
+PREFECT_API_URL pointing at its server. Run by hand: `PREFECT_API_URL=... python -m deployments.nightly --home DIR`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from prefect import serve
+from prefect.deployments.runner import RunnerDeployment
+from prefect.events import DeploymentEventTrigger
+from prefect.schedules import Cron, Interval
+
+from deployments.config import ScheduleConfig, add_arguments, from_arguments
+from deployments.inbox import inbox_sensor
+from flows.reward_model import reward_model
+
+NIGHTLY = "reward-model/nightly"
+INBOX_SENSOR = "inbox-sensor/inbox"
+
+
+def nightly_parameters(home: str, schedule: ScheduleConfig) -> dict[str, Any]:
+    """The `params` of every scheduled or triggered run: the whole store of HOME, bounded as configured."""
+    params: dict[str, Any] = {"home": home, "training": dict(schedule.training)}
+    if schedule.max_train_pairs is not None:
+        params["max_train_pairs"] = schedule.max_train_pairs
+    return {"params": params}
+
+
+def build_deployments(home: str, schedule: ScheduleConfig) -> list[RunnerDeployment]:
+    """Both deployments of HOME, with the nightly schedule, the data trigger and the sensor interval."""
+    trigger = DeploymentEventTrigger(
+        name="retrain on new data",
+        description="New pairs were stored: train, evaluate, and register behind the champion gate.",
+        expect={schedule.event},
+        match={"prefect.resource.id": "rewardflow.store.*"},
+    )
+    nightly = reward_model.to_deployment(
+        name="nightly",
+        schedules=[Cron(schedule.cron, timezone=schedule.timezone)],
+        triggers=[trigger],
+        parameters=nightly_parameters(home, schedule),
+        description=f"Train on the data store of {home}; nightly at `{schedule.cron}` ({schedule.timezone}).",
+        tags=["rewardflow"],
+    )
+    sensor = inbox_sensor.to_deployment(
+        name="inbox",
+        schedules=[Interval(schedule.inbox_interval)],
+        parameters={"home": home, "event": schedule.event},
+        description=f"Ingest files dropped into {Path(home) / 'inbox'} and announce new pairs.",
+        tags=["rewardflow"],
+    )
+    return [nightly, sensor]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deployments.nightly", description=__doc__.split("\n")[0])
+    parser.add_argument("--home", required=True, help="Pipeline home whose data store the runs train on.")
+    add_arguments(parser, ScheduleConfig)
+    args = parser.parse_args(argv)
+    schedule = from_arguments(ScheduleConfig, args)
+    home = str(Path(args.home).resolve())
+    print(f"serving {NIGHTLY} and {INBOX_SENSOR} for {home}: {asdict(schedule)}", flush=True)
+    serve(*build_deployments(home, schedule), limit=schedule.concurrency)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,349 @@
+"""Start, stop and report the processes behind `rewardflow up`: Prefect server, MLflow server, deployment runner.
+
+The pure half (paths, URLs, commands, the `servers.json` record) is separate from the half that spawns,
+polls and signals processes, so the first is tested without starting anything. Each process runs in its
+own session: it survives the command that started it, and `down` stops its whole process group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from deployments.config import ScheduleConfig, ServerConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class ProcessSpec:
+    """One process to start: its command, extra environment, log file and the URL that says it is up."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log: str
+    url: str
+    health_url: str
+    cwd: str
+
+
+# ---------------------------------------------------------------- pure helpers: paths, urls, commands
+
+
+def servers_file(home: str | Path) -> Path:
+    return Path(home) / "servers.json"
+
+
+def client_host(host: str) -> str:
+    """The address clients dial: a wildcard bind (0.0.0.0, ::) is reached through loopback."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def prefect_api_url(config: ServerConfig) -> str:
+    return f"http://{client_host(config.host)}:{config.prefect_port}/api"
+
+
+def mlflow_tracking_uri(config: ServerConfig) -> str:
+    return f"http://{client_host(config.host)}:{config.mlflow_port}"
+
+
+def prefect_env(home: str | Path) -> dict[str, str]:
+    """Prefect state under HOME/prefect (its SQLite DB included), no analytics leaving the machine."""
+    prefect_home = Path(home) / "prefect"
+    return {
+        "PREFECT_HOME": str(prefect_home),
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{prefect_home / 'prefect.db'}",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+
+
+def runner_args(schedule: ScheduleConfig) -> list[str]:
+    """The schedule as flags for `python -m deployments.nightly`, so the runner rebuilds the same config."""
+    args = ["--cron", schedule.cron, "--timezone", schedule.timezone, "--event", schedule.event]
+    args += ["--inbox-interval", str(schedule.inbox_interval), "--concurrency", str(schedule.concurrency)]
+    args += ["--max-train-pairs", str(schedule.max_train_pairs), "--training", json.dumps(schedule.training)]
+    return args
+
+
+def process_specs(config: ServerConfig, schedule: ScheduleConfig) -> list[ProcessSpec]:
+    """The three processes of `rewardflow up`, in start order (the runner needs the Prefect server)."""
+    home, logs, py = Path(config.home), Path(config.home) / "logs", sys.executable
+    mlflow_dir = home / "mlflow"
+    prefect_url, mlflow_url = prefect_api_url(config), mlflow_tracking_uri(config)
+    prefect_argv = [py, "-m", "prefect", "server", "start", "--host", config.host, "--port", str(config.prefect_port)]
+    prefect_argv += ["--ui" if config.prefect_ui else "--no-ui", "--analytics-off"]
+    # Artifacts go to a plain folder, not the `mlflow-artifacts:/` proxy, so clients that open
+    # HOME/mlflow/mlflow.db directly (tests, `rewardflow run` without servers) read the same artifacts.
+    mlflow_argv = [py, "-m", "mlflow", "server", "--host", config.host, "--port", str(config.mlflow_port)]
+    mlflow_argv += ["--backend-store-uri", f"sqlite:///{mlflow_dir / 'mlflow.db'}", "--workers", "1"]
+    mlflow_argv += ["--default-artifact-root", str(mlflow_dir / "artifacts"), "--no-serve-artifacts"]
+    runner_argv = [py, "-m", "deployments.nightly", "--home", str(home), *runner_args(schedule)]
+    # No MLFLOW_TRACKING_URI for the runner: the flow writes HOME/mlflow/mlflow.db directly (tasks.tracking),
+    # the same file the MLflow server reads, so training never depends on the server being up.
+    runner_env = {**prefect_env(home), "PREFECT_API_URL": prefect_url}
+    return [
+        ProcessSpec(
+            "prefect",
+            prefect_argv,
+            prefect_env(home),
+            str(logs / "prefect.log"),
+            prefect_url,
+            f"{prefect_url}/health",
+            str(home),
+        ),
+        ProcessSpec("mlflow", mlflow_argv, {}, str(logs / "mlflow.log"), mlflow_url, f"{mlflow_url}/health", str(home)),
+        ProcessSpec(
+            "runner",
+            runner_argv,
+            runner_env,
+            str(logs / "runner.log"),
+            f"{prefect_url}/deployments",
+            f"{prefect_url}/deployments/name/reward-model/nightly",
+            str(REPO_ROOT),
+        ),
+    ]
+
+
+def new_record(config: ServerConfig) -> dict[str, Any]:
+    """The `servers.json` contract: URLs to export, and one entry per started process."""
+    return {
+        "home": config.home,
+        "host": config.host,
+        "started": datetime.now(timezone.utc).isoformat(),
+        "prefect_api_url": prefect_api_url(config),
+        "prefect_ui_url": prefect_api_url(config).removesuffix("/api"),
+        "mlflow_tracking_uri": mlflow_tracking_uri(config),
+        "processes": {},
+    }
+
+
+def export_lines(record: dict[str, Any]) -> list[str]:
+    return [
+        f"export PREFECT_API_URL={record['prefect_api_url']}",
+        f"export MLFLOW_TRACKING_URI={record['mlflow_tracking_uri']}",
+    ]
+
+
+def read_record(home: str | Path) -> dict[str, Any] | None:
+    path = servers_file(home)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err}); stop the servers by pid and delete the file") from err
+
+
+def write_record(home: str | Path, record: dict[str, Any]) -> None:
+    path = servers_file(home)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2))
+    tmp.replace(path)
+
+
+def is_fresh_poll(deployment: dict[str, Any], since: float) -> bool:
+    """True once a runner has polled the deployment after `since` (epoch seconds): older polls are stale runners."""
+    polled = deployment.get("last_polled")
+    if not polled:
+        return False
+    return datetime.fromisoformat(polled.replace("Z", "+00:00")).timestamp() >= since
+
+
+# ---------------------------------------------------------------- edges: sockets, processes, HTTP
+
+
+def port_is_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        # Like the servers themselves: a port in TIME_WAIT is free, one with a listener is not.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def check_ports(config: ServerConfig) -> None:
+    """Fail before starting anything when a port is taken, naming the port and the flag that moves it."""
+    for flag, port in (("--prefect-port", config.prefect_port), ("--mlflow-port", config.mlflow_port)):
+        if not port_is_free(config.host, port):
+            raise RuntimeError(f"port {port} on {config.host} is already taken; choose another with {flag} N")
+
+
+def is_alive(pid: int) -> bool:
+    """Alive and not a zombie (a reaped-later child still answers kill(pid, 0))."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def group_alive(pgid: int) -> bool:
+    """Any non-zombie process left in the process group (children of a server included)?"""
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields_ = stat_file.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields_[2]) == pgid and fields_[0] != "Z":
+            return True
+    return False
+
+
+def spawn(spec: ProcessSpec) -> int:
+    """Start one process in its own session with output to its log file; returns its pid (= process group)."""
+    Path(spec.log).parent.mkdir(parents=True, exist_ok=True)
+    with open(spec.log, "ab") as log:
+        proc = subprocess.Popen(
+            spec.argv,
+            cwd=spec.cwd,
+            env={**os.environ, **spec.env},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return proc.pid
+
+
+def http_get(url: str, timeout: float = 5.0) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.read()
+
+
+def answers(spec: ProcessSpec, since: float) -> bool:
+    """Servers answer their health URL; the runner answers once it has polled its deployment after `since`."""
+    try:
+        body = http_get(spec.health_url)
+        return spec.name != "runner" or is_fresh_poll(json.loads(body), since)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def wait_until_up(spec: ProcessSpec, pid: int, timeout: float, since: float) -> None:
+    """Poll until the process answers; fail early, with the log's tail, if it dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not is_alive(pid):
+            raise RuntimeError(f"{spec.name} exited while starting; last lines of {spec.log}:\n{log_tail(spec.log)}")
+        if answers(spec, since):
+            return
+        time.sleep(1.0)
+    raise TimeoutError(f"{spec.name} did not answer {spec.health_url} within {timeout:.0f}s; see {spec.log}")
+
+
+def log_tail(path: str, lines: int = 20) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def running_record(home: str | Path) -> dict[str, Any] | None:
+    """The record of a previous `up` whose processes are all still alive, else None."""
+    record = read_record(home)
+    if record and record["processes"] and all(is_alive(p["pid"]) for p in record["processes"].values()):
+        return record
+    return None
+
+
+def start_servers(config: ServerConfig, schedule: ScheduleConfig) -> dict[str, Any]:
+    """Start the three processes, wait until each answers, and record them in HOME/servers.json.
+
+    A previous `up` still running is returned as is; a half-dead one is stopped first. If any process
+    fails to come up, the ones already started are stopped before the error propagates.
+    """
+    home = Path(config.home)
+    if (record := running_record(home)) is not None:
+        return record
+    if read_record(home) is not None:
+        stop_servers(home, config.stop_timeout)
+    check_ports(config)
+    for sub in ("prefect", "mlflow/artifacts", "logs", "inbox"):
+        (home / sub).mkdir(parents=True, exist_ok=True)
+    record = new_record(config)
+    specs = process_specs(config, schedule)
+    try:
+        # The two servers start side by side; the runner needs the Prefect API, so it comes last.
+        for batch in (specs[:2], specs[2:]):
+            since = time.time() - 1.0
+            for spec in batch:
+                pid = spawn(spec)
+                record["processes"][spec.name] = {"pid": pid, "url": spec.url, "log": spec.log, "argv": spec.argv}
+                write_record(home, record)
+            for spec in batch:
+                wait_until_up(spec, record["processes"][spec.name]["pid"], config.start_timeout, since)
+    except BaseException:
+        stop_servers(home, config.stop_timeout)
+        raise
+    return record
+
+
+def stop_group(pgid: int, timeout: float) -> str:
+    """SIGTERM the process group, SIGKILL what is left after `timeout`; returns what happened."""
+    if not group_alive(pgid):
+        return "already gone"
+    try:
+        if os.getpgid(pgid) != pgid:
+            return "not ours (pid reused)"
+    except ProcessLookupError:
+        pass  # the leader is gone but its children are still in the group
+    return _kill_group(pgid, timeout)
+
+
+def _kill_group(pgid: int, timeout: float) -> str:
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return "already gone"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not group_alive(pgid):
+            return "stopped"
+        time.sleep(0.2)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return "stopped"
+    return "killed"
+
+
+def stop_servers(home: str | Path, timeout: float = 15.0) -> dict[str, str]:
+    """Stop exactly the processes listed in HOME/servers.json (runner first), then remove the file."""
+    record = read_record(home)
+    if record is None:
+        return {}
+    outcome = {}
+    for name, proc in reversed(list(record["processes"].items())):
+        outcome[name] = stop_group(int(proc["pid"]), timeout)
+    servers_file(home).unlink(missing_ok=True)
+    return outcome
+
+
+def server_status(home: str | Path) -> list[dict[str, Any]]:
+    """One row per recorded process: name, pid, alive, url, log."""
+    record = read_record(home) or {"processes": {}}
+    return [
+        {"name": n, **{k: p[k] for k in ("pid", "url", "log")}, "alive": is_alive(p["pid"])}
+        for n, p in record["processes"].items()
+    ]
