@@ -121,6 +121,15 @@ def tiny_bert(vocab_size: int, seed: int = 0) -> BertForSequenceClassification:
     return BertForSequenceClassification(config).eval()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Tiny models gain nothing from threads, and on a shared 2-core machine two threads spin: 8x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # Fixtures hand out the builders, so tests need no `import conftest` (fragile once several exist).
 DECODERS = {"gpt2": (tiny_gpt2, False), "llama": (tiny_llama, True)}
 

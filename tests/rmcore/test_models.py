@@ -1,0 +1,78 @@
+"""Model checks and wrappers: num_labels=1, dropout off, pad token, LoRA config, loading back."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from peft import LoraConfig, PeftModel, TaskType
+from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
+
+from rmcore import load_reward_model, score_texts
+from rmcore.models import apply_peft, check_reward_model, disable_dropout, ensure_pad_token, is_adapter_dir, lora_config
+
+
+def test_check_reward_model_refuses_two_labels():
+    model = BertForSequenceClassification(
+        BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)
+    )
+    assert model.config.num_labels == 2
+    with pytest.raises(ValueError, match="num_labels=1.*num_labels=2"):
+        check_reward_model(model)
+
+
+def test_disable_dropout_turns_every_dropout_off(minilm):
+    assert disable_dropout(minilm) > 0
+    assert all(m.p == 0.0 for m in minilm.modules() if isinstance(m, torch.nn.Dropout))
+    assert disable_dropout(minilm) == 0
+
+
+def test_ensure_pad_token_uses_eos(make_gpt2, gpt2_tokenizer):
+    gpt2_tokenizer.pad_token = None
+    model = make_gpt2()
+    model.config.pad_token_id = None
+    ensure_pad_token(model, gpt2_tokenizer)
+    assert gpt2_tokenizer.pad_token == gpt2_tokenizer.eos_token
+    assert model.config.pad_token_id == gpt2_tokenizer.eos_token_id
+
+
+def test_apply_peft_refuses_a_causal_lm_task_type(make_llama):
+    with pytest.raises(ValueError, match="SEQ_CLS"):
+        apply_peft(make_llama(), LoraConfig(task_type=TaskType.CAUSAL_LM, r=2, target_modules=["q_proj"]))
+
+
+def test_apply_peft_keeps_the_score_head_trainable(make_llama):
+    model = apply_peft(make_llama(), lora_config(r=2, target_modules=["q_proj", "v_proj"]))
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert any("lora_" in name for name in trainable)
+    assert any(".score." in name for name in trainable)
+    assert not any("embed_tokens" in name for name in trainable)
+
+
+def test_load_reward_model_reads_a_full_model_folder(tmp_path, make_llama, llama_tokenizer):
+    model = make_llama()
+    model.save_pretrained(tmp_path)
+    llama_tokenizer.save_pretrained(tmp_path)
+    loaded, tokenizer = load_reward_model(tmp_path)
+    assert not is_adapter_dir(tmp_path)
+    assert not loaded.training
+    texts = ["hello how are you", "no"]
+    assert score_texts(loaded, tokenizer, texts, bf16=False) == pytest.approx(
+        score_texts(model, llama_tokenizer, texts, bf16=False), abs=1e-6
+    )
+
+
+def test_load_reward_model_reads_an_adapter_folder(tmp_path, make_llama, llama_tokenizer):
+    base_dir, adapter_dir = tmp_path / "base", tmp_path / "adapter"
+    make_llama().save_pretrained(base_dir)
+    base = AutoModelForSequenceClassification.from_pretrained(base_dir, num_labels=1)
+    model = apply_peft(base, lora_config(r=2, target_modules=["q_proj"]))
+    with torch.no_grad():
+        model.base_model.model.score.modules_to_save["default"].weight.add_(1.0)  # a change the base lacks
+    model.save_pretrained(adapter_dir)
+    llama_tokenizer.save_pretrained(adapter_dir)
+    loaded, tokenizer = load_reward_model(adapter_dir)
+    assert isinstance(loaded, PeftModel)
+    texts = ["hello how are you", "no"]
+    assert score_texts(loaded, tokenizer, texts, bf16=False) == pytest.approx(
+        score_texts(model, llama_tokenizer, texts, bf16=False), abs=1e-6
+    )
