@@ -1,0 +1,100 @@
+"""tasks/ingest.py and the data-in tasks inside a real Prefect flow run (temporary API and database)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+from tasks.data_config import DataConfig
+from tasks.ingest import ingest, ingest_files
+from tasks.load import SourceError, load_pairs
+from tasks.quarantine import quarantine_rows
+from tasks.store import read_store, store_pairs, stored_ids
+from tasks.validate import DataQualityError, validate_pairs
+
+
+def test_ingest_stores_good_quarantines_bad_and_adds_up(bad_corpus, tmp_path):
+    home = tmp_path / "home"
+    report = ingest_files(bad_corpus.files, home, DataConfig())
+    assert (report.read, report.good, report.quarantined) == (
+        bad_corpus.read,
+        len(bad_corpus.good),
+        len(bad_corpus.bad),
+    )
+    assert report.good + report.quarantined == report.read
+    assert len(Path(report.quarantine_path).read_text(encoding="utf-8").splitlines()) == report.quarantined
+    stored = read_store(home / "store")
+    assert sorted(stored.chosen) == sorted(bad_corpus.good.values())
+    assert Path(report.store_file).parent == home / "store"
+
+
+def test_second_ingest_of_the_same_rows_is_refused_and_quarantined(tmp_path, write_pairs):
+    home = tmp_path / "home"
+    path = write_pairs(tmp_path / "day1.jsonl", [{"chosen": "a", "rejected": "b"}, {"chosen": "c", "rejected": "d"}])
+    first = ingest_files([str(path)], home)
+    with pytest.raises(DataQualityError, match=r"no good preference pair.*duplicate_of_stored.*bad rows are in"):
+        ingest_files([str(path)], home)
+    assert len(read_store(home / "store")) == 2 and first.good == 2
+    assert len(list((home / "quarantine").iterdir())) == 1
+
+
+def test_new_day_adds_only_new_pairs(tmp_path, write_pairs):
+    home = tmp_path / "home"
+    ingest_files([str(write_pairs(tmp_path / "d1.jsonl", [{"chosen": "a", "rejected": "b"}]))], home)
+    day2 = write_pairs(tmp_path / "d2.jsonl", [{"chosen": "a", "rejected": "b"}, {"chosen": "e", "rejected": "f"}])
+    report = ingest_files([str(day2)], home, DataConfig(min_good_fraction=0.5))
+    assert report.by_rule == {"duplicate_of_stored": 1} and report.good == 1
+    assert sorted(read_store(home / "store").chosen) == ["a", "e"]
+
+
+def test_missing_source_is_an_error(tmp_path):
+    with pytest.raises(SourceError, match="missing.jsonl"):
+        ingest_files([str(tmp_path / "missing.jsonl")], tmp_path)
+
+
+def artifact_rows(key: str) -> list[dict]:
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    data = artifacts[0].data
+    return json.loads(data) if isinstance(data, str) else data
+
+
+@flow(name="data-in-test")
+def data_in(sources: list[str], home: Path) -> dict:
+    records = load_pairs(sources)
+    result = validate_pairs(records, DataConfig(), stored_ids(home / "store"))
+    quarantined = quarantine_rows(result, home / "quarantine")
+    stored = store_pairs(home / "store", result.good)
+    return {**result.summary(), "quarantine": quarantined, "store": stored}
+
+
+def test_tasks_inside_a_real_flow_run(prefect_harness, bad_corpus, tmp_path):
+    summary = data_in(bad_corpus.files, tmp_path)
+    assert summary["read"] == bad_corpus.read and summary["good"] == len(bad_corpus.good)
+    assert summary["quarantine"].is_file() and summary["store"].is_file()
+    rows = {row["rule"]: row["rows"] for row in artifact_rows("quarantine-rule-counts")}
+    assert rows["(read)"] == bad_corpus.read and rows["duplicate"] == 1 and rows["truncated_file"] == 1
+
+
+@flow(name="ingest-test")
+def ingest_flow(sources: list[str], home: Path) -> dict:
+    return ingest(sources, home).to_dict()
+
+
+def test_ingest_task_inside_a_flow_run(prefect_harness, bad_corpus, tmp_path):
+    report = ingest_flow(bad_corpus.files, tmp_path)
+    assert report["good"] + report["quarantined"] == report["read"] == bad_corpus.read
+    rows = {row["rule"]: row["rows"] for row in artifact_rows("ingest-rule-counts")}
+    assert rows["(quarantined)"] == len(bad_corpus.bad)
+
+
+def test_real_shared_pairs_ingest(shared_pairs, tmp_path):
+    report = ingest_files([str(shared_pairs)], tmp_path)
+    assert (report.read, report.good, report.quarantined) == (1800, 1800, 0)
+    store = read_store(tmp_path / "store", eval_fraction=0.1)
+    assert len(store) == 1800 and 130 < (store.split == "eval").sum() < 230
