@@ -1,0 +1,87 @@
+"""Scoring eval pairs with a model folder or an MLflow URI, and the evaluate task's outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow_fixtures as fx
+import numpy as np
+import pandas as pd
+import pytest
+
+from rmcore import load_reward_model, score_texts
+from tasks.evaluate import evaluate_model, load_model_any, pair_metrics, pair_texts, score_pairs
+
+mlflow_home, tracking_uri, model_dirs = fx.mlflow_home, fx.tracking_uri, fx.model_dirs
+SHARED_PAIRS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "hh-rlhf-harmless-base-1800.jsonl.gz"
+
+
+def test_score_pairs_scores_prompt_plus_reply_in_the_given_order(model_dirs):
+    model, tokenizer = load_reward_model(model_dirs["good"])
+    pairs = fx.synthetic_pairs(12)
+    scored = score_pairs(model, tokenizer, pairs, batch_size=5)
+    assert list(scored.columns) == ["reward_chosen", "reward_rejected", "correct", "truncated"]
+    expected = score_texts(model, tokenizer, [p + c for p, c in zip(pairs.prompt, pairs.chosen, strict=True)])
+    np.testing.assert_allclose(scored["reward_chosen"], expected, rtol=1e-2, atol=1e-2)
+    assert (scored["correct"] == (scored["reward_chosen"] > scored["reward_rejected"])).all()
+    assert not scored["truncated"].any()
+
+
+def test_short_max_length_marks_pairs_truncated(model_dirs):
+    model, tokenizer = load_reward_model(model_dirs["good"])
+    pairs = pd.DataFrame({"chosen": ["sun " * 30, "sun"], "rejected": ["rain", "rain"]})
+    scored = score_pairs(model, tokenizer, pairs, max_length=8)
+    assert scored["truncated"].tolist() == [True, False]
+    assert pair_metrics(scored)["truncated"] == 1
+
+
+def test_pair_metrics_adds_n_pairs_to_the_reward_metrics():
+    scored = pd.DataFrame(
+        {"reward_chosen": [1.0, 0.0, 2.0], "reward_rejected": [0.0, 1.0, 2.0], "truncated": [False, True, False]}
+    )
+    metrics = pair_metrics(scored)
+    assert metrics["n_pairs"] == 3 and metrics["truncated"] == 1
+    assert metrics["accuracy"] == pytest.approx(1 / 3)  # the tie counts as wrong
+    assert metrics["mean_margin"] == pytest.approx(0.0)
+
+
+def test_pair_texts_errors_name_the_column_and_row():
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['rejected'\]"):
+        pair_texts(pd.DataFrame({"chosen": ["a"]}), "eval.parquet")
+    with pytest.raises(ValueError, match="row 1: column `chosen` must be a string"):
+        pair_texts(pd.DataFrame({"chosen": ["a", None], "rejected": ["b", "c"]}))
+
+
+def test_load_model_any_refuses_a_missing_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such model folder"):
+        load_model_any(tmp_path / "nope")
+
+
+def test_load_model_any_reads_a_runs_uri(mlflow_home, tracking_uri, model_dirs):
+    run_id = fx.log_candidate(mlflow_home, "exp-evaluate", model_dirs["good"])
+    model, tokenizer = load_model_any(f"runs:/{run_id}/model")
+    local, _ = load_reward_model(model_dirs["good"])
+    pairs = fx.synthetic_pairs(6)
+    np.testing.assert_array_equal(
+        score_pairs(model, tokenizer, pairs)["reward_chosen"], score_pairs(local, tokenizer, pairs)["reward_chosen"]
+    )
+
+
+def test_evaluate_model_task_writes_scores_plots_and_logit_table(model_dirs, tmp_path):
+    pairs_path = tmp_path / "eval.parquet"
+    fx.synthetic_pairs(20).to_parquet(pairs_path)
+    result = evaluate_model.fn(str(model_dirs["good"]), str(pairs_path), str(tmp_path / "out"), batch_size=8)
+    assert result.metrics["n_pairs"] == 20 and result.metrics["accuracy"] > 0.6
+    assert len(pd.read_parquet(result.scored_path)) == 20
+    assert sorted(Path(p).name for p in result.artifacts) == ["eval_logit_table.json", "eval_rewards.png"]
+    assert all(Path(p).stat().st_size > 0 for p in result.artifacts)
+
+
+@pytest.mark.skipif(not SHARED_PAIRS.exists(), reason="shared hh-rlhf pairs not present")
+def test_real_hh_rlhf_pairs_are_scored_with_left_truncation_counted(model_dirs):
+    pairs = pd.read_json(SHARED_PAIRS, lines=True).head(24)
+    model, tokenizer = load_reward_model(model_dirs["good"])
+    metrics = pair_metrics(score_pairs(model, tokenizer, pairs, max_length=64))
+    assert metrics["n_pairs"] == 24
+    assert 0 < metrics["truncated"] <= 24  # hh-rlhf dialogues run past 64 tokens
+    assert 0.0 <= metrics["accuracy"] <= 1.0
