@@ -86,6 +86,7 @@ def tokenize_pairs_cached(
     if target.is_dir():
         return datasets.load_from_disk(str(target))
     dataset = tokenize_frame(df, tokenizer, max_length, num_proc)
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
     temp = Path(cache_dir) / f".{target.name}.{os.getpid()}.tmp"
     shutil.rmtree(temp, ignore_errors=True)
     dataset.save_to_disk(str(temp))

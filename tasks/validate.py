@@ -278,20 +278,30 @@ def validate_records(
     return ValidationResult(good_frame(frame, records), bad, len(records), counts, sources)
 
 
+def already_stored(result: ValidationResult) -> int:
+    """Rows refused only because the store holds them: valid data seen before, not bad data."""
+    return sum(row["rules"] == ["duplicate_of_stored"] for row in result.bad)
+
+
 def check_good_fraction(result: ValidationResult, config: DataConfig) -> None:
     """Stop the run when nothing is good or too little is, naming the sources and the counts.
+
+    Rows already in the store are left out of the fraction, so feeding yesterday's file again
+    (every row already stored, nothing new) passes, while a file of garbage does not.
 
     Raises:
         DataQualityError: no good row, or a good fraction under `config.min_good_fraction`.
     """
-    good, read = len(result.good), result.read
+    good, read, seen = len(result.good), result.read, already_stored(result)
+    if seen and good + seen == read:
+        return
     where = ", ".join(result.sources) or "the sources (no rows at all)"
     counts = f"read {read}, good {good}, quarantined {result.quarantined}, by rule {result.counts_by_rule}"
     if good == 0:
         raise DataQualityError(f"no good preference pair in {where}: {counts}")
-    if good / read < config.min_good_fraction:
+    if good / (read - seen) < config.min_good_fraction:
         raise DataQualityError(
-            f"only {good / read:.1%} of the rows in {where} are good, under min_good_fraction="
+            f"only {good / (read - seen):.1%} of the new rows in {where} are good, under min_good_fraction="
             f"{config.min_good_fraction}: {counts}"
         )
 

@@ -33,14 +33,23 @@ def test_ingest_stores_good_quarantines_bad_and_adds_up(bad_corpus, tmp_path):
     assert Path(report.store_file).parent == home / "store"
 
 
-def test_second_ingest_of_the_same_rows_is_refused_and_quarantined(tmp_path, write_pairs):
+def test_second_ingest_of_the_same_rows_stores_nothing_and_passes(tmp_path, write_pairs):
+    """Yesterday's file again: every row is quarantined as already stored, and the run goes on."""
     home = tmp_path / "home"
     path = write_pairs(tmp_path / "day1.jsonl", [{"chosen": "a", "rejected": "b"}, {"chosen": "c", "rejected": "d"}])
     first = ingest_files([str(path)], home)
-    with pytest.raises(DataQualityError, match=r"no good preference pair.*duplicate_of_stored.*bad rows are in"):
-        ingest_files([str(path)], home)
-    assert len(read_store(home / "store")) == 2 and first.good == 2
+    again = ingest_files([str(path)], home)
+    assert (first.good, again.good, again.by_rule, again.store_file) == (2, 0, {"duplicate_of_stored": 2}, None)
+    assert len(read_store(home / "store")) == 2
     assert len(list((home / "quarantine").iterdir())) == 1
+
+
+def test_garbage_is_refused_with_the_quarantine_named(tmp_path, write_pairs):
+    home = tmp_path / "home"
+    path = write_pairs(tmp_path / "bad.jsonl", [{"chosen": "x", "rejected": "x"}, {"chosen": "a"}])
+    with pytest.raises(DataQualityError, match=r"no good preference pair.*bad.jsonl.*bad rows are in .*quarantine-"):
+        ingest_files([str(path)], home)
+    assert read_store(home / "store").empty
 
 
 def test_new_day_adds_only_new_pairs(tmp_path, write_pairs):

@@ -46,7 +46,7 @@ def count_calls(monkeypatch):
 
 
 def test_tokens_follow_the_core_rule(pairs, tokenizer_path, tmp_path):
-    dataset = tokenize_pairs_cached(pairs, tokenizer_path, 32, tmp_path)
+    dataset = tokenize_pairs_cached(pairs, tokenizer_path, 32, tmp_path / "cache" / "tokenized")
     expected = tokenization.tokenize_pairs(
         {"chosen": list(pairs.chosen), "rejected": list(pairs.rejected)},
         AutoTokenizer.from_pretrained(tokenizer_path),

@@ -122,6 +122,20 @@ def test_check_good_fraction(bad_corpus, tmp_path, write_pairs):
         check_good_fraction(nothing, DataConfig(min_good_fraction=0.0))
 
 
+def test_rows_already_stored_do_not_count_against_the_fraction(tmp_path, write_pairs):
+    pairs = [{"chosen": f"c{i}", "rejected": f"r{i}"} for i in range(4)]
+    path = write_pairs(tmp_path / "p.jsonl", [*pairs, {"chosen": "x", "rejected": "x"}])
+    stored = {pair_id(f"c{i}", f"r{i}") for i in range(3)}
+    result = validate_records(read_pair_records([str(path)]), DataConfig(), stored)
+    assert len(result.good) == 1 and result.counts_by_rule == {"chosen_ne_rejected": 1, "duplicate_of_stored": 3}
+    check_good_fraction(result, DataConfig(min_good_fraction=0.5))  # 1 good of 2 new rows
+    with pytest.raises(DataQualityError, match="only 50.0% of the new rows"):
+        check_good_fraction(result, DataConfig(min_good_fraction=0.6))
+    everything_stored = validate_records(read_pair_records([str(path)]), DataConfig(), stored | {pair_id("c3", "r3")})
+    with pytest.raises(DataQualityError, match="no good preference pair"):  # the x/x row is still garbage
+        check_good_fraction(everything_stored, DataConfig())
+
+
 def test_empty_input_is_nothing_good():
     result = validate_records([], DataConfig(), set())
     assert result.read == 0 and result.good.empty and result.bad == []
