@@ -1,0 +1,324 @@
+"""rmcore against TRL's RewardTrainer: same model, pairs, batch size, learning rate, warmup, seed and steps.
+
+Assumes: `../shared/data/hh-rlhf-harmless-base-1800.jsonl.gz` beside the repo and TRL installed
+(`pip install -e ".[bench]"`); without either it says so and exits 0. Run: `make bench`, or
+`python benchmarks/bench_vs_trl.py --help`. The defaults (512 training pairs, 256 held-out pairs,
+2 rounds) take about 15 minutes on a 2-core CPU; `--n-train 64 --max-steps 4 --rounds 1` is a smoke test.
+
+Each run trains in a fresh child process (so peak memory is that run's own) and systems alternate
+within every round, so machine noise hits all of them alike. Round r uses seed + r; accuracy is
+averaged over rounds, speed is the median. Held-out pairs are the last n_eval of the file, scored
+by `rmcore.score_texts` for every system. Systems:
+- rmcore: `rmcore.RewardTrainer` with its defaults.
+- trl: TRL's defaults (bf16 on, gradient checkpointing on, dropout off, pairs over max_length dropped).
+- trl-matched: TRL at our precision and without gradient checkpointing, to isolate batching and padding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gzip
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "hh-rlhf-harmless-base-1800.jsonl.gz"
+SYSTEMS = ("rmcore", "trl", "trl-matched")
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n-train", type=int, default=512, help="Train on the first N pairs of the file.")
+    parser.add_argument("--n-eval", type=int, default=256, help="Hold out the last N pairs of the file.")
+    parser.add_argument("--rounds", type=int, default=2, help="Rounds; each trains every system once.")
+    parser.add_argument("--batch-size", type=int, default=16, help="Pairs per optimizer step.")
+    parser.add_argument("--lr", type=float, default=None, help="Peak learning rate. Default: rmcore's default.")
+    parser.add_argument("--seed", type=int, default=0, help="Seed of round 0; round r uses seed + r.")
+    parser.add_argument("--max-steps", type=int, default=-1, help="Stop after this many steps. -1 = one epoch.")
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"Comma-separated subset of {SYSTEMS}.")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+# ----- pure helpers --------------------------------------------------------------------------------
+def load_rows(path: Path, n_train: int, n_eval: int) -> tuple[list[dict], list[dict]]:
+    """First n_train pairs to train on, last n_eval pairs held out; refuses overlapping splits."""
+    rows = [json.loads(line) for line in gzip.open(path, "rt")]
+    if n_train + n_eval > len(rows):
+        raise ValueError(f"{path}: {len(rows)} pairs, fewer than --n-train {n_train} + --n-eval {n_eval}")
+    return rows[:n_train], rows[len(rows) - n_eval :]
+
+
+def summarize(results: list[dict]) -> dict[str, dict[str, float]]:
+    """Per system: median pairs/s, mean accuracy (and spread over rounds), worst peak memory."""
+    summary = {}
+    for system in dict.fromkeys(r["system"] for r in results):
+        runs = [r for r in results if r["system"] == system]
+        accuracies = [r["accuracy"] for r in runs]
+        summary[system] = {
+            "pairs_per_s": statistics.median(r["pairs_per_s"] for r in runs),
+            "padding_efficiency": statistics.mean(r["padding_efficiency"] for r in runs),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+            "accuracy": statistics.mean(accuracies),
+            "accuracy_spread": (max(accuracies) - min(accuracies)) / 2,
+            "mfu": statistics.median(r["mfu"] for r in runs),
+            "limit_pairs_per_s": statistics.median(r["limit_pairs_per_s"] for r in runs),
+            "dropped_train": max(r["dropped_train"] for r in runs),
+            "dropped_eval": max(r["dropped_eval"] for r in runs),
+            "precision": runs[0]["precision"],
+        }
+    return summary
+
+
+def format_report(summary: dict[str, dict[str, float]], peaks: dict[str, float]) -> str:
+    """The table and the ratios of rmcore to each TRL configuration."""
+    lines = [f"matmul peak: bf16 {peaks['bf16']:.0f} GFLOP/s, fp32 {peaks['fp32']:.0f} GFLOP/s", ""]
+    head = (
+        f"{'system':<12} {'prec':<5} {'pairs/s':>8} {'pad eff':>8} {'peak MB':>8} {'accuracy':>12} {'MFU':>6} dropped"
+    )
+    lines.append(head)
+    for system, s in summary.items():
+        lines.append(
+            f"{system:<12} {s['precision']:<5} {s['pairs_per_s']:>8.2f} {s['padding_efficiency']:>8.3f} "
+            f"{s['peak_rss_mb']:>8.0f} {s['accuracy']:>7.3f}±{s['accuracy_spread']:.3f} {s['mfu']:>6.3f} "
+            f"train {s['dropped_train']:.0f}, eval {s['dropped_eval']:.0f}"
+        )
+    lines.append("")
+    lines.append(
+        "limit (100% of matmul peak on model FLOPs): "
+        + ", ".join(f"{system} {s['limit_pairs_per_s']:.1f} pairs/s" for system, s in summary.items())
+    )
+    ours = summary.get("rmcore")
+    for system, s in summary.items():
+        if ours is None or system == "rmcore":
+            continue
+        lines.append(
+            f"rmcore / {system}: speed x{ours['pairs_per_s'] / s['pairs_per_s']:.2f}, "
+            f"accuracy {100 * (ours['accuracy'] - s['accuracy']):+.1f} points, "
+            f"memory x{ours['peak_rss_mb'] / s['peak_rss_mb']:.2f}"
+        )
+    return "\n".join(lines)
+
+
+# ----- one run, in a child process ----------------------------------------------------------------
+class CountingCollator:
+    """Wraps a collator to count the pairs it batches and the real and padded tokens TRL computes."""
+
+    def __init__(self, collator: Any) -> None:
+        self.collator = collator
+        self.pairs = 0
+        self.real = 0
+        self.computed = 0
+        self.lengths: list[int] = []
+
+    def __call__(self, features: list[dict]) -> dict:
+        batch = self.collator(features)
+        self.pairs += len(features)
+        masks = [batch[k] for k in ("attention_mask", "attention_mask_chosen", "attention_mask_rejected") if k in batch]
+        for mask in masks:
+            self.real += int(mask.sum())
+            self.computed += mask.numel()
+            self.lengths.extend(mask.sum(-1).tolist())
+        return batch
+
+
+def _rmcore_trainer(model, tokenizer, train_rows, job: dict, out_dir: str):
+    from datasets import Dataset
+
+    from rmcore import RewardConfig, RewardTrainer
+
+    args = RewardConfig(
+        output_dir=out_dir, report_to="none", disable_tqdm=True, logging_steps=1, eval_plots=False, **job["common"]
+    )
+    trainer = _packing_shim(RewardTrainer, args)(
+        model=model, args=args, train_dataset=Dataset.from_list(train_rows), processing_class=tokenizer
+    )
+    return trainer, args.bf16
+
+
+def _packing_shim(trainer_cls, args):
+    """Until `rmcore.RewardTrainer` packs pairs itself (`RewardConfig.padding_free`), apply the proposed hook here."""
+    if any(f.name == "padding_free" for f in dataclasses.fields(args)):
+        return trainer_cls
+    args.length_group_batches = 0  # packing keeps random batches dense; grouping would only bias them
+    from rmcore.loss import pairwise_loss
+    from rmcore.packing import packed_pair_rewards, supports_packing
+
+    class PackedRewardTrainer(trainer_cls):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if not (model.training and supports_packing(model)):
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            chosen, rejected, packed = packed_pair_rewards(model, inputs, self.processing_class.pad_token_id or 0)
+            self._tokens_real += packed.real_tokens
+            self._tokens_computed += packed.computed_tokens
+            return pairwise_loss(chosen, rejected, inputs.get("margin"), self.args.center_rewards_coefficient)
+
+    return PackedRewardTrainer
+
+
+def _trl_trainer(model, tokenizer, train_rows, job: dict, out_dir: str, matched: bool):
+    from datasets import Dataset
+    from trl import RewardConfig, RewardTrainer
+
+    from rmcore.config import bf16_supported
+
+    # BERT tokenizers have no EOS, which TRL's text path appends; TRL's own tokenization of text is
+    # tokenizer(text)["input_ids"], so give it exactly that.
+    rows = [
+        {side: tokenizer(r[side.split("_")[0]])["input_ids"] for side in ("chosen_ids", "rejected_ids")}
+        for r in train_rows
+    ]
+    precision = {"bf16": bf16_supported()} if matched else {}
+    args = RewardConfig(
+        output_dir=out_dir,
+        report_to="none",
+        disable_tqdm=True,
+        logging_steps=10**6,
+        use_cpu=True,
+        max_length=tokenizer.model_max_length,  # TRL's 1024 would overflow MiniLM's 512 positions
+        **({"gradient_checkpointing": False} if matched else {}),
+        **precision,
+        **job["common"],
+    )
+    trainer = RewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
+    return trainer, args.bf16
+
+
+def run_one(job: dict) -> dict:
+    """Train one system for one round and score the held-out pairs. Runs in a fresh process."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback, set_seed
+
+    from benchmarks.flops import training_flops
+    from rmcore import score_texts
+    from rmcore.models import default_model_path
+
+    train_rows, eval_rows = load_rows(Path(job["data"]), job["n_train"], job["n_eval"])
+    path = default_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    set_seed(job["common"]["seed"])  # the same score-head initialisation for every system in a round
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
+    with tempfile.TemporaryDirectory() as out_dir:
+        if job["system"] == "rmcore":
+            trainer, bf16 = _rmcore_trainer(model, tokenizer, train_rows, job, out_dir)
+        else:
+            trainer, bf16 = _trl_trainer(model, tokenizer, train_rows, job, out_dir, job["system"] == "trl-matched")
+        counter = CountingCollator(trainer.data_collator)
+        trainer.data_collator = counter
+        efficiencies: list[float] = []
+
+        class PaddingLog(TrainerCallback):
+            def on_log(self, args, state, control, logs=None, **kwargs):
+                if logs and "padding_efficiency" in logs:
+                    efficiencies.append(logs["padding_efficiency"])
+
+        trainer.add_callback(PaddingLog())
+        start = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - start
+    model = trainer.model
+    scores_c = score_texts(model, tokenizer, [r["chosen"] for r in eval_rows])
+    scores_r = score_texts(model, tokenizer, [r["rejected"] for r in eval_rows])
+    limit = tokenizer.model_max_length
+    too_long = sum(max(len(tokenizer(r[s])["input_ids"]) for s in ("chosen", "rejected")) > limit for r in eval_rows)
+    return {
+        "system": job["system"],
+        "precision": "bf16" if bf16 else "fp32",
+        "seconds": seconds,
+        "pairs": counter.pairs,
+        "pairs_per_s": counter.pairs / seconds,
+        "padding_efficiency": statistics.mean(efficiencies) if efficiencies else counter.real / counter.computed,
+        "model_flops": training_flops(model, [min(n, limit) for n in counter.lengths]),
+        "accuracy": sum(c > r for c, r in zip(scores_c, scores_r, strict=True)) / len(eval_rows),
+        "dropped_train": len(train_rows) - len(trainer.train_dataset),
+        "dropped_eval": too_long if job["system"] != "rmcore" else 0,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def spawn(job: dict) -> dict:
+    """Run `run_one` in a fresh interpreter and read its JSON answer from the last line of stdout."""
+    proc = subprocess.run(
+        [sys.executable, __file__, "--worker", json.dumps(job)], capture_output=True, text=True, cwd=REPO
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{job['system']} run failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ----- the benchmark -------------------------------------------------------------------------------
+def missing_requirement() -> str | None:
+    if not DATA.is_file():
+        return f"{DATA} is absent: the benchmark needs the shared hh-rlhf pairs"
+    try:
+        import trl  # noqa: F401
+    except ImportError:
+        return 'TRL is not installed: pip install -e ".[bench]"'
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.worker:
+        print(json.dumps(run_one(json.loads(args.worker))))
+        return 0
+    reason = missing_requirement()
+    if reason:
+        print(f"skipped: {reason}")
+        return 0
+    import torch
+
+    from benchmarks.flops import matmul_gflops, mfu
+    from rmcore import RewardConfig
+
+    systems = [s for s in args.systems.split(",") if s]
+    unknown = set(systems) - set(SYSTEMS)
+    if unknown:
+        raise SystemExit(f"--systems: unknown {sorted(unknown)}; choose from {SYSTEMS}")
+    defaults = RewardConfig(output_dir=tempfile.gettempdir(), report_to="none")
+    peaks = {"bf16": matmul_gflops(torch.bfloat16), "fp32": matmul_gflops(torch.float32)}
+    results = []
+    for round_ in range(args.rounds):
+        common = {
+            "per_device_train_batch_size": args.batch_size,
+            "learning_rate": args.lr or defaults.learning_rate,
+            "warmup_steps": defaults.warmup_steps,
+            "seed": args.seed + round_,
+            "max_steps": args.max_steps,
+            "num_train_epochs": 1,
+            "save_strategy": "no",
+        }
+        order = systems[round_ % len(systems) :] + systems[: round_ % len(systems)]
+        for system in order:
+            job = {
+                "system": system,
+                "data": str(DATA),
+                "n_train": args.n_train,
+                "n_eval": args.n_eval,
+                "common": common,
+            }
+            result = spawn(job)
+            peak = peaks[result["precision"]]
+            result["mfu"] = mfu(result["model_flops"], result["seconds"], peak)
+            result["limit_pairs_per_s"] = peak * 1e9 / (result["model_flops"] / result["pairs"])
+            results.append(result)
+            print(
+                f"round {round_} {system:<12} {result['pairs_per_s']:.2f} pairs/s, accuracy {result['accuracy']:.3f}",
+                flush=True,
+            )
+    print()
+    print(format_report(summarize(results), peaks))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Packing: rows are filled without overlap, masks are block-diagonal, and packed rewards equal padded ones."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from transformers import RobertaConfig, RobertaForSequenceClassification
+
+from rmcore.collator import RewardDataCollatorWithPadding
+from rmcore.loss import pairwise_loss
+from rmcore.packing import (
+    PAD_SEGMENT,
+    block_diagonal_mask,
+    pack_lengths,
+    pack_sequences,
+    packed_pair_rewards,
+    packed_rewards,
+    supports_packing,
+    unpad,
+)
+from rmcore.rewards import compute_rewards, pair_rewards
+from rmcore.tokenization import tokenize_pairs
+
+
+@given(st.lists(st.integers(min_value=1, max_value=20), min_size=1, max_size=40), st.integers(20, 50))
+@settings(max_examples=60, deadline=None)
+def test_pack_lengths_places_every_sequence_once_within_capacity(lengths, capacity):
+    rows = pack_lengths(lengths, capacity)
+    assert sorted(i for row in rows for i in row) == list(range(len(lengths)))
+    assert all(sum(lengths[i] for i in row) <= capacity for row in rows)
+
+
+def test_pack_lengths_first_fit_decreasing():
+    # 9 opens row 0, 8 opens row 1 (9 + 8 > 10), 2 fits after 8, 1 fits after 9.
+    assert pack_lengths([2, 9, 1, 8], capacity=10) == [[1, 2], [3, 0]]
+
+
+def test_pack_lengths_refuses_a_sequence_longer_than_a_row():
+    with pytest.raises(ValueError, match="sequence 1 has 12 tokens, more than the row capacity 10"):
+        pack_lengths([3, 12], capacity=10)
+
+
+def test_pack_sequences_layout():
+    packed = pack_sequences([torch.tensor([5, 6, 7]), torch.tensor([8]), torch.tensor([9, 10, 11, 12])], pad_token_id=0)
+    # Capacity 4: [9 10 11 12] fills row 0; [5 6 7] and [8] share row 1.
+    assert packed.input_ids.tolist() == [[9, 10, 11, 12], [5, 6, 7, 8]]
+    assert packed.position_ids.tolist() == [[0, 1, 2, 3], [0, 1, 2, 0]]
+    assert packed.segment_ids.tolist() == [[0, 0, 0, 0], [0, 0, 0, 1]]
+    assert packed.first_index.tolist() == [4, 7, 0]
+    assert packed.last_index.tolist() == [6, 7, 3]
+    assert (packed.real_tokens, packed.computed_tokens) == (8, 8)
+
+
+def test_pack_sequences_pads_the_end_of_a_row_as_its_own_segment():
+    packed = pack_sequences([torch.tensor([5, 6, 7]), torch.tensor([8, 9, 4])], pad_token_id=0, capacity=4)
+    assert packed.input_ids.tolist() == [[5, 6, 7, 0], [8, 9, 4, 0]]
+    assert packed.segment_ids[:, 3].tolist() == [PAD_SEGMENT, PAD_SEGMENT]
+    assert (packed.real_tokens, packed.computed_tokens) == (6, 8)
+
+
+def test_block_diagonal_mask_bidirectional_and_causal():
+    segments = torch.tensor([[0, 0, 1, PAD_SEGMENT]])
+    bidirectional = block_diagonal_mask(segments, causal=False)[0, 0].int().tolist()
+    assert bidirectional == [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+    causal = block_diagonal_mask(segments, causal=True)[0, 0].int().tolist()
+    assert causal == [[1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+
+
+def test_unpad_reads_left_and_right_padding():
+    ids = torch.tensor([[0, 0, 4, 5], [6, 7, 0, 0]])
+    mask = torch.tensor([[0, 0, 1, 1], [1, 1, 0, 0]])
+    assert [x.tolist() for x in unpad(ids, mask)] == [[4, 5], [6, 7]]
+
+
+def _alone(model, sequences):
+    return torch.cat([compute_rewards(model, s[None], torch.ones(1, len(s), dtype=torch.long)) for s in sequences])
+
+
+def test_packed_rewards_equal_each_sequence_alone_decoders(decoder):
+    model, _ = decoder
+    torch.manual_seed(1)
+    sequences = [torch.randint(3, 30, (n,)) for n in (7, 3, 5, 9, 2, 4)]
+    with torch.no_grad():
+        packed = packed_rewards(model, pack_sequences(sequences, pad_token_id=2))
+        alone = _alone(model, sequences)
+    torch.testing.assert_close(packed, alone, atol=1e-5, rtol=1e-4)
+
+
+def test_packed_rewards_equal_each_sequence_alone_bert(bert_with_minilm_vocab):
+    torch.manual_seed(1)
+    sequences = [torch.randint(1000, 2000, (n,)) for n in (7, 3, 5, 9, 2, 4)]
+    with torch.no_grad():
+        packed = packed_rewards(bert_with_minilm_vocab, pack_sequences(sequences, pad_token_id=0))
+        alone = _alone(bert_with_minilm_vocab, sequences)
+    torch.testing.assert_close(packed, alone, atol=1e-5, rtol=1e-4)
+
+
+def _pair_batch(tokenizer, text_pairs):
+    columns = tokenize_pairs(text_pairs[:], tokenizer, max_length=64)
+    features = [{k: columns[k][i] for k in columns} for i in range(len(text_pairs))]
+    return RewardDataCollatorWithPadding(tokenizer)(features)
+
+
+def test_packed_pair_rewards_and_gradients_match_padded(bert_with_minilm_vocab, minilm_tokenizer, text_pairs):
+    """Training on packed batches is training on the same loss: equal rewards and equal gradients."""
+    model = bert_with_minilm_vocab
+    batch = _pair_batch(minilm_tokenizer, text_pairs)
+    padded_c, padded_r = pair_rewards(model, batch, minilm_tokenizer.pad_token_id)
+    pairwise_loss(padded_c, padded_r).backward()
+    padded_grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    model.zero_grad()
+    packed_c, packed_r, packed = packed_pair_rewards(model, batch, minilm_tokenizer.pad_token_id)
+    pairwise_loss(packed_c, packed_r).backward()
+    packed_grads = [p.grad for p in model.parameters() if p.grad is not None]
+    torch.testing.assert_close(packed_c, padded_c, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(packed_r, padded_r, atol=1e-5, rtol=1e-4)
+    for a, b in zip(packed_grads, padded_grads, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-3)
+    real = int(batch["attention_mask_chosen"].sum() + batch["attention_mask_rejected"].sum())
+    assert packed.real_tokens == real
+    assert packed.computed_tokens < 2 * batch["input_ids_chosen"].numel()
+
+
+def test_packed_pair_rewards_decoder_with_left_padding(decoder, text_pairs):
+    model, tokenizer = decoder
+    tokenizer.padding_side = "left"
+    batch = _pair_batch(tokenizer, text_pairs)
+    with torch.no_grad():
+        padded = pair_rewards(model, batch, tokenizer.pad_token_id)
+        packed = packed_pair_rewards(model, batch, tokenizer.pad_token_id)[:2]
+    for a, b in zip(packed, padded, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_supports_packing(decoder, bert_with_minilm_vocab):
+    assert supports_packing(decoder[0])
+    assert supports_packing(bert_with_minilm_vocab)
+    config = RobertaConfig(
+        vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, num_labels=1
+    )
+    assert not supports_packing(RobertaForSequenceClassification(config))  # its head reads the whole sequence
