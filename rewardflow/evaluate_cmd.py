@@ -1,0 +1,139 @@
+"""`rewardflow evaluate`: score preference pairs with any reward model, a folder or an MLflow URI.
+
+    rewardflow evaluate --model models:/reward-model@champion --data eval.jsonl.gz --json
+    rewardflow evaluate --model runs/rm/model --data pairs.parquet --max-length 512
+
+`--json` prints exactly one JSON object on stdout (everything else goes to stderr), so scripts can
+pipe it; without it a rich table is printed. Bad input exits non-zero with an error naming the
+file and what is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+PROG = "rewardflow evaluate"
+DEFAULT_HOME = ".home/default"
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Score a reward model on preference pairs.")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="A saved model folder, or an MLflow URI: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/model.",
+    )
+    parser.add_argument(
+        "--data", required=True, help="Pairs with chosen/rejected (optional prompt): .jsonl, .jsonl.gz or .parquet."
+    )
+    parser.add_argument("--batch-size", type=int, default=32, help="Texts per forward pass.")
+    parser.add_argument(
+        "--max-length",
+        type=int,
+        default=None,
+        help="Tokens per text; longer ones are cut from the left and counted as truncated. Default: the model's limit.",
+    )
+    parser.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow store for models:/ and runs:/ URIs. Default: $MLFLOW_TRACKING_URI, else the SQLite "
+        "store under --home.",
+    )
+    parser.add_argument("--home", default=DEFAULT_HOME, help="Pipeline home whose MLflow store is the default.")
+    return parser
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.max_length is not None and args.max_length < 2:
+        parser.error(f"--max-length must be at least 2 tokens, got {args.max_length}")
+    return args
+
+
+def resolve_tracking_uri(args: argparse.Namespace) -> str:
+    """--tracking-uri, else $MLFLOW_TRACKING_URI, else `sqlite:///<home>/mlflow/mlflow.db`."""
+    if args.tracking_uri:
+        return args.tracking_uri
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"sqlite:///{Path(args.home).resolve() / 'mlflow' / 'mlflow.db'}"
+
+
+def read_pairs(path: str) -> pd.DataFrame:
+    """The pairs as a DataFrame, or a ValueError naming the file and the problem."""
+    from rmcore.data import check_pair_columns, load_pairs
+
+    if not Path(path).exists():
+        raise ValueError(f"{path}: no such file or folder")
+    try:
+        dataset = load_pairs(path)
+    except ValueError:
+        raise
+    except Exception as err:  # datasets wraps JSON and Parquet errors in its own types
+        raise ValueError(f"{path}: cannot be read as pairs ({type(err).__name__}: {err})") from err
+    form = check_pair_columns(dataset, path)
+    if form != "text":
+        raise ValueError(f"{path}: holds token columns only; evaluate needs the text columns chosen/rejected")
+    return dataset.to_pandas()
+
+
+def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    """Load the model and the pairs, score them, return the metrics with what was evaluated."""
+    from tasks.evaluate import is_mlflow_uri, load_model_any, pair_metrics, score_pairs
+
+    pairs = read_pairs(args.data)
+    tracking_uri = resolve_tracking_uri(args) if is_mlflow_uri(args.model) else None
+    model, tokenizer = load_model_any(args.model, tracking_uri)
+    scored = score_pairs(model, tokenizer, pairs, args.batch_size, args.max_length)
+    return {"model": args.model, "data": args.data, **pair_metrics(scored)}
+
+
+def json_safe(result: dict[str, Any]) -> dict[str, Any]:
+    """NaN and infinities become null: strict JSON readers refuse them."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in result.items()}
+
+
+def print_summary(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=PROG, show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    for key, value in result.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    Console().print(table)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        # Libraries print progress and notices; keep stdout for the result alone.
+        with contextlib.redirect_stdout(sys.stderr):
+            result = evaluate(args)
+    except (ValueError, OSError) as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 1
+    except MlflowException as err:  # e.g. a models:/ URI naming no model or alias
+        print(f"{PROG}: error: {args.model}: {err.message}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(json_safe(result)))
+    else:
+        print_summary(result)
+    return 0
