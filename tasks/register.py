@@ -175,22 +175,54 @@ def gate_and_promote(
 
     A failure anywhere restores the previous champion alias and deletes the candidate version.
     """
+    lock = registry_lock(lock_path, lock_timeout)
+    try:
+        lock.acquire()
+    except BaseException:  # timed out behind another gate: withdraw the candidate rather than leave it
+        rollback_candidate(name, version)
+        raise
+    try:
+        return _gate_locked(name, version, challenger_correct, champion_scorer, rule)
+    finally:
+        lock.release()
+
+
+def _gate_locked(
+    name: str, version: str, challenger_correct: np.ndarray, champion_scorer: ChampionScorer, rule: PromotionRule
+) -> Decision:
+    """The read-compare-write; the caller holds the lock. Compensates and re-raises on any failure."""
     mlflow_client = client()
+    champion = aliases(name).get(CHAMPION)
+    try:
+        champion_correct = _champion_outcomes(name, champion, champion_scorer)
+        decision = decide_promotion(challenger_correct, champion_correct, rule)
+        decision.figures["champion_version"] = float(champion) if champion else float("nan")
+        for key, value in decision_tags(decision, champion).items():
+            mlflow_client.set_model_version_tag(name, version, key, value)
+        if decision.promote:
+            mlflow_client.set_registered_model_alias(name, CHAMPION, version)
+        return decision
+    except BaseException:
+        _restore_champion(name, champion)
+        rollback_candidate(name, version)
+        raise
+
+
+def undo_candidate(name: str, version: str, lock_path: str | Path, lock_timeout: float = -1) -> None:
+    """Undo a registration whose run failed later (e.g. logging the decision): the registry as it was.
+
+    If the gate had moved `champion` onto this version, the champion it replaced (recorded on the
+    version as `gate.champion_version`) gets the alias back; then the version is deleted.
+    """
     with registry_lock(lock_path, lock_timeout):
-        champion = aliases(name).get(CHAMPION)
         try:
-            champion_correct = _champion_outcomes(name, champion, champion_scorer)
-            decision = decide_promotion(challenger_correct, champion_correct, rule)
-            decision.figures["champion_version"] = float(champion) if champion else float("nan")
-            for key, value in decision_tags(decision, champion).items():
-                mlflow_client.set_model_version_tag(name, version, key, value)
-            if decision.promote:
-                mlflow_client.set_registered_model_alias(name, CHAMPION, version)
-            return decision
-        except BaseException:
-            _restore_champion(name, champion)
-            rollback_candidate(name, version)
-            raise
+            tags = client().get_model_version(name, version).tags
+        except MlflowException:
+            return  # never created or already gone
+        if aliases(name).get(CHAMPION) == str(version) and "gate.champion_version" in tags:
+            previous = tags["gate.champion_version"]
+            _restore_champion(name, None if previous == "none" else previous)
+        rollback_candidate(name, version)
 
 
 def _restore_champion(name: str, champion: str | None) -> None:
@@ -263,6 +295,12 @@ def gate_and_promote_task(
     scorer = pairs_scorer(pairs_path, batch_size, max_length)
     lock = config.resolved_lock_path(home)
     return gate_and_promote(config.name, version, challenger_correct, scorer, rule, lock, config.lock_timeout)
+
+
+@task(name="undo-candidate", cache_policy=NO_CACHE)
+def undo_candidate_task(version: str, config: RegistryConfig, home: str) -> None:
+    """Call when the run fails after `register_candidate_task`: removes the version, restores the aliases."""
+    undo_candidate(config.name, version, config.resolved_lock_path(home), config.lock_timeout)
 
 
 @task(name="publish-decision", cache_policy=NO_CACHE)

@@ -21,7 +21,9 @@ from tasks.register import (
     decision_tags,
     gate_and_promote,
     register_candidate,
+    registry_lock,
     rollback_candidate,
+    undo_candidate,
 )
 from tasks.tracking import client
 
@@ -147,6 +149,53 @@ def test_rollback_candidate_restores_the_previous_challenger(mlflow_home, tracki
     assert versions(name) == [first]
     assert aliases(name) == {CHALLENGER: first}
     rollback_candidate(name, second)  # already gone: a no-op
+
+
+def test_undo_candidate_after_a_promotion_puts_the_old_champion_back(mlflow_home, tracking_uri, model_dirs):
+    name, lock = "rm-undo", mlflow_home / "registry.lock"
+    first, first_correct = candidate(mlflow_home, name, model_dirs["bad"], lock)
+    gate_and_promote(name, first, first_correct, scorer, PromotionRule(), lock)
+    before = (versions(name), aliases(name))
+    second, second_correct = candidate(mlflow_home, name, model_dirs["good"], lock)
+    assert gate_and_promote(name, second, second_correct, scorer, PromotionRule(), lock).promote
+
+    undo_candidate(name, second, lock)  # the run failed after the gate, e.g. logging the decision
+
+    assert (versions(name), aliases(name)) == before
+
+
+def test_undo_of_the_first_champion_leaves_no_champion(mlflow_home, tracking_uri, model_dirs):
+    name, lock = "rm-undo-first", mlflow_home / "registry.lock"
+    first, first_correct = candidate(mlflow_home, name, model_dirs["good"], lock)
+    gate_and_promote(name, first, first_correct, scorer, PromotionRule(), lock)
+    undo_candidate(name, first, lock)
+    assert versions(name) == [] and aliases(name) == {}
+
+
+def test_a_gate_that_times_out_on_the_lock_withdraws_its_candidate(mlflow_home, tracking_uri, model_dirs):
+    name, lock = "rm-timeout", mlflow_home / "registry-timeout.lock"
+    first, first_correct = candidate(mlflow_home, name, model_dirs["bad"], lock)
+    gate_and_promote(name, first, first_correct, scorer, PromotionRule(), lock)
+    before = (versions(name), aliases(name))
+    second, second_correct = candidate(mlflow_home, name, model_dirs["good"], lock)
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold_lock() -> None:  # another run's gate, in another thread, holding the lock
+        with registry_lock(lock):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    held.wait(30)
+    try:
+        with pytest.raises(TimeoutError):
+            gate_and_promote(name, second, second_correct, scorer, PromotionRule(), lock, lock_timeout=0.2)
+    finally:
+        release.set()
+        holder.join(30)
+    assert (versions(name), aliases(name)) == before
 
 
 def test_two_concurrent_gates_never_both_win(mlflow_home, tracking_uri, model_dirs):
