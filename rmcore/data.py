@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import math
 from pathlib import Path
 
@@ -20,6 +21,15 @@ def _builder(path: Path) -> str:
     return builder
 
 
+def _is_empty_text(path: Path) -> bool:
+    """True for a JSONL/CSV file with nothing but whitespace: `datasets` fails on those with StopIteration."""
+    if _builder(path) == "parquet":
+        return False
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        return not f.read(4096).strip()
+
+
 def load_pairs(source: str, split: str = "train") -> Dataset:
     """Read preference pairs from a file, a folder of files or a hub dataset id (online)."""
     path = Path(source)
@@ -27,11 +37,16 @@ def load_pairs(source: str, split: str = "train") -> Dataset:
         files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in _FORMATS)
         if not files:
             raise ValueError(f"{path}: no .jsonl, .jsonl.gz, .parquet or .csv files in this folder")
+        files = [p for p in files if not _is_empty_text(p)]
+        if not files:
+            raise ValueError(f"{path} is empty: every pair file in this folder is empty")
         builders = {_builder(p) for p in files}
         if len(builders) > 1:
             raise ValueError(f"{path}: mixes file types {sorted(builders)}; keep one type per folder")
         return load_dataset(builders.pop(), data_files=[str(p) for p in files], split="train")
     if path.is_file():
+        if _is_empty_text(path):
+            raise ValueError(f"{path} is empty: there are no preference pairs to train or evaluate on")
         return load_dataset(_builder(path), data_files=str(path), split="train")
     if path.suffix in _FORMATS or source.startswith((".", "/")):
         raise FileNotFoundError(f"{source}: no such file or folder")

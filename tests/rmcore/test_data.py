@@ -103,3 +103,20 @@ def test_prepare_pairs_refuses_non_text_replies(gpt2_tokenizer):
     dataset = Dataset.from_dict({"chosen": [1, 2], "rejected": ["a", "b"]})
     with pytest.raises(ValueError, match="column `chosen` must hold strings"):
         prepare_pairs(dataset, gpt2_tokenizer, max_length=16, name="train")
+
+
+@pytest.mark.parametrize("name", ["pairs.jsonl", "pairs.jsonl.gz"])
+def test_an_empty_file_is_named_not_a_stop_iteration(tmp_path, name):
+    path = tmp_path / name
+    write_jsonl(path, [])
+    with pytest.raises(ValueError, match=rf"{name} is empty"):
+        load_pairs(str(path))
+
+
+def test_empty_files_in_a_folder_are_skipped(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", ROWS)
+    (tmp_path / "b.jsonl").write_text("\n")
+    assert len(load_pairs(str(tmp_path))) == len(ROWS)
+    (tmp_path / "a.jsonl").write_text("")
+    with pytest.raises(ValueError, match="every pair file in this folder is empty"):
+        load_pairs(str(tmp_path))

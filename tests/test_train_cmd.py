@@ -1,0 +1,122 @@
+"""`rewardflow train` end to end on a few pairs with the offline MiniLM, and its refusals of bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from rewardflow import cli, train_cmd
+from rmcore import load_reward_model, score_texts
+
+PAIRS = [
+    {"chosen": "Human: hi Assistant: Hello! How can I help?", "rejected": "Human: hi Assistant: Go away."},
+    {"chosen": "Human: 2+2? Assistant: 4.", "rejected": "Human: 2+2? Assistant: 5."},
+    {"chosen": "Human: thanks Assistant: You're welcome.", "rejected": "Human: thanks Assistant: Whatever."},
+    {
+        "chosen": "Human: a joke? Assistant: Why did the cat sit on the mat?",
+        "rejected": "Human: a joke? Assistant: No.",
+    },
+    {"chosen": "Human: help me Assistant: Sure, with what?", "rejected": "Human: help me Assistant: I won't."},
+    {"chosen": "Human: capital of France? Assistant: Paris.", "rejected": "Human: capital of France? Assistant: Rome."},
+]
+QUICK = ["--max_steps", "2", "--per_device_train_batch_size", "2", "--max_length", "64", "--report_to", "none"]
+QUICK += ["--disable_tqdm", "true", "--eval_fraction", "0.34", "--eval_table_rows", "2", "--logging_steps", "1"]
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """MiniLM on a few pairs gains nothing from threads; on a shared 2-core machine they spin."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def write_pairs(path, rows) -> str:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return str(path)
+
+
+def test_trains_and_saves_model_and_tokenizer(tmp_path, capsys):
+    data, out = write_pairs(tmp_path / "pairs.jsonl", PAIRS), tmp_path / "model"
+    assert train_cmd.main(["--dataset_name", data, "--output_dir", str(out), *QUICK]) == 0
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "eval_results.json", "eval_logit_table.json"):
+        assert (out / name).is_file(), name
+    eval_results = json.loads((out / "eval_results.json").read_text())
+    assert {"eval_accuracy", "eval_mean_margin", "eval_truncated"} <= set(eval_results)
+    model, tokenizer = load_reward_model(out)
+    assert len(score_texts(model, tokenizer, [PAIRS[0]["chosen"]])) == 1
+    printed = capsys.readouterr().out
+    assert "rewardflow train" in printed and "eval accuracy" in printed and "saved to" in printed
+
+
+def test_use_peft_saves_an_adapter_that_loads_back(tmp_path):
+    data, out = write_pairs(tmp_path / "pairs.jsonl", PAIRS), tmp_path / "lora"
+    argv = [
+        "--dataset_name",
+        data,
+        "--output_dir",
+        str(out),
+        *QUICK,
+        "--use_peft",
+        "--lora_r",
+        "4",
+        "--lora_alpha",
+        "8",
+    ]
+    assert train_cmd.main(argv) == 0
+    assert (out / "adapter_config.json").is_file()
+    assert json.loads((out / "adapter_config.json").read_text())["task_type"] == "SEQ_CLS"
+    model, tokenizer = load_reward_model(out)
+    assert type(model).__name__.startswith("Peft")
+    assert len(score_texts(model, tokenizer, ["Human: hi Assistant: hello"])) == 1
+
+
+def test_unknown_flag_is_named_and_nothing_is_written(tmp_path, capsys):
+    out = tmp_path / "model"
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "--dataset_name", "x.jsonl", "--output_dir", str(out), "--lora_rank", "8"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --lora_rank 8" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--output_dir", "unused"], "--dataset_name"),
+        (["--dataset_name", "x.jsonl"], "--output_dir"),
+        (["--dataset_name", "x.jsonl", "--output_dir", "unused", "--eval_fraction", "1.5"], "eval_fraction"),
+        (["--dataset_name", "x.jsonl", "--output_dir", "unused", "--learning_rate", "fast"], "--learning_rate"),
+    ],
+)
+def test_missing_or_bad_flags_exit_with_argparse_error(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train_cmd.main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([{"chosen": "a", "answer": "b"}] * 4, "lacks column(s) ['rejected']"),
+        ([{**row, "margin": "big"} for row in PAIRS], "row 0: column `margin` must be a finite number"),
+        ([], "is empty"),
+    ],
+    ids=["missing-column", "non-numeric-margin", "empty"],
+)
+def test_bad_data_is_named_and_nothing_is_written(tmp_path, capsys, rows, message):
+    data, out = write_pairs(tmp_path / "pairs.jsonl", rows), tmp_path / "model"
+    assert train_cmd.main(["--dataset_name", data, "--output_dir", str(out), *QUICK]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "pairs.jsonl" in err
+    assert not out.exists()
+
+
+def test_missing_data_file_is_named(tmp_path, capsys):
+    missing = tmp_path / "nope.jsonl"
+    assert train_cmd.main(["--dataset_name", str(missing), "--output_dir", str(tmp_path / "m"), *QUICK]) == 1
+    assert "nope.jsonl" in capsys.readouterr().err
