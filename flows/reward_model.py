@@ -18,7 +18,13 @@ from flows.steps import build_peft, pipeline_data_config, sample_pairs
 from rmcore.models import default_model_path
 from tasks.evaluate import evaluate_model
 from tasks.ingest import ingest
-from tasks.register import RegistryConfig, gate_and_promote_task, publish_decision, register_candidate_task
+from tasks.register import (
+    RegistryConfig,
+    gate_and_promote_task,
+    publish_decision,
+    register_candidate_task,
+    undo_candidate_task,
+)
 from tasks.run_log import log_decision, log_run_inputs, log_run_outputs, run_link
 from tasks.store import data_hash, read_store
 from tasks.tokenize import tokenize
@@ -35,7 +41,7 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
 
     pairs = read_store(home / "store", params.eval_fraction)
     train_df, eval_df = sample_pairs(pairs, params)
-    run_dir = home / "runs" / (flow_run.get_name() or time.strftime("%Y%m%d-%H%M%S"))
+    run_dir = home / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{flow_run.get_name() or 'local'}"
     run_dir.mkdir(parents=True, exist_ok=True)
     eval_path = run_dir / "eval_pairs.parquet"
     eval_df.to_parquet(eval_path, index=False)
@@ -45,6 +51,8 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
     config = build_reward_config(run_dir / "train", {"seed": params.seed, **params.training})
     if params.lora is not None:
         config.merge_adapter_on_save = True
+    registry = RegistryConfig(name=params.registered_model_name)
+    version = None
     run_id = start_tracking_run(str(home), params.experiment_name, run_dir.name, hashes, params.tracking_uri)
     try:
         log_run_inputs(run_id, config, params.model_dump(mode="json"), train_df, eval_df, ingest_report)
@@ -56,7 +64,6 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
         evaluation = evaluate_model(result.model_dir, str(eval_path), str(run_dir / "eval"), max_length=max_length)
         log_run_outputs(run_id, result, evaluation, base_model, hashes["train_hash"], config)
         log_model(run_id, result.model_dir)
-        registry = RegistryConfig(name=params.registered_model_name)
         version = register_candidate_task(run_id, "model", registry, str(home), hashes)
         decision = gate_and_promote_task(
             version,
@@ -71,6 +78,8 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
         publish_decision(decision, registry.name, version, link)
         log_decision(run_id, decision, version)
     except BaseException:
+        if version is not None:  # registered, then failed: put the aliases back and drop the version
+            undo_candidate_task(version, registry, str(home))
         end_tracking_run(run_id, "FAILED")
         raise
     end_tracking_run(run_id, "FINISHED")

@@ -11,7 +11,7 @@ from typing import Any
 from datasets import Dataset
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
 from rmcore import RewardConfig, RewardTrainer
 from rmcore.models import default_model_path
@@ -63,6 +63,7 @@ def train_reward_model(
 ) -> TrainResult:
     """Train, evaluate once, and save model + tokenizer (safetensors) under `config.output_dir/model`."""
     path = model_name_or_path or default_model_path()
+    set_seed(config.seed)  # the new score head is initialised here, before the Trainer seeds anything
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
     trainer = RewardTrainer(

@@ -1,0 +1,42 @@
+"""Session-wide fixtures: one Prefect test server, one MLflow SQLite store, the shared real pairs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hh-rlhf-harmless-base-1800.jsonl.gz"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The 1,800 real hh-rlhf pairs beside the project; tests that need them skip where they are absent."""
+    if not SHARED_DATA.is_file():
+        pytest.skip(f"shared hh-rlhf pairs not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def mlflow_store(tmp_path_factory) -> str:
+    """One SQLite tracking URI for the session: a fresh file pays MLflow's migrations once."""
+    from tasks.tracking import client, default_tracking_uri, use_tracking
+
+    home = tmp_path_factory.mktemp("mlflow-store")
+    uri = use_tracking(default_tracking_uri(home))
+    client(uri).search_experiments(max_results=1)  # runs the migrations now
+    return uri
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """A real Prefect API server on 127.0.0.1 with a temporary database, shared by the whole session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

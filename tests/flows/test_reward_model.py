@@ -1,0 +1,106 @@
+"""End to end: the reward-model flow against a real Prefect test server and a real MLflow SQLite store.
+
+The runs share one registered model and build on each other, in order: an untrained model becomes the
+first champion; the same untrained model again is not better and is not promoted; a trained one wins
+and is promoted; a run that fails in training changes nothing in the registry.
+"""
+
+from __future__ import annotations
+
+import pytest
+from mlflow import MlflowClient
+
+from flows.params import RewardFlowParams
+from flows.reward_model import reward_model
+from rmcore.compare import PromotionRule
+
+NAME = "flow-test-reward-model"
+
+
+def fast_training(**overrides) -> dict:
+    """RewardConfig overrides that keep a flow run to seconds on two CPU cores."""
+    return {
+        "max_steps": 12,
+        "per_device_train_batch_size": 16,
+        "max_length": 64,
+        "learning_rate": 1e-4,
+        "logging_steps": 4,
+        "disable_tqdm": True,
+        **overrides,
+    }
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("flow-home")
+
+
+def params(home, tracking_uri, **overrides) -> RewardFlowParams:
+    values = {
+        "home": str(home),
+        "registered_model_name": NAME,
+        "experiment_name": NAME,
+        "tracking_uri": tracking_uri,
+        "max_eval_pairs": 48,
+        "eval_fraction": 0.2,
+        "training": fast_training(),
+        "promotion": PromotionRule(rule="bootstrap", n_resamples=1000),
+    }
+    return RewardFlowParams(**{**values, **overrides})
+
+
+def registry_state(uri: str) -> tuple[list[str], dict[str, str]]:
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    versions = sorted(str(v.version) for v in client.search_model_versions(f"name='{NAME}'"))
+    return versions, {k: str(v) for k, v in client.get_registered_model(NAME).aliases.items()}
+
+
+@pytest.fixture(scope="module")
+def first_run(prefect_harness, mlflow_store, home, synthetic_file):
+    untrained = fast_training(learning_rate=0.0, max_steps=1)
+    return reward_model(params(home, mlflow_store, dataset_name=str(synthetic_file), training=untrained))
+
+
+def test_first_model_becomes_champion(first_run, mlflow_store):
+    assert first_run["promoted"] is True
+    versions, aliases = registry_state(mlflow_store)
+    assert versions == [first_run["version"]]
+    assert aliases["champion"] == first_run["version"] == aliases["challenger"]
+    run = MlflowClient(mlflow_store).get_run(first_run["mlflow_run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["data_hash"] == first_run["data_hash"]
+    assert "prefect.flow_run_id" in run.data.tags
+    assert run.data.params["learning_rate"] == "0.0"
+    assert "eval_accuracy" in run.data.metrics
+    assert run.inputs.dataset_inputs, "the training pairs are logged as an MLflow dataset"
+
+
+def test_no_better_run_is_not_promoted_and_says_why(first_run, mlflow_store, home):
+    again = reward_model(params(home, mlflow_store, training=fast_training(learning_rate=0.0, max_steps=1)))
+    assert again["promoted"] is False
+    assert again["reason"]
+    versions, aliases = registry_state(mlflow_store)
+    assert aliases["champion"] == first_run["version"]
+    assert aliases["challenger"] == again["version"]
+    tags = MlflowClient(mlflow_store).get_model_version(NAME, again["version"]).tags
+    assert tags["gate.decision"] in ("kept", "rejected", "not promoted", "no")
+    assert tags["gate.reason"] == again["reason"]
+
+
+def test_better_run_is_promoted(first_run, mlflow_store, home):
+    better = reward_model(params(home, mlflow_store))
+    assert better["accuracy"] > first_run["accuracy"]
+    assert better["promoted"] is True, better["reason"]
+    _, aliases = registry_state(mlflow_store)
+    assert aliases["champion"] == better["version"]
+
+
+def test_run_failing_in_training_leaves_registry_unchanged(first_run, mlflow_store, home):
+    before = registry_state(mlflow_store)
+    with pytest.raises(Exception, match="learning rate"):
+        reward_model(params(home, mlflow_store, training=fast_training(learning_rate=-1.0)))
+    assert registry_state(mlflow_store) == before
+    client = MlflowClient(mlflow_store)
+    experiment = client.get_experiment_by_name(NAME)
+    last = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)[0]
+    assert last.info.status == "FAILED"
