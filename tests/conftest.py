@@ -26,7 +26,8 @@ def mlflow_store(tmp_path_factory) -> str:
     """One SQLite tracking URI for the session: a fresh file pays MLflow's migrations once."""
     from tasks.tracking import client, default_tracking_uri, use_tracking
 
-    home = tmp_path_factory.mktemp("mlflow-store")
+    home = tmp_path_factory.getbasetemp() / "shared-mlflow-home"  # the same file as tests/tasks/mlflow_fixtures.py
+    home.mkdir(exist_ok=True)
     uri = use_tracking(default_tracking_uri(home))
     client(uri).search_experiments(max_results=1)  # runs the migrations now
     return uri

@@ -121,21 +121,3 @@ def write_pairs():
         return path
 
     return write
-
-
-@pytest.fixture(scope="session")
-def prefect_harness():
-    """A real Prefect API on a temporary database, shared by the session (starting one takes seconds)."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    # Telemetry heartbeats of the test server only add "database is locked" noise to the logs.
-    previous = os.environ.get("PREFECT_SERVER_ANALYTICS_ENABLED")
-    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-    try:
-        with prefect_test_harness(server_startup_timeout=120):
-            yield
-    finally:
-        if previous is None:
-            os.environ.pop("PREFECT_SERVER_ANALYTICS_ENABLED", None)
-        else:
-            os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = previous
