@@ -141,3 +141,22 @@ def test_bad_datasets_fail_before_anything_is_written(tmp_path, make_gpt2, gpt2_
         )
     assert not (tmp_path / "out").exists()
     assert not changed(before, model)
+
+
+def test_signature_follows_trl_positional_order():
+    import inspect
+
+    names = list(inspect.signature(RewardTrainer.__init__).parameters)[1:14]
+    assert names == [
+        "model", "args", "data_collator", "train_dataset", "eval_dataset", "tokenizer", "model_init",
+        "compute_metrics", "callbacks", "optimizers", "preprocess_logits_for_metrics", "max_length", "peft_config",
+    ]  # fmt: skip
+
+
+def test_max_length_argument_overrides_the_config(tmp_path, make_llama, llama_tokenizer, text_pairs, make_config):
+    trainer = RewardTrainer(
+        make_llama(), make_config(tmp_path, max_length=64), None, text_pairs, tokenizer=llama_tokenizer, max_length=5
+    )
+    assert trainer.max_length == 5
+    assert max(len(ids) for ids in trainer.train_dataset["input_ids_chosen"]) == 5
+    assert len(trainer.train_dataset) == len(text_pairs)
