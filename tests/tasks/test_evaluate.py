@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow_fixtures as fx
+from tests.tasks import mlflow_fixtures as fx
 import numpy as np
 import pandas as pd
 import pytest

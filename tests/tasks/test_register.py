@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-import mlflow_fixtures as fx
+from tests.tasks import mlflow_fixtures as fx
 import numpy as np
 import pytest
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import mlflow
-import mlflow_fixtures as fx
+from tests.tasks import mlflow_fixtures as fx
 import pytest
 
 from rmcore import RewardConfig, load_reward_model
