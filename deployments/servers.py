@@ -325,6 +325,9 @@ def _kill_group(pgid: int, timeout: float) -> str:
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:
         return "stopped"
+    deadline = time.monotonic() + 5.0  # SIGKILL is not instant: wait until the kernel has removed them
+    while group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.1)
     return "killed"
 
 

@@ -16,11 +16,6 @@ from deployments.events import DATA_ARRIVED, arrival_payload, emit_data_arrived
 from deployments.servers import read_record
 from tasks.data_config import DataConfig
 from tasks.ingest import IngestReport, ingest_files
-from tasks.load import read_pair_records
-from tasks.store import stored_ids
-from tasks.validate import DataQualityError, validate_records
-
-DUPLICATE_RULES = {"duplicate", "swapped_duplicate", "duplicate_of_stored"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,12 +35,6 @@ def prefect_api_url(home: str | Path) -> str | None:
     return record["prefect_api_url"] if record else None
 
 
-def nothing_new(files: list[str], home: Path, config: DataConfig) -> bool:
-    """True when every row of the files is already in the store (or repeats one that is)."""
-    result = validate_records(read_pair_records(files, config.hub_split), config, stored_ids(home / "store"))
-    return result.read > 0 and len(result.good) == 0 and set(result.counts_by_rule) <= DUPLICATE_RULES
-
-
 def announce(home: Path, report: IngestReport, event: str) -> str:
     """Emit the event to this home's Prefect server; returns what happened, for the user."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -57,7 +46,7 @@ def announce(home: Path, report: IngestReport, event: str) -> str:
         )
     with temporary_settings(updates={PREFECT_API_URL: url}):
         sent = emit_data_arrived(home, arrival_payload(report), event)
-    return f"event {event} sent to {url} (id {sent.id})" if sent else f"event {event} could not be sent to {url}"
+    return f"event {event} emitted to {url} (id {sent.id})" if sent else f"event {event} could not be emitted to {url}"
 
 
 def main(argv: list[str]) -> int:
@@ -66,17 +55,14 @@ def main(argv: list[str]) -> int:
     try:
         config = from_arguments(DataConfig, args)
         report = ingest_files(args.files, home, config)
-    except DataQualityError as err:
-        if nothing_new(args.files, home, config):
-            print(f"Nothing new in {', '.join(args.files)}: every pair is already in {home / 'store'}; no event.")
-            return 0
-        print(f"rewardflow ingest: {err}", file=sys.stderr)
-        return 1
-    except ValueError as err:
+    except ValueError as err:  # a source that cannot be read, or too few good rows (file, row and rule named)
         print(f"rewardflow ingest: {err}", file=sys.stderr)
         return 1
     print(f"Stored {report.good} new pair(s) of {report.read} read; {report.quarantined} quarantined {report.by_rule}")
     if report.quarantine_path:
         print(f"Quarantined rows: {report.quarantine_path}")
+    if report.good == 0:
+        print(f"Nothing new in {', '.join(args.files)}: no pair that {home / 'store'} lacks; no event.")
+        return 0
     print(announce(home, report, args.event))
     return 0
