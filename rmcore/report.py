@@ -17,6 +17,23 @@ def excerpt(text: str, width: int = 80) -> str:
     return flat if len(flat) <= width else "…" + flat[-(width - 1) :]
 
 
+def split_prompt(chosen: str, rejected: str) -> tuple[str, str, str]:
+    """Split an implicit-prompt pair into (shared prompt, chosen reply, rejected reply).
+
+    hh-rlhf pairs repeat the whole dialogue in both texts; the table is only readable when the shared
+    turns are shown once and the replies beside each other. The cut is at the last turn boundary
+    ("\n\nAssistant:") inside the common prefix, or at the common prefix itself.
+    """
+    n = 0
+    for a, b in zip(chosen, rejected, strict=False):
+        if a != b:
+            break
+        n += 1
+    turn = chosen.rfind("\n\nAssistant:", 0, n + 1)
+    cut = turn + len("\n\nAssistant:") if turn >= 0 else n
+    return chosen[:cut], chosen[cut:], rejected[cut:]
+
+
 def logit_table_rows(
     chosen: list[str],
     rejected: list[str],
@@ -45,13 +62,17 @@ def logit_table_rows(
 def print_logit_table(rows: list[dict[str, Any]], title: str, console: Console | None = None) -> None:
     """Print the rows as a rich table."""
     table = Table(title=title, show_lines=True)
+    if any(row.get("prompt") for row in rows):
+        table.add_column("prompt", overflow="fold", max_width=40)
     for name in ("chosen", "rejected"):
         table.add_column(name, overflow="fold", max_width=50)
     table.add_column("r(chosen)", justify="right")
     table.add_column("r(rejected)", justify="right")
     table.add_column("ok", justify="center")
     for row in rows:
+        prompt = [row.get("prompt", "")] if any(r.get("prompt") for r in rows) else []
         table.add_row(
+            *prompt,
             row["chosen"],
             row["rejected"],
             f"{row['reward_chosen']:.3f}",

@@ -29,7 +29,7 @@ from rmcore.loss import pairwise_loss
 from rmcore.metrics import compute_reward_metrics
 from rmcore.models import apply_peft, check_reward_model, disable_dropout, ensure_pad_token
 from rmcore.plots import plot_reward_histograms
-from rmcore.report import logit_table_rows, print_logit_table, write_logit_table
+from rmcore.report import logit_table_rows, print_logit_table, split_prompt, write_logit_table
 from rmcore.rewards import pair_rewards
 from rmcore.sampler import LengthGroupedPairSampler, pair_lengths
 from rmcore.tokenization import model_max_length
@@ -208,6 +208,7 @@ class RewardTrainer(Trainer):
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if self._tokens_computed and "loss" in logs:
             logs["padding_efficiency"] = round(self._tokens_real / self._tokens_computed, 4)
+            logs["train_truncated"] = self.truncated_counts.get("train", 0)
             self._tokens_real = self._tokens_computed = 0
         super().log(logs, start_time)
 
@@ -243,8 +244,15 @@ class RewardTrainer(Trainer):
         title = f"{split} rewards at step {self.state.global_step}"
         if rows and len(dataset):
             chosen, rejected = self._pair_texts(dataset)
+            prompts, chosen, rejected = map(list, zip(*map(split_prompt, chosen, rejected), strict=True))
             table = logit_table_rows(
-                chosen, rejected, predictions[:, 0].tolist(), predictions[:, 1].tolist(), rows, self.args.seed
+                chosen,
+                rejected,
+                predictions[:, 0].tolist(),
+                predictions[:, 1].tolist(),
+                rows,
+                self.args.seed,
+                prompts=prompts,
             )
             print_logit_table(table, title)
             write_logit_table(table, out_dir / f"{split}_logit_table.json")

@@ -35,3 +35,13 @@ def test_table_prints_and_writes(tmp_path):
     assert "eval rewards" in text and "good" in text and "1.000" in text
     path = write_logit_table(rows, tmp_path / "sub" / "table.json")
     assert json.loads(path.read_text()) == rows
+
+
+def test_split_prompt_shows_shared_turns_once_and_the_replies_apart():
+    from rmcore.report import split_prompt
+
+    chosen = "\n\nHuman: hi\n\nAssistant: yes, sure"
+    rejected = "\n\nHuman: hi\n\nAssistant: yesterday, no"
+    assert split_prompt(chosen, rejected) == ("\n\nHuman: hi\n\nAssistant:", " yes, sure", " yesterday, no")
+    assert split_prompt("abc", "abd") == ("ab", "c", "d")
+    assert split_prompt("same", "other") == ("", "same", "other")

@@ -31,7 +31,8 @@ def test_evaluate_reports_reward_metrics_and_writes_table_and_png(
     assert len(rows) == 3
     for row in rows:
         assert row["correct"] == (row["reward_chosen"] > row["reward_rejected"])
-        assert row["chosen"] == " ".join(text_pairs[row["index"]]["chosen"].split())
+        shown = " ".join(f"{row['prompt']} {row['chosen']}".split())
+        assert shown == " ".join(text_pairs[row["index"]]["chosen"].split())
     png = (tmp_path / "eval_rewards.png").read_bytes()
     assert png.startswith(b"\x89PNG")
     assert "eval rewards at step 0" in capsys.readouterr().out
