@@ -8,10 +8,6 @@ own session: it survives the command that started it, and `down` stops its whole
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -22,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from deployments.config import ScheduleConfig, ServerConfig
+from deployments.processes import is_alive, log_tail, port_is_free, spawn, stop_group
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -164,66 +161,11 @@ def is_fresh_poll(deployment: dict[str, Any], since: float) -> bool:
 # ---------------------------------------------------------------- edges: sockets, processes, HTTP
 
 
-def port_is_free(host: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        # Like the servers themselves: a port in TIME_WAIT is free, one with a listener is not.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def check_ports(config: ServerConfig) -> None:
     """Fail before starting anything when a port is taken, naming the port and the flag that moves it."""
     for flag, port in (("--prefect-port", config.prefect_port), ("--mlflow-port", config.mlflow_port)):
         if not port_is_free(config.host, port):
             raise RuntimeError(f"port {port} on {config.host} is already taken; choose another with {flag} N")
-
-
-def is_alive(pid: int) -> bool:
-    """Alive and not a zombie (a reaped-later child still answers kill(pid, 0))."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def group_alive(pgid: int) -> bool:
-    """Any non-zombie process left in the process group (children of a server included)?"""
-    for stat_file in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields_ = stat_file.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields_[2]) == pgid and fields_[0] != "Z":
-            return True
-    return False
-
-
-def spawn(spec: ProcessSpec) -> int:
-    """Start one process in its own session with output to its log file; returns its pid (= process group)."""
-    Path(spec.log).parent.mkdir(parents=True, exist_ok=True)
-    with open(spec.log, "ab") as log:
-        proc = subprocess.Popen(
-            spec.argv,
-            cwd=spec.cwd,
-            env={**os.environ, **spec.env},
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return proc.pid
 
 
 def http_get(url: str, timeout: float = 5.0) -> bytes:
@@ -250,13 +192,6 @@ def wait_until_up(spec: ProcessSpec, pid: int, timeout: float, since: float) -> 
             return
         time.sleep(1.0)
     raise TimeoutError(f"{spec.name} did not answer {spec.health_url} within {timeout:.0f}s; see {spec.log}")
-
-
-def log_tail(path: str, lines: int = 20) -> str:
-    try:
-        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def running_record(home: str | Path) -> dict[str, Any] | None:
@@ -288,7 +223,7 @@ def start_servers(config: ServerConfig, schedule: ScheduleConfig) -> dict[str, A
         for batch in (specs[:2], specs[2:]):
             since = time.time() - 1.0
             for spec in batch:
-                pid = spawn(spec)
+                pid = spawn(spec.argv, spec.env, spec.log, spec.cwd)
                 record["processes"][spec.name] = {"pid": pid, "url": spec.url, "log": spec.log, "argv": spec.argv}
                 write_record(home, record)
             for spec in batch:
@@ -297,38 +232,6 @@ def start_servers(config: ServerConfig, schedule: ScheduleConfig) -> dict[str, A
         stop_servers(home, config.stop_timeout)
         raise
     return record
-
-
-def stop_group(pgid: int, timeout: float) -> str:
-    """SIGTERM the process group, SIGKILL what is left after `timeout`; returns what happened."""
-    if not group_alive(pgid):
-        return "already gone"
-    try:
-        if os.getpgid(pgid) != pgid:
-            return "not ours (pid reused)"
-    except ProcessLookupError:
-        pass  # the leader is gone but its children are still in the group
-    return _kill_group(pgid, timeout)
-
-
-def _kill_group(pgid: int, timeout: float) -> str:
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return "already gone"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not group_alive(pgid):
-            return "stopped"
-        time.sleep(0.2)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        return "stopped"
-    deadline = time.monotonic() + 5.0  # SIGKILL is not instant: wait until the kernel has removed them
-    while group_alive(pgid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return "killed"
 
 
 def stop_servers(home: str | Path, timeout: float = 15.0) -> dict[str, str]:

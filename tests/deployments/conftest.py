@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from deployments.servers import group_alive, read_record
+from deployments.processes import group_alive
+from deployments.servers import read_record
 
 TINY_TRAINING = {"max_steps": 2, "per_device_train_batch_size": 8, "max_length": 128}
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import sys
 import time
 
 import pytest
@@ -13,15 +12,12 @@ from deployments.servers import (
     ProcessSpec,
     check_ports,
     export_lines,
-    group_alive,
-    is_alive,
     is_fresh_poll,
     new_record,
     process_specs,
     read_record,
     runner_args,
     spawn,
-    stop_group,
     stop_servers,
     write_record,
 )
@@ -97,22 +93,10 @@ def test_a_taken_port_is_refused_before_anything_starts(config):
             check_ports(busy)
 
 
-def test_stop_kills_the_whole_process_group(tmp_path):
-    # A leader that starts a child in its own group, as `mlflow server` starts uvicorn.
-    code = "import subprocess, time; subprocess.Popen(['sleep', '60']); time.sleep(60)"
-    spec = ProcessSpec("toy", [sys.executable, "-c", code], {}, str(tmp_path / "toy.log"), "", "", str(tmp_path))
-    pid = spawn(spec)
-    time.sleep(0.5)
-    assert is_alive(pid) and group_alive(pid)
-    assert stop_group(pid, timeout=5) == "stopped"
-    assert not group_alive(pid) and not is_alive(pid)
-    assert stop_group(pid, timeout=5) == "already gone"
-
-
 def test_stop_servers_uses_the_record_and_removes_it(config, tmp_path):
     spec = ProcessSpec("toy", ["sleep", "60"], {}, str(tmp_path / "toy.log"), "", "", str(tmp_path))
     record = new_record(config)
-    record["processes"]["toy"] = {"pid": spawn(spec), "url": "", "log": spec.log}
+    record["processes"]["toy"] = {"pid": spawn(spec.argv, {}, spec.log, spec.cwd), "url": "", "log": spec.log}
     home = tmp_path / "home"
     home.mkdir()
     write_record(home, record)

@@ -18,7 +18,8 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from deployments.inbox import inbox_sensor
 from deployments.nightly import NIGHTLY
-from deployments.servers import group_alive, read_record, servers_file
+from deployments.processes import group_alive
+from deployments.servers import read_record, servers_file
 from tasks.ingest import ingest_files
 
 pytestmark = pytest.mark.slow
