@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	HF_HUB_OFFLINE=1 $(BIN)/rewardflow demo --home $(HOME_DIR)
+	$(BIN)/rewardflow demo --home $(HOME_DIR)
 
 test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
