@@ -67,6 +67,7 @@ def summarize(results: list[dict]) -> dict[str, dict[str, float]]:
         accuracies = [r["accuracy"] for r in runs]
         summary[system] = {
             "pairs_per_s": statistics.median(r["pairs_per_s"] for r in runs),
+            "pairs_per_cpu_s": statistics.median(r["pairs_per_cpu_s"] for r in runs),
             "padding_efficiency": statistics.mean(r["padding_efficiency"] for r in runs),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
             "accuracy": statistics.mean(accuracies),
@@ -83,13 +84,12 @@ def summarize(results: list[dict]) -> dict[str, dict[str, float]]:
 def format_report(summary: dict[str, dict[str, float]], peaks: dict[str, float]) -> str:
     """The table and the ratios of rmcore to each TRL configuration."""
     lines = [f"matmul peak: bf16 {peaks['bf16']:.0f} GFLOP/s, fp32 {peaks['fp32']:.0f} GFLOP/s", ""]
-    head = (
-        f"{'system':<12} {'prec':<5} {'pairs/s':>8} {'pad eff':>8} {'peak MB':>8} {'accuracy':>12} {'MFU':>6} dropped"
-    )
+    head = f"{'system':<12} {'prec':<5} {'pairs/s':>8} {'/cpu-s':>7} {'pad eff':>8} {'peak MB':>8} {'accuracy':>12} {'MFU':>6} dropped"
     lines.append(head)
     for system, s in summary.items():
         lines.append(
-            f"{system:<12} {s['precision']:<5} {s['pairs_per_s']:>8.2f} {s['padding_efficiency']:>8.3f} "
+            f"{system:<12} {s['precision']:<5} {s['pairs_per_s']:>8.2f} {s['pairs_per_cpu_s']:>7.2f} "
+            f"{s['padding_efficiency']:>8.3f} "
             f"{s['peak_rss_mb']:>8.0f} {s['accuracy']:>7.3f}±{s['accuracy_spread']:.3f} {s['mfu']:>6.3f} "
             f"train {s['dropped_train']:.0f}, eval {s['dropped_eval']:.0f}"
         )
@@ -103,7 +103,8 @@ def format_report(summary: dict[str, dict[str, float]], peaks: dict[str, float])
         if ours is None or system == "rmcore":
             continue
         lines.append(
-            f"rmcore / {system}: speed x{ours['pairs_per_s'] / s['pairs_per_s']:.2f}, "
+            f"rmcore / {system}: speed x{ours['pairs_per_s'] / s['pairs_per_s']:.2f} "
+            f"(per CPU-second x{ours['pairs_per_cpu_s'] / s['pairs_per_cpu_s']:.2f}), "
             f"accuracy {100 * (ours['accuracy'] - s['accuracy']):+.1f} points, "
             f"memory x{ours['peak_rss_mb'] / s['peak_rss_mb']:.2f}"
         )
@@ -194,6 +195,12 @@ def _trl_trainer(model, tokenizer, train_rows, job: dict, out_dir: str, matched:
     return trainer, args.bf16
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process (all threads): steadier than wall time on a machine shared with other jobs."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_one(job: dict) -> dict:
     """Train one system for one round and score the held-out pairs. Runs in a fresh process."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback, set_seed
@@ -222,9 +229,9 @@ def run_one(job: dict) -> dict:
                     efficiencies.append(logs["padding_efficiency"])
 
         trainer.add_callback(PaddingLog())
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), _cpu_seconds()
         trainer.train()
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, _cpu_seconds() - cpu_start
     model = trainer.model
     scores_c = score_texts(model, tokenizer, [r["chosen"] for r in eval_rows])
     scores_r = score_texts(model, tokenizer, [r["rejected"] for r in eval_rows])
@@ -236,6 +243,7 @@ def run_one(job: dict) -> dict:
         "seconds": seconds,
         "pairs": counter.pairs,
         "pairs_per_s": counter.pairs / seconds,
+        "pairs_per_cpu_s": counter.pairs / cpu_seconds,
         "padding_efficiency": statistics.mean(efficiencies) if efficiencies else counter.real / counter.computed,
         "model_flops": training_flops(model, [min(n, limit) for n in counter.lengths]),
         "accuracy": sum(c > r for c, r in zip(scores_c, scores_r, strict=True)) / len(eval_rows),
