@@ -42,3 +42,13 @@ class RewardFlowParams(BaseModel):
     experiment_name: str = Field("reward-model", description="MLflow experiment of the runs.")
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; None = SQLite under home.")
     seed: int = Field(42, description="Seed for sampling pairs and for training.")
+    data_root: str | None = Field(
+        None,
+        description="When set, dataset_name must be a path inside this folder (relative paths are taken from it; "
+        "'..' and symlinks that leave it are refused). Set it for runs fed by drop folders or events. "
+        "None = any path, as typed by a person.",
+    )
+    register_retries: int = Field(
+        2, ge=0, description="Prefect retries of the registration when MLflow is down or locked (it registers once)."
+    )
+    register_retry_delay: float = Field(10.0, ge=0.0, description="Seconds between two registration attempts.")

@@ -6,7 +6,34 @@ import pandas as pd
 
 from flows.params import LoraSettings, RewardFlowParams
 from rmcore.models import lora_config
+from rmcore.safety import resolve_under
 from tasks.data_config import DataConfig
+from tasks.idempotency import code_version, config_hash, work_key
+from tasks.store import data_hash
+
+
+def checked_dataset(params: RewardFlowParams) -> str | None:
+    """`dataset_name`, resolved inside `data_root` when one is set (raises PathEscapeError if it leaves it)."""
+    if params.dataset_name is None or params.data_root is None:
+        return params.dataset_name
+    return str(resolve_under(params.dataset_name, params.data_root))
+
+
+def work_identity(pairs: pd.DataFrame, train_df: pd.DataFrame, eval_df: pd.DataFrame, params: RewardFlowParams):
+    """The run's hashes as tags, and the idempotency key (data + config + code) naming its run folder.
+
+    Returns:
+        (key, tags): tags hold data_hash, train_hash, eval_hash, config_hash, code_version and the key.
+    """
+    tags = {
+        "data_hash": data_hash(pairs),
+        "train_hash": data_hash(train_df),
+        "eval_hash": data_hash(eval_df),
+        "config_hash": config_hash(params.model_dump(mode="json")),
+        "code_version": code_version(),
+    }
+    key = work_key(f"{tags['train_hash']}:{tags['eval_hash']}", tags["config_hash"], tags["code_version"])
+    return key, {**tags, "idempotency_key": key}
 
 
 def pipeline_data_config(params: RewardFlowParams) -> DataConfig:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import numpy as np
 import pandas as pd
 from filelock import FileLock
@@ -24,6 +25,7 @@ from prefect.cache_policies import NO_CACHE
 
 from rmcore.compare import Decision, PromotionRule, decide_promotion
 from tasks.evaluate import correct_vector
+from tasks.idempotency import IDEMPOTENCY_TAG
 from tasks.tracking import client, public_tags
 
 CHAMPION = "champion"
@@ -59,6 +61,37 @@ class RegistryConfig:
 
 
 ChampionScorer = Callable[[str], np.ndarray]
+
+
+class RegistryUnavailableError(RuntimeError):
+    """The MLflow registry could not be written (server down, store locked); says what state it was left in."""
+
+
+def find_version(name: str, idempotency_key: str) -> str | None:
+    """The version already registered for this work (tag `rewardflow.idempotency_key`), oldest first; else None."""
+    try:
+        found = client().search_model_versions(f"name='{name}' and tags.`{IDEMPOTENCY_TAG}` = '{idempotency_key}'")
+    except MlflowException as err:
+        if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    versions = sorted(int(v.version) for v in found)
+    return str(versions[0]) if versions else None
+
+
+def recorded_decision(name: str, version: str) -> Decision | None:
+    """The gate decision tagged on a version by an earlier run of the same work, or None if it never got one."""
+    tags = client().get_model_version(name, version).tags
+    if "gate.decision" not in tags:
+        return None
+    figures = {}
+    for key, value in tags.items():
+        if key.startswith("gate.") and key not in ("gate.decision", "gate.reason", PREVIOUS_CHALLENGER_TAG):
+            try:
+                figures[key.removeprefix("gate.")] = float("nan" if value == "none" else value)
+            except ValueError:
+                continue
+    return Decision(tags["gate.decision"] == "promoted", tags.get("gate.reason", ""), figures)
 
 
 def registry_lock(lock_path: str | Path | None, timeout: float = -1) -> FileLock:
@@ -102,25 +135,54 @@ def register_candidate(
     name: str,
     tags: Mapping[str, Any] | None = None,
     lock_path: str | Path | None = None,
+    idempotency_key: str | None = None,
 ) -> str:
     """Create a version from the run's logged model folder and point `challenger` at it. Returns the version.
 
-    The previous challenger is remembered on the version (`gate.previous_challenger`) so a later
-    failure can put it back. With `lock_path`, the alias move waits for any gate in progress.
+    With `idempotency_key`, a version already registered for the same work is returned instead of a
+    second one (a retried or rerun flow registers exactly once). The previous challenger is remembered
+    on the version (`gate.previous_challenger`) so a later failure can put it back. With `lock_path`,
+    the alias move waits for any gate in progress.
+
+    Raises:
+        RegistryUnavailableError: the registry could not be written; it names the store and the state left.
     """
-    ensure_registered_model(name)
     version = None
     try:
+        ensure_registered_model(name)
         with registry_lock(lock_path) if lock_path else contextlib.nullcontext():
+            if idempotency_key and (existing := find_version(name, idempotency_key)) is not None:
+                return existing
             previous = aliases(name).get(CHALLENGER, "")
             tags = {**(tags or {}), PREVIOUS_CHALLENGER_TAG: previous}
+            if idempotency_key:
+                tags[IDEMPOTENCY_TAG] = idempotency_key
             version = _create_version(run_id, model_artifact_path, name, tags)
             client().set_registered_model_alias(name, CHALLENGER, version)
         return version
+    except MlflowException as err:
+        raise RegistryUnavailableError(_failure_message(name, run_id, version, idempotency_key, err)) from err
     except BaseException:
         if version is not None:
             rollback_candidate(name, version)
         raise
+
+
+def _failure_message(name: str, run_id: str, version: str | None, key: str | None, err: Exception) -> str:
+    """Roll back what was created and say, for a person, what failed and what the registry holds now."""
+    state = "the registry is unchanged"
+    if version is not None:
+        try:
+            rollback_candidate(name, version)
+        except Exception:  # the store went away mid-way: the version stays, tagged, and a retry adopts it
+            state = f"version {version} may remain as an orphan; a retry adopts it instead of adding another"
+    first_line = str(getattr(err, "message", err)).strip().splitlines()[0][:300]
+    retry = f" (idempotency key {key}, so it registers exactly once)" if key else ""
+    return (
+        f"could not register run {run_id} as a version of {name!r} in the MLflow registry at "
+        f"{mlflow.get_registry_uri()}: {first_line}. {state[0].upper()}{state[1:]}; retry or rerun the flow "
+        f"when the store is reachable{retry}."
+    )
 
 
 def rollback_candidate(name: str, version: str) -> None:
@@ -190,7 +252,13 @@ def gate_and_promote(
 def _gate_locked(
     name: str, version: str, challenger_correct: np.ndarray, champion_scorer: ChampionScorer, rule: PromotionRule
 ) -> Decision:
-    """The read-compare-write; the caller holds the lock. Compensates and re-raises on any failure."""
+    """The read-compare-write; the caller holds the lock. Compensates and re-raises on any failure.
+
+    A version is gated once: a retry or rerun of the same work gets the decision recorded on it.
+    """
+    recorded = recorded_decision(name, version)
+    if recorded is not None:
+        return recorded
     mlflow_client = client()
     champion = aliases(name).get(CHAMPION)
     try:
@@ -262,12 +330,24 @@ def decision_markdown(decision: Decision, name: str, version: str, run_link: str
     return "\n".join(lines) + "\n"
 
 
+@task(name="find-registered-version", cache_policy=NO_CACHE)
+def find_version_task(name: str, idempotency_key: str) -> str | None:
+    """The version an earlier run of the same work registered, if any."""
+    return find_version(name, idempotency_key)
+
+
 @task(name="register-candidate", cache_policy=NO_CACHE)
 def register_candidate_task(
-    run_id: str, model_artifact_path: str, config: RegistryConfig, home: str, tags: dict | None = None
+    run_id: str,
+    model_artifact_path: str,
+    config: RegistryConfig,
+    home: str,
+    tags: dict | None = None,
+    idempotency_key: str | None = None,
 ) -> str:
-    """Register the run's model as a new version with alias `challenger`."""
-    return register_candidate(run_id, model_artifact_path, config.name, tags, config.resolved_lock_path(home))
+    """Register the run's model as a new version with alias `challenger` (once per idempotency key)."""
+    lock = config.resolved_lock_path(home)
+    return register_candidate(run_id, model_artifact_path, config.name, tags, lock, idempotency_key)
 
 
 def pairs_scorer(pairs_path: str | Path, batch_size: int = 32, max_length: int | None = None) -> ChampionScorer:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from datasets import Dataset
+from filelock import FileLock
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, set_seed
@@ -16,6 +19,14 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 from rmcore import RewardConfig, RewardTrainer
 from rmcore.models import default_model_path
 from rmcore.tokenization import model_max_length
+from tasks.checkpoints import (
+    CompleteCheckpointCallback,
+    discard_incomplete,
+    newest_complete_checkpoint,
+    write_atomic,
+)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -35,7 +46,13 @@ def build_reward_config(output_dir: Path, overrides: dict[str, Any]) -> RewardCo
         "output_dir": str(output_dir),
         "eval_strategy": "no",
         "report_to": "none",
-        "save_strategy": "no",
+        # Checkpoints make a killed or retried run resume where it stopped (see tasks.checkpoints);
+        # two are kept so a kill between rotating and marking the newest still leaves a complete one.
+        "save_strategy": "steps",
+        "save_steps": 50,
+        "save_total_limit": 2,
+        # Worker processes would each draw their own random state; resume is exact only without them.
+        "dataloader_num_workers": 0,
         "disable_tqdm": False,
     }
     known = RewardConfig.__dataclass_fields__
@@ -54,14 +71,74 @@ def resolve_max_length(model_name_or_path: str, config: RewardConfig) -> int:
     return model_max_length(SimpleNamespace(config=model_config), tokenizer)
 
 
+def finished_result(output_dir: str | Path) -> TrainResult | None:
+    """The result of an earlier run that finished in `output_dir` (its `metrics.json` is written last)."""
+    out = Path(output_dir)
+    try:
+        metrics = json.loads((out / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    model_dir = out / "model"
+    if not (model_dir / "model.safetensors").is_file() and not (model_dir / "adapter_model.safetensors").is_file():
+        return None
+    artifacts = [str(p) for p in (out / "eval_logit_table.json", out / "eval_rewards.png") if p.exists()]
+    return TrainResult(str(model_dir), str(out), metrics.get("train", {}), metrics.get("eval", {}), artifacts)
+
+
+def resume_point(output_dir: str | Path) -> str | None:
+    """The newest complete checkpoint to resume from, after deleting half-written ones (logged)."""
+    for folder in discard_incomplete(output_dir):
+        logger.warning("%s: incomplete checkpoint (killed while saving?) deleted, not loaded", folder)
+    checkpoint = newest_complete_checkpoint(output_dir)
+    if checkpoint is not None:
+        logger.info("resuming from %s", checkpoint)
+    return str(checkpoint) if checkpoint else None
+
+
+def disk_full_error(err: OSError, output_dir: str | Path) -> OSError:
+    """ENOSPC with what survives: the newest complete checkpoint is intact and a rerun resumes from it."""
+    kept = newest_complete_checkpoint(output_dir)
+    where = f"the newest complete checkpoint {kept} is intact and" if kept else "no checkpoint was complete yet;"
+    return OSError(errno.ENOSPC, f"no space left on device while writing under {output_dir}: {where} a rerun resumes")
+
+
 def train_reward_model(
     train_dataset: Dataset,
     eval_dataset: Dataset | None,
     config: RewardConfig,
     model_name_or_path: str | None = None,
     peft_config: Any = None,
+    resume: bool = True,
 ) -> TrainResult:
-    """Train, evaluate once, and save model + tokenizer (safetensors) under `config.output_dir/model`."""
+    """Train, evaluate once, and save model + tokenizer (safetensors) under `config.output_dir/model`.
+
+    With `resume`, a run that already finished in `config.output_dir` is returned as is, and one that
+    was killed resumes from its newest complete checkpoint; the caller keys `output_dir` by its inputs
+    so that only the same work is resumed.
+    """
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out / ".train.lock")):  # two runs of the same work never write one folder at once
+        if resume and (done := finished_result(out)) is not None:
+            logger.info("%s: training already finished for these inputs; reusing it", out)
+            return done
+        checkpoint = resume_point(out) if resume else None
+        try:
+            return _train(train_dataset, eval_dataset, config, model_name_or_path, peft_config, checkpoint)
+        except OSError as err:
+            if err.errno == errno.ENOSPC:
+                raise disk_full_error(err, out) from err
+            raise
+
+
+def _train(
+    train_dataset: Dataset,
+    eval_dataset: Dataset | None,
+    config: RewardConfig,
+    model_name_or_path: str | None,
+    peft_config: Any,
+    checkpoint: str | None,
+) -> TrainResult:
     path = model_name_or_path or default_model_path()
     set_seed(config.seed)  # the new score head is initialised here, before the Trainer seeds anything
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -73,8 +150,9 @@ def train_reward_model(
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         peft_config=peft_config,
+        callbacks=[CompleteCheckpointCallback()],
     )
-    train_metrics = dict(trainer.train().metrics)
+    train_metrics = dict(trainer.train(resume_from_checkpoint=checkpoint).metrics)
     eval_metrics = dict(trainer.evaluate()) if eval_dataset is not None and len(eval_dataset) else {}
     model_dir = Path(config.output_dir) / "model"
     trainer.save_model(str(model_dir))
@@ -82,7 +160,8 @@ def train_reward_model(
         tokenizer.save_pretrained(str(model_dir))
     out = Path(config.output_dir)
     artifacts = [str(p) for p in (out / "eval_logit_table.json", out / "eval_rewards.png") if p.exists()]
-    (out / "metrics.json").write_text(json.dumps({"train": train_metrics, "eval": eval_metrics}, indent=2))
+    # Written last and atomically: its presence means the model folder above is whole.
+    write_atomic(out / "metrics.json", json.dumps({"train": train_metrics, "eval": eval_metrics}, indent=2))
     return TrainResult(str(model_dir), str(out), train_metrics, eval_metrics, artifacts)
 
 
@@ -93,6 +172,7 @@ def train(
     config: RewardConfig,
     model_name_or_path: str | None = None,
     peft_config: Any = None,
+    resume: bool = True,
 ) -> TrainResult:
-    """Train a reward model on tokenized pairs."""
-    return train_reward_model(train_dataset, eval_dataset, config, model_name_or_path, peft_config)
+    """Train a reward model on tokenized pairs; a retry resumes from the newest complete checkpoint."""
+    return train_reward_model(train_dataset, eval_dataset, config, model_name_or_path, peft_config, resume)
