@@ -3,8 +3,10 @@
     rewardflow train --dataset_name ../shared/data/hh-rlhf-harmless-base-1800.jsonl.gz \\
         --output_dir runs/rm --num_train_epochs 1 --use_peft --lora_r 16
 
-Flags come from three dataclasses (`ScriptArguments`, `RewardConfig`, `LoraArguments`); bad flags and
-bad data fail before anything is trained or written.
+Flags come from four dataclasses (`ScriptArguments`, `RewardConfig`, `LoraArguments`,
+`LaunchArguments`); bad flags and bad data fail before anything is trained or written. With
+`--num_processes N` (N > 1) the command re-runs itself under `accelerate launch` (see rmcore.launch);
+only the main process saves and prints.
 """
 
 from __future__ import annotations
@@ -15,10 +17,17 @@ from typing import Any
 from datasets import Dataset
 from rich.console import Console
 from rich.table import Table
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, HfArgumentParser, PreTrainedTokenizerBase
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    HfArgumentParser,
+    PreTrainedTokenizerBase,
+    set_seed,
+)
 
 from rmcore import RewardConfig, RewardTrainer
 from rmcore.data import check_pair_columns, load_pairs
+from rmcore.launch import LaunchArguments, check_sharded_training, relaunch, should_launch, without_launch_flags
 from rmcore.models import default_model_path
 from rmcore.script_args import LoraArguments, ScriptArguments, build_peft_config
 
@@ -26,14 +35,14 @@ PROG = "rewardflow train"
 
 
 def make_parser() -> HfArgumentParser:
-    return HfArgumentParser((ScriptArguments, RewardConfig, LoraArguments), prog=PROG)
+    return HfArgumentParser((ScriptArguments, RewardConfig, LoraArguments, LaunchArguments), prog=PROG)
 
 
-def parse_args(argv: list[str]) -> tuple[ScriptArguments, RewardConfig, LoraArguments]:
+def parse_args(argv: list[str]) -> tuple[ScriptArguments, RewardConfig, LoraArguments, LaunchArguments]:
     """Flags to dataclasses; an unknown flag or a bad value exits with argparse's error (status 2)."""
     parser = make_parser()
     try:
-        script_args, training_args, lora_args, rest = parser.parse_args_into_dataclasses(
+        script_args, training_args, lora_args, launch_args, rest = parser.parse_args_into_dataclasses(
             args=argv, return_remaining_strings=True
         )
     except ValueError as err:  # a dataclass __post_init__ refused a value
@@ -44,7 +53,7 @@ def parse_args(argv: list[str]) -> tuple[ScriptArguments, RewardConfig, LoraArgu
         parser.error("the following arguments are required: --dataset_name")
     if not any(a == "--output_dir" or a.startswith("--output_dir=") for a in argv):
         parser.error("the following arguments are required: --output_dir")
-    return script_args, training_args, lora_args
+    return script_args, training_args, lora_args, launch_args
 
 
 def load_splits(script_args: ScriptArguments, seed: int) -> tuple[Dataset, Dataset | None]:
@@ -107,6 +116,7 @@ def summary_rows(
 def build_trainer(script_args: ScriptArguments, training_args: RewardConfig, lora_args: LoraArguments) -> RewardTrainer:
     """Load and check the pairs, load the model, tokenize: every input error surfaces here, before training."""
     train_pairs, eval_pairs = load_splits(script_args, training_args.seed)
+    set_seed(training_args.seed)  # a new score head starts the same in every run and every process
     model, tokenizer = load_model(script_args)
     return RewardTrainer(
         model=model,
@@ -131,12 +141,21 @@ def train_and_save(trainer: RewardTrainer) -> tuple[dict[str, Any], dict[str, An
 
 
 def main(argv: list[str]) -> int:
-    script_args, training_args, lora_args = parse_args(argv)
+    script_args, training_args, lora_args, launch_args = parse_args(argv)
+    if should_launch(launch_args):
+        try:
+            check_sharded_training(launch_args.accelerate_config_file, training_args.merge_adapter_on_save)
+        except (ValueError, FileNotFoundError) as err:
+            print(f"{PROG}: error: {err}", file=sys.stderr)
+            return 1
+        return relaunch(launch_args, ["rewardflow.cli", "train", *without_launch_flags(argv)])
     try:
         trainer = build_trainer(script_args, training_args, lora_args)
     except (ValueError, FileNotFoundError, OSError) as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 1
     train_metrics, eval_metrics = train_and_save(trainer)
+    if not trainer.is_world_process_zero():
+        return 0  # the main process prints the summary; every process took part in training
     Console().print(summary_table(summary_rows(script_args, training_args, trainer, train_metrics, eval_metrics)))
     return 0
