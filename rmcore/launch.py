@@ -9,10 +9,13 @@ runs torchrun; each worker then finds no GPU and joins a gloo process group on 1
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -156,3 +159,20 @@ def without_launch_flags(argv: Sequence[str]) -> list[str]:
             continue
         out.append(arg)
     return out
+
+
+def run_distributed(fn: Callable[..., Any], args: tuple, launch: LaunchArguments, workdir: str | Path) -> Any:
+    """Call `fn(*args)` in `launch.num_processes` processes under accelerate; return rank 0's result.
+
+    For callers that hold their inputs in memory (the train task): `fn` and `args` are pickled to
+    `workdir`, so `fn` must be importable by name (a module-level function) and `args` picklable.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    job, result = workdir / "launch_job.pkl", workdir / "launch_result.pkl"
+    result.unlink(missing_ok=True)
+    job.write_bytes(pickle.dumps((fn, args)))
+    status = relaunch(launch, ["rmcore.launch_worker", str(job), str(result)])
+    if status != 0 or not result.is_file():
+        raise RuntimeError(f"{fn.__module__}.{fn.__name__} in {launch.num_processes} processes failed (exit {status})")
+    return pickle.loads(result.read_bytes())

@@ -22,6 +22,7 @@ from rmcore.launch import (
     check_sharded_training,
     cpu_threads_per_process,
     is_launched_worker,
+    run_distributed,
     sharding_of,
     should_launch,
     without_launch_flags,
@@ -185,3 +186,31 @@ def test_train_refuses_merge_with_fsdp_before_launching(tmp_path, capsys):
     argv += ["--accelerate_config_file", str(CONFIGS / "fsdp.yaml"), "--merge_adapter_on_save", "true"]
     assert train_cmd.main(argv) == 1
     assert "fsdp" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def world_and_rank_sum(offset: int) -> tuple[int, int]:
+    """Run in every process: the world size and an all-reduced sum of ranks (needs a live process group)."""
+    import torch.distributed as dist
+    from accelerate import PartialState
+
+    state = PartialState(cpu=True)
+    total = torch.tensor([state.process_index])
+    dist.all_reduce(total)
+    return state.num_processes, int(total) + offset
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_run_distributed_runs_a_function_in_every_process_and_returns_rank_zeros_result(tmp_path):
+    result = run_distributed(world_and_rank_sum, (100,), LaunchArguments(num_processes=2), tmp_path)
+    assert result == (2, 101)  # 2 processes; ranks 0 + 1 all-reduced, plus the argument
+
+
+def failing(_: int) -> None:
+    raise RuntimeError("boom")
+
+
+@pytest.mark.timeout(180)
+def test_run_distributed_raises_when_a_worker_fails(tmp_path):
+    with pytest.raises(RuntimeError, match="failing in 2 processes failed"):
+        run_distributed(failing, (1,), LaunchArguments(num_processes=2), tmp_path)

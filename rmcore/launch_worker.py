@@ -1,0 +1,27 @@
+"""Worker side of `rmcore.launch.run_distributed`: `python -m rmcore.launch_worker JOB RESULT` in each process.
+
+Every process runs the pickled function (they all take part in training); only rank 0 writes the result,
+atomically, so the launcher never reads half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str]) -> int:
+    job, result = Path(argv[0]), Path(argv[1])
+    fn, args = pickle.loads(job.read_bytes())
+    value = fn(*args)
+    if int(os.environ.get("RANK", "0")) == 0:
+        temp = result.with_name(f".{result.name}.{os.getpid()}.tmp")
+        temp.write_bytes(pickle.dumps(value))
+        os.replace(temp, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
