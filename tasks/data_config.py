@@ -35,6 +35,14 @@ class DataConfig:
     )
 
     # Parameters that control reading
+    chunk_rows: int = field(
+        default=50_000,
+        metadata={
+            "help": "Rows read, validated, quarantined and staged at a time, so a file of any size is ingested "
+            "in bounded memory (~1-2 KB a row of text per chunk, plus ~80 bytes a pair for the ids). "
+            "Lower it on small machines; higher is a little faster."
+        },
+    )
     hub_split: str = field(
         default="train",
         metadata={"help": "Split to read when a source is a hub dataset id (e.g. Anthropic/hh-rlhf); online only."},
@@ -43,6 +51,8 @@ class DataConfig:
     def __post_init__(self) -> None:
         if self.max_row_bytes < 1:
             raise ValueError(f"DataConfig.max_row_bytes must be >= 1, got {self.max_row_bytes}")
+        if self.chunk_rows < 1:
+            raise ValueError(f"DataConfig.chunk_rows must be >= 1, got {self.chunk_rows}")
         for name in ("min_good_fraction", "eval_fraction"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:

@@ -9,6 +9,7 @@ Validation (tasks/validate.py) then decides, and nothing read is ever dropped on
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import re
@@ -139,21 +140,30 @@ def _plain_lines(path: Path) -> Iterator[tuple[bytes, bool]]:
             yield line.removesuffix(b"\n"), False
 
 
-def read_jsonl(path: Path) -> list[RawRecord]:
+def iter_jsonl(path: Path) -> Iterator[RawRecord]:
     """One record per non-blank line of a JSONL (or gzipped JSONL) file; a BOM and CRLF endings are fine."""
     gz = path.name.endswith(".gz")
     lines = _gzip_lines(path) if gz else _plain_lines(path)
-    records = []
     for line_no, (line, cut) in enumerate(lines, start=1):
         line = line.removesuffix(b"\r")
         if line_no == 1:
             line = line.removeprefix(_BOM)
         if cut:
             why = "the gzip stream ends here (file truncated or corrupt); this line and anything after it are lost"
-            records.append(RawRecord(str(path), line_no, raw=line, error=why, rule="truncated_file"))
+            yield RawRecord(str(path), line_no, raw=line, error=why, rule="truncated_file")
         elif line.strip():
-            records.append(parse_line(str(path), line_no, line))
-    return records
+            yield parse_line(str(path), line_no, line)
+
+
+def read_jsonl(path: Path) -> list[RawRecord]:
+    return list(iter_jsonl(path))
+
+
+def iter_json(path: Path) -> Iterator[RawRecord]:
+    """A JSON array is parsed whole (JSON has no streaming form here); JSON lines stream."""
+    with path.open("rb") as handle:
+        head = handle.read(4096).removeprefix(_BOM).lstrip()
+    return iter(read_json(path)) if head.startswith(b"[") else iter_jsonl(path)
 
 
 def read_json(path: Path) -> list[RawRecord]:
@@ -191,9 +201,12 @@ def _csv_value(name: str, value: str | None) -> Any:
 
 
 def read_csv(path: Path) -> list[RawRecord]:
+    return list(iter_csv(path))
+
+
+def iter_csv(path: Path) -> Iterator[RawRecord]:
     """One record per CSV data row; undecodable bytes survive as surrogates for the `utf8` rule to catch."""
     csv.field_size_limit(sys.maxsize)
-    records = []
     with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         reader = csv.DictReader(handle)
         row_no = 0
@@ -205,22 +218,31 @@ def read_csv(path: Path) -> list[RawRecord]:
                 break
             except csv.Error as err:
                 raw = f"CSV line {reader.line_num}".encode()
-                records.append(RawRecord(str(path), row_no, raw=raw, error=f"not CSV: {err}", rule="json_parse"))
+                yield RawRecord(str(path), row_no, raw=raw, error=f"not CSV: {err}", rule="json_parse")
                 continue
             fields = {k: _csv_value(k, v) for k, v in row.items() if k is not None}
-            records.append(RawRecord(str(path), row_no, fields=pair_fields(fields)))
-    return records
+            yield RawRecord(str(path), row_no, fields=pair_fields(fields))
 
 
 def read_parquet(path: Path) -> list[RawRecord]:
+    return list(iter_parquet(path))
+
+
+def iter_parquet(path: Path, batch_rows: int = 10_000) -> Iterator[RawRecord]:
+    """Rows of a Parquet file, read a record batch at a time."""
     import pyarrow.parquet as pq
 
+    row = 0
     try:
-        table = pq.ParquetFile(path)
-        rows = [row for batch in table.iter_batches() for row in batch.to_pylist()]
+        batches = pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
+        for batch in batches:
+            for fields in batch.to_pylist():
+                row += 1
+                yield RawRecord(str(path), row, fields=pair_fields(fields))
     except Exception as err:  # pyarrow raises several types for a file that is not Parquet
+        if isinstance(err, GeneratorExit):
+            raise
         raise SourceError(f"{path}: cannot read as Parquet: {err}") from err
-    return [RawRecord(str(path), i, fields=pair_fields(row)) for i, row in enumerate(rows, start=1)]
 
 
 def read_hub(dataset_id: str, split: str) -> list[RawRecord]:
@@ -242,18 +264,22 @@ def is_pair_file(path: Path) -> bool:
     return path.is_file() and not path.name.startswith(".") and path.name.endswith(_SUFFIXES)
 
 
-def read_file(path: Path) -> list[RawRecord]:
+def iter_file(path: Path) -> Iterator[RawRecord]:
     """Dispatch on the file's suffix."""
     name = path.name
     if name.endswith(".parquet"):
-        return read_parquet(path)
+        return iter_parquet(path)
     if name.endswith(".csv"):
-        return read_csv(path)
+        return iter_csv(path)
     if name.endswith(".json"):
-        return read_json(path)
+        return iter_json(path)
     if name.endswith((".jsonl", ".jsonl.gz", ".json.gz")):
-        return read_jsonl(path)
+        return iter_jsonl(path)
     raise SourceError(f"{path}: unknown file type; use one of {', '.join(_SUFFIXES)}")
+
+
+def read_file(path: Path) -> list[RawRecord]:
+    return list(iter_file(path))
 
 
 def expand_sources(sources: list[str]) -> list[str]:
@@ -265,25 +291,60 @@ def expand_sources(sources: list[str]) -> list[str]:
     return expanded
 
 
-def read_source(source: str, hub_split: str = "train") -> list[RawRecord]:
+def check_source(source: str) -> None:
+    """Fail before anything is read when a source is neither a pair file nor a plausible hub id."""
     path = Path(source)
     if path.is_file():
-        try:
-            return read_file(path)
-        except OSError as err:
-            raise SourceError(f"{path}: cannot read: {err}") from err
+        if not path.name.endswith(_SUFFIXES):
+            raise SourceError(f"{path}: unknown file type; use one of {', '.join(_SUFFIXES)}")
+        return
     if path.exists() or path.name.endswith(_SUFFIXES) or not _HUB_ID.match(source):
         raise SourceError(f"{source}: no such file or folder (pair files: {', '.join(_SUFFIXES)})")
-    return read_hub(source, hub_split)
 
 
-def read_pair_records(sources: list[str], hub_split: str = "train") -> list[RawRecord]:
-    """Every row of every source, in order, each with its origin.
+def iter_source(source: str, hub_split: str = "train") -> Iterator[RawRecord]:
+    check_source(source)
+    path = Path(source)
+    if not path.is_file():
+        yield from read_hub(source, hub_split)
+        return
+    try:
+        yield from iter_file(path)
+    except OSError as err:
+        raise SourceError(f"{path}: cannot read: {err}") from err
+
+
+def read_source(source: str, hub_split: str = "train") -> list[RawRecord]:
+    return list(iter_source(source, hub_split))
+
+
+def iter_pair_records(sources: list[str], hub_split: str = "train") -> Iterator[RawRecord]:
+    """Every row of every source, in order, one at a time; every source is checked before the first row.
 
     Raises:
         SourceError: a source cannot be opened (missing, unreadable, a hub id offline).
     """
-    return [record for source in expand_sources(sources) for record in read_source(source, hub_split)]
+    expanded = expand_sources(sources)
+    for source in expanded:
+        check_source(source)
+    for source in expanded:
+        yield from iter_source(source, hub_split)
+
+
+def read_pair_records(sources: list[str], hub_split: str = "train") -> list[RawRecord]:
+    """Every row of every source, in order, each with its origin (all in memory; see `read_pair_chunks`)."""
+    return list(iter_pair_records(sources, hub_split))
+
+
+def read_pair_chunks(
+    sources: list[str], hub_split: str = "train", chunk_rows: int = 50_000
+) -> Iterator[list[RawRecord]]:
+    """The rows of `read_pair_records` in lists of at most `chunk_rows`: memory bounded by one chunk."""
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    records = iter_pair_records(sources, hub_split)
+    while chunk := list(itertools.islice(records, chunk_rows)):
+        yield chunk
 
 
 def records_to_frame(records: list[RawRecord]) -> pd.DataFrame:

@@ -49,6 +49,49 @@ def write_quarantine(bad_rows: list[dict[str, Any]], quarantine_dir: Path) -> Pa
     return target
 
 
+class QuarantineWriter:
+    """Bad rows appended chunk by chunk to a temporary file; `close` renames it as `write_quarantine` names files.
+
+    Chunked ingest cannot hold every bad row of a 10 GB file, so the content hash is kept as it goes.
+    """
+
+    def __init__(self, quarantine_dir: Path) -> None:
+        self.quarantine_dir = Path(quarantine_dir)
+        self.temp = self.quarantine_dir / f".quarantine-{os.getpid()}-{id(self)}.tmp"
+        self.digest = hashlib.sha256()
+        self.rows = 0
+        self._handle = None
+
+    def write(self, bad_rows: list[dict[str, Any]]) -> None:
+        if not bad_rows:
+            return
+        if self._handle is None:
+            self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+            self._handle = self.temp.open("wb")
+        data = quarantine_text(bad_rows).encode("utf-8")
+        self._handle.write(data)
+        self.digest.update(data)
+        self.rows += len(bad_rows)
+
+    def close(self) -> Path | None:
+        """The quarantine file holding every row written; None when there were none."""
+        if self._handle is None:
+            return None
+        self._handle.close()
+        self._handle = None
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        target = self.quarantine_dir / f"quarantine-{stamp}-{self.digest.hexdigest()[:12]}.jsonl"
+        os.replace(self.temp, target)
+        return target
+
+    def abort(self) -> None:
+        """Drop the rows written so far (the batch could not be read to its end; nothing was stored)."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        self.temp.unlink(missing_ok=True)
+
+
 def rule_table(summary: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows of the summary table: one per rule, then the totals that must add up."""
     rows = [{"rule": rule, "rows": count} for rule, count in sorted(summary["by_rule"].items())]

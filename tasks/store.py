@@ -10,11 +10,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from prefect import task
+
+from tasks.id_index import IdIndex
 
 STORE_PREFIX = "pairs-"
 _ID_DIGITS = 15  # hex digits of the id read as the split draw: 60 bits, exact in a float
@@ -90,6 +95,51 @@ def read_store(store_dir: Path, eval_fraction: float = 0.1) -> pd.DataFrame:
 def stored_ids(store_dir: Path) -> set[str]:
     """Ids of every stored pair (reads only the id column)."""
     return {pid for path in store_files(store_dir) for pid in _read_file(path, ["pair_id"])["pair_id"]}
+
+
+def stored_id_index(store_dir: Path) -> IdIndex:
+    """`stored_ids` as an `IdIndex` (8 bytes a pair), read one store file at a time."""
+    index = IdIndex()
+    for path in store_files(store_dir):
+        index.add(_read_file(path, ["pair_id"])["pair_id"])
+    return index
+
+
+def ids_array(ids: Iterable[str]) -> np.ndarray:
+    """Hex pair ids as a fixed-width bytes array (64 bytes a pair, no Python object per id)."""
+    return np.array([pid.encode("ascii") for pid in ids], dtype="S64")
+
+
+def sorted_ids_hash(ids: np.ndarray) -> str:
+    """`data_hash` of ids held in an `ids_array`, for a batch too big for a DataFrame of ids."""
+    hasher = hashlib.sha256()
+    for n, pid in enumerate(np.sort(ids)):
+        hasher.update(b"\n" + pid if n else pid)
+    return hasher.hexdigest()
+
+
+def staging_dir(store_dir: Path) -> Path:
+    """Where one ingest writes its chunks before the batch is accepted: invisible to `store_files`."""
+    return Path(store_dir) / f".staging-{os.getpid()}"
+
+
+def publish_staged(staging: Path, store_dir: Path) -> list[Path]:
+    """Move staged chunk files into the store (renames on one file system); returns the store files."""
+    published = []
+    for path in sorted(Path(staging).glob(f"{STORE_PREFIX}*.parquet")):
+        target = Path(store_dir) / path.name
+        if target.exists():  # the same content stored before: keep the old file
+            path.unlink()
+        else:
+            os.replace(path, target)
+        published.append(target)
+    discard_staged(staging)
+    return published
+
+
+def discard_staged(staging: Path) -> None:
+    if Path(staging).is_dir():
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 @task(name="store_pairs")

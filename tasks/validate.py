@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import math
 from collections import Counter, defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ from pandera.typing import Series
 from prefect import task
 
 from tasks.data_config import DataConfig
+from tasks.id_index import IdIndex
 from tasks.load import RawRecord, frame_to_records
 from tasks.store import pair_id
 
@@ -118,21 +120,38 @@ def pair_schema(max_row_bytes: int) -> pa.DataFrameSchema:
     return PairModel.to_schema().update_column("row_bytes", checks=[size])
 
 
-def duplicate_schema(stored_ids: set[str]) -> pa.DataFrameSchema:
-    """Duplicate rules over `pair_id`/`swapped_id`: the first of equal pairs in a batch is kept."""
+def is_in(ids: pd.Series, known: Collection[str] | IdIndex) -> pd.Series:
+    """Which ids are in `known` (a set, or an `IdIndex` for batches too big for a set)."""
+    if isinstance(known, IdIndex):
+        return pd.Series(known.contains(ids), index=ids.index)
+    return ids.isin(known)
+
+
+def duplicate_schema(
+    stored_ids: Collection[str] | IdIndex, seen_ids: Collection[str] | IdIndex = frozenset()
+) -> pa.DataFrameSchema:
+    """Duplicate rules over `pair_id`/`swapped_id`: the first of equal pairs in a batch is kept.
+
+    `seen_ids` are the ids of earlier chunks of the same batch: a repeat of one is a `duplicate`, as it
+    would be were the batch validated whole; `stored_ids` are those already in the store.
+    """
 
     def swapped(df: pd.DataFrame) -> pd.Series:
         first: dict[str, int] = {}
         for i, pid in enumerate(df.pair_id):
             first.setdefault(pid, i)
-        hit = [first.get(s, i) < i or s in stored_ids for i, s in enumerate(df.swapped_id)]
+        earlier = is_in(df.swapped_id, stored_ids) | is_in(df.swapped_id, seen_ids)
+        hit = [first.get(s, i) < i or e for i, (s, e) in enumerate(zip(df.swapped_id, earlier, strict=True))]
         return pd.Series([not h for h in hit], index=df.index)
+
+    def duplicate(df: pd.DataFrame) -> pd.Series:
+        return ~(df.pair_id.duplicated() | is_in(df.pair_id, seen_ids))
 
     return pa.DataFrameSchema(
         checks=[
-            pa.Check(lambda df: ~df.pair_id.duplicated(), name="duplicate", ignore_na=False),
+            pa.Check(duplicate, name="duplicate", ignore_na=False),
             pa.Check(swapped, name="swapped_duplicate", ignore_na=False),
-            pa.Check(lambda df: ~df.pair_id.isin(stored_ids), name="duplicate_of_stored", ignore_na=False),
+            pa.Check(lambda df: ~is_in(df.pair_id, stored_ids), name="duplicate_of_stored", ignore_na=False),
         ]
     )
 
@@ -254,12 +273,18 @@ def good_frame(frame: pd.DataFrame, records: list[RawRecord]) -> pd.DataFrame:
 
 
 def validate_records(
-    records: list[RawRecord] | pd.DataFrame, config: DataConfig, stored_ids: set[str] | None = None
+    records: list[RawRecord] | pd.DataFrame,
+    config: DataConfig,
+    stored_ids: Collection[str] | IdIndex | None = None,
+    seen_ids: Collection[str] | IdIndex = frozenset(),
 ) -> ValidationResult:
-    """Split records into good pairs and bad rows, each bad row with all the rules it broke."""
+    """Split records into good pairs and bad rows, each bad row with all the rules it broke.
+
+    `seen_ids`: ids accepted from earlier chunks of the same batch (see tasks.ingest).
+    """
     if isinstance(records, pd.DataFrame):
         records = frame_to_records(records)
-    stored_ids = stored_ids or set()
+    stored_ids = stored_ids if stored_ids is not None else set()
     reasons: dict[int, tuple[list[str], str]] = {
         i: ([r.rule], f"{r.rule}: {r.error}") for i, r in enumerate(records) if r.fields is None
     }
@@ -268,7 +293,8 @@ def validate_records(
     for i, failures in failures_by_row(pair_schema(config.max_row_bytes), frame).items():
         reasons[i] = describe(failures)
     frame = with_ids(frame.drop(index=[i for i in reasons if i in frame.index]))
-    for i, failures in failures_by_row(duplicate_schema(stored_ids), frame[["pair_id", "swapped_id"]]).items():
+    ids = frame[["pair_id", "swapped_id"]]
+    for i, failures in failures_by_row(duplicate_schema(stored_ids, seen_ids), ids).items():
         reasons[i] = describe(failures)
     frame = frame.drop(index=[i for i in reasons if i in frame.index])
     bad = [bad_row(records[i], *reasons[i]) for i in sorted(reasons)]
@@ -292,11 +318,19 @@ def check_good_fraction(result: ValidationResult, config: DataConfig) -> None:
     Raises:
         DataQualityError: no good row, or a good fraction under `config.min_good_fraction`.
     """
-    good, read, seen = len(result.good), result.read, already_stored(result)
+    check_good_counts(
+        len(result.good), result.read, already_stored(result), result.counts_by_rule, result.sources, config
+    )
+
+
+def check_good_counts(
+    good: int, read: int, seen: int, by_rule: dict[str, int], sources: list[str], config: DataConfig
+) -> None:
+    """`check_good_fraction` on counts alone, for a batch validated chunk by chunk (`seen`: rows already stored)."""
     if seen and good + seen == read:
         return
-    where = ", ".join(result.sources) or "the sources (no rows at all)"
-    counts = f"read {read}, good {good}, quarantined {result.quarantined}, by rule {result.counts_by_rule}"
+    where = ", ".join(sources) or "the sources (no rows at all)"
+    counts = f"read {read}, good {good}, quarantined {read - good}, by rule {by_rule}"
     if good == 0:
         raise DataQualityError(f"no good preference pair in {where}: {counts}")
     if good / (read - seen) < config.min_good_fraction:
