@@ -11,15 +11,21 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from prefect import task
 
 from tasks.id_index import IdIndex
+
+if TYPE_CHECKING:  # datasets and transformers load only when a store is streamed, not on every ingest
+    from datasets import IterableDataset
+    from transformers import PreTrainedTokenizerBase
 
 STORE_PREFIX = "pairs-"
 _ID_DIGITS = 15  # hex digits of the id read as the split draw: 60 bits, exact in a float
@@ -146,3 +152,53 @@ def discard_staged(staging: Path) -> None:
 def store_pairs(store_dir: Path, good_df: pd.DataFrame) -> Path | None:
     """Append the accepted pairs to the store (see `append_to_store`)."""
     return append_to_store(store_dir, good_df)
+
+
+def _store_rows(files: list[str], split: str, eval_fraction: float, margin: bool) -> Iterator[dict[str, Any]]:
+    """Rows of the store files in `split`, one record batch in memory at a time."""
+    for path in files:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1000):
+            for row in batch.to_pylist():
+                if split_of(row["pair_id"], eval_fraction) != split:
+                    continue
+                out = {"chosen": row["chosen"], "rejected": row["rejected"], "prompt": row.get("prompt") or ""}
+                if margin:
+                    out["margin"] = float(row.get("margin") or 0.0)
+                yield out
+
+
+def stream_store(
+    store_dir: Path,
+    split: str,
+    tokenizer: PreTrainedTokenizerBase,
+    max_length: int,
+    eval_fraction: float = 0.1,
+) -> IterableDataset:
+    """The store's `split` pairs as a tokenized `IterableDataset`, read and tokenized as training consumes it.
+
+    For stores larger than memory: nothing is loaded up front. Pass `max_steps` to the trainer (an
+    iterable has no length). Files without `prompt`/`margin` get "" and 0.0 (no margin) as in `read_store`;
+    pairs are not deduplicated across files (ingest never stores a pair twice).
+
+    Returns:
+        Rows with `input_ids_chosen`, `attention_mask_chosen`, `input_ids_rejected`,
+        `attention_mask_rejected`, `truncated` and, when any file has margins, `margin`.
+    """
+    from datasets import IterableDataset
+
+    from rmcore import tokenization
+
+    if split not in ("train", "eval"):
+        raise ValueError(f"split must be 'train' or 'eval', got {split!r}")
+    files = [str(p) for p in store_files(store_dir)]
+    if not files:
+        raise ValueError(f"{store_dir}: the store holds no pair files ({STORE_PREFIX}*.parquet); ingest some first")
+    margin = any("margin" in pq.read_schema(path).names for path in files)
+    kwargs = {"files": files, "split": split, "eval_fraction": eval_fraction, "margin": margin}
+    rows = IterableDataset.from_generator(_store_rows, gen_kwargs=kwargs)
+    return rows.map(
+        tokenization.tokenize_pairs,
+        batched=True,
+        fn_kwargs={"tokenizer": tokenizer, "max_length": max_length},
+        remove_columns=["chosen", "rejected", "prompt"],
+    )
