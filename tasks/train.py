@@ -95,6 +95,13 @@ def resume_point(output_dir: str | Path) -> str | None:
     return str(checkpoint) if checkpoint else None
 
 
+def drop_pickled_args(model_dir: Path, config: RewardConfig) -> None:
+    """Replace the Trainer's pickled `training_args.bin` by JSON: the model folder is registered and
+    shared, and loading a pickle runs code. `to_json_string` masks `*_token` values."""
+    (model_dir / "training_args.bin").unlink(missing_ok=True)
+    (model_dir / "training_args.json").write_text(config.to_json_string())
+
+
 def disk_full_error(err: OSError, output_dir: str | Path) -> OSError:
     """ENOSPC with what survives: the newest complete checkpoint is intact and a rerun resumes from it."""
     kept = newest_complete_checkpoint(output_dir)
@@ -156,6 +163,7 @@ def _train(
     eval_metrics = dict(trainer.evaluate()) if eval_dataset is not None and len(eval_dataset) else {}
     model_dir = Path(config.output_dir) / "model"
     trainer.save_model(str(model_dir))
+    drop_pickled_args(model_dir, config)
     if not (model_dir / "tokenizer_config.json").exists():
         tokenizer.save_pretrained(str(model_dir))
     out = Path(config.output_dir)

@@ -36,8 +36,11 @@ def pair_rows(n: int = 64, seed: int = 0) -> list[dict[str, str]]:
     return rows
 
 
-def save_tiny_model(folder: Path, seed: int = 0) -> Path:
-    """A 1-layer, 32-wide BERT classifier with num_labels=1 and MiniLM's tokenizer, saved as safetensors."""
+def save_tiny_model(folder: Path, seed: int = 0, initializer_range: float = 0.02) -> Path:
+    """A 1-layer, 32-wide BERT classifier with num_labels=1 and MiniLM's tokenizer, saved as safetensors.
+
+    A wider `initializer_range` (0.2) makes rewards differ beyond bf16 ties, for models judged untrained.
+    """
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     from rmcore.models import default_model_path
@@ -52,6 +55,7 @@ def save_tiny_model(folder: Path, seed: int = 0) -> Path:
         intermediate_size=64,
         max_position_embeddings=128,
         num_labels=1,
+        initializer_range=initializer_range,
     )
     BertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
