@@ -96,7 +96,10 @@ class ChunkTally:
         return {rule: self.by_rule[rule] for rule in RULES if self.by_rule[rule]}
 
     def data_hash(self) -> str | None:
-        return sorted_ids_hash(np.concatenate(self.good_ids)) if self.good else None
+        if not self.good:
+            return None
+        self.good_ids = [np.concatenate(self.good_ids)]  # one copy, sorted in place
+        return sorted_ids_hash(self.good_ids[0])
 
 
 def ingest_chunks(chunks: Iterable[list[RawRecord]], home: Path, config: DataConfig) -> IngestReport:

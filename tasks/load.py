@@ -337,7 +337,7 @@ def read_pair_records(sources: list[str], hub_split: str = "train") -> list[RawR
 
 
 def read_pair_chunks(
-    sources: list[str], hub_split: str = "train", chunk_rows: int = 50_000
+    sources: list[str], hub_split: str = "train", chunk_rows: int = 10_000
 ) -> Iterator[list[RawRecord]]:
     """The rows of `read_pair_records` in lists of at most `chunk_rows`: memory bounded by one chunk."""
     if chunk_rows < 1:

@@ -117,9 +117,10 @@ def ids_array(ids: Iterable[str]) -> np.ndarray:
 
 
 def sorted_ids_hash(ids: np.ndarray) -> str:
-    """`data_hash` of ids held in an `ids_array`, for a batch too big for a DataFrame of ids."""
+    """`data_hash` of ids held in an `ids_array`, for a batch too big for a DataFrame of ids (sorts `ids` in place)."""
+    ids.sort()
     hasher = hashlib.sha256()
-    for n, pid in enumerate(np.sort(ids)):
+    for n, pid in enumerate(ids):
         hasher.update(b"\n" + pid if n else pid)
     return hasher.hexdigest()
 
