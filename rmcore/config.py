@@ -57,6 +57,17 @@ class RewardConfig(TrainingArguments):
             "are faster but bias training."
         },
     )
+    prefix_sharing: str = field(
+        default="auto",
+        metadata={
+            "help": "Compute the prompt that chosen and rejected share only once: each pair becomes one row "
+            "[prompt][chosen reply][rejected reply] whose mask hides the chosen reply from the rejected one "
+            "(about 35 percent fewer tokens on hh-rlhf). auto = on for causal decoders with sdpa or eager attention, where "
+            "rewards are unchanged; off for encoders, whose bidirectional attention makes it inexact. "
+            "true = on, or an error saying why it would change the rewards. false = off.",
+            "choices": ["auto", "true", "false"],
+        },
+    )
     disable_dropout: bool = field(
         default=True,
         metadata={"help": "Turn dropout off in the model, as TRL and open-instruct do for reward models."},
@@ -107,6 +118,8 @@ class RewardConfig(TrainingArguments):
             self.use_cpu = True  # transformers refuses bf16 without a GPU unless told to use the CPU
         if self.max_length is not None and self.max_length < 2:
             raise ValueError(f"max_length must be at least 2 tokens, got {self.max_length}")
+        if self.prefix_sharing not in ("auto", "true", "false"):
+            raise ValueError(f"prefix_sharing must be 'auto', 'true' or 'false', got {self.prefix_sharing!r}")
         if self.length_group_batches < 0:
             raise ValueError(f"length_group_batches must be >= 0, got {self.length_group_batches}")
         if self.center_rewards_coefficient is not None and self.center_rewards_coefficient < 0:

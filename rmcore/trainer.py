@@ -29,6 +29,7 @@ from rmcore.loss import pairwise_loss
 from rmcore.metrics import compute_reward_metrics
 from rmcore.models import apply_peft, check_reward_model, disable_dropout, ensure_pad_token
 from rmcore.plots import plot_reward_histograms
+from rmcore.prefix_sharing import prefix_sharing_applies, shared_prefix_pair_rewards
 from rmcore.report import logit_table_rows, print_logit_table, split_prompt, write_logit_table
 from rmcore.rewards import pair_rewards
 from rmcore.sampler import LengthGroupedPairSampler, pair_lengths
@@ -107,6 +108,8 @@ class RewardTrainer(Trainer):
             optimizers=optimizers,
             preprocess_logits_for_metrics=preprocess_logits_for_metrics,
         )
+        mode = getattr(args, "prefix_sharing", "false")
+        self._share_prefix = self.model is not None and prefix_sharing_applies(self.model, mode)
 
     # ----- set-up -------------------------------------------------------------------------------
     def _prepare_model(self, model: nn.Module, tokenizer: Any, args: TrainingArguments) -> nn.Module:
@@ -170,7 +173,8 @@ class RewardTrainer(Trainer):
         num_items_in_batch: Any = None,
     ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
         pad_id = self.processing_class.pad_token_id or 0
-        rewards_chosen, rewards_rejected = pair_rewards(model, inputs, pad_id)
+        shared = shared_prefix_pair_rewards(model, inputs, pad_id) if self._share_prefix else None
+        rewards_chosen, rewards_rejected = shared or pair_rewards(model, inputs, pad_id)
         loss = pairwise_loss(
             rewards_chosen,
             rewards_rejected,

@@ -231,3 +231,37 @@ def test_shared_rows_compute_fewer_tokens(gpt2_tokenizer, text_pairs):
     real = int(batch["attention_mask_chosen"].sum() + batch["attention_mask_rejected"].sum())
     assert packed.real_tokens < real
     assert packed.computed_tokens < packed.unshared_tokens
+
+
+def test_trainer_uses_prefix_sharing_for_decoders_with_the_same_loss(
+    tmp_path, make_llama, llama_tokenizer, text_pairs, make_config
+):
+    """RewardConfig.prefix_sharing='auto' turns sharing on for a decoder, and the loss does not change."""
+    from rmcore import RewardTrainer
+
+    losses = {}
+    for mode in ("auto", "false"):
+        trainer = RewardTrainer(
+            model=make_llama(),
+            args=make_config(tmp_path / mode, prefix_sharing=mode),
+            tokenizer=llama_tokenizer,
+            train_dataset=text_pairs,
+        )
+        batch = trainer._prepare_inputs(trainer.data_collator(list(trainer.train_dataset)))
+        losses[mode] = trainer.compute_loss(trainer.model, batch).item()
+        assert trainer._share_prefix is (mode == "auto")
+    assert losses["auto"] == pytest.approx(losses["false"], abs=1e-4)
+
+
+def test_trainer_keeps_prefix_sharing_off_for_encoders(
+    tmp_path, minilm_path, minilm_tokenizer, text_pairs, make_config
+):
+    from transformers import AutoModelForSequenceClassification
+
+    from rmcore import RewardTrainer
+
+    model = AutoModelForSequenceClassification.from_pretrained(minilm_path, num_labels=1)
+    trainer = RewardTrainer(
+        model=model, args=make_config(tmp_path), tokenizer=minilm_tokenizer, train_dataset=text_pairs
+    )
+    assert trainer._share_prefix is False
