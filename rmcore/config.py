@@ -62,8 +62,8 @@ class RewardConfig(TrainingArguments):
         metadata={
             "help": "Compute the prompt that chosen and rejected share only once: each pair becomes one row "
             "[prompt][chosen reply][rejected reply] whose mask hides the chosen reply from the rejected one "
-            "(about 35 percent fewer tokens on hh-rlhf). auto = on for causal decoders with sdpa or eager attention, where "
-            "rewards are unchanged; off for encoders, whose bidirectional attention makes it inexact. "
+            "(about 35 percent fewer tokens on hh-rlhf). auto = on for causal decoders with sdpa or eager "
+            "attention, where rewards are unchanged; off for encoders, whose bidirectional attention makes it inexact. "
             "true = on, or an error saying why it would change the rewards. false = off.",
             "choices": ["auto", "true", "false"],
         },
