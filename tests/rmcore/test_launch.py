@@ -125,7 +125,10 @@ def test_two_gloo_processes_match_one_process_with_twice_the_batch(tiny_bert, tm
     common += ["--use_cpu", "true", "--learning_rate", "1e-2", "--save_strategy", "steps", "--save_steps", "4"]
     two, one = tmp_path / "two", tmp_path / "one"
     argv = [*common, "--output_dir", str(two), "--per_device_train_batch_size", "4", "--num_processes", "2"]
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    argv = [*argv, "--report_to", "mlflow"]  # the last --report_to wins: only the 2-process run logs to MLflow
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env |= {"MLFLOW_TRACKING_URI": tracking, "MLFLOW_EXPERIMENT_NAME": "launch"}
     done = subprocess.run(
         [sys.executable, "-m", "rewardflow.cli", "train", *argv], cwd=REPO, env=env, capture_output=True, text=True
     )
@@ -138,6 +141,16 @@ def test_two_gloo_processes_match_one_process_with_twice_the_batch(tiny_bert, tm
     assert losses_one[-1] < losses_one[0] - 0.01  # it trained: a test of equal no-ops would prove nothing
     assert done.stdout.count("rewardflow train") == 1  # only the main process prints the summary
     assert (two / "model.safetensors").is_file()
+    assert mlflow_losses(tracking, "launch") == pytest.approx(losses_two, abs=1e-6)  # one run, logged by rank 0
+
+
+def mlflow_losses(tracking_uri: str, experiment: str) -> list[float]:
+    """The per-step training losses of the experiment's only run (fails if the workers logged more than one)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    (run,) = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    return [m.value for m in sorted(client.get_metric_history(run.info.run_id, "loss"), key=lambda m: m.step)]
 
 
 CONFIGS = REPO / "examples" / "accelerate"
