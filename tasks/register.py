@@ -25,12 +25,14 @@ from prefect.cache_policies import NO_CACHE
 
 from rmcore.compare import Decision, PromotionRule, decide_promotion
 from tasks.evaluate import correct_vector
+from tasks.gate_report import decision_markdown as decision_markdown  # re-exported: the gate's page
+from tasks.gate_report import publish_decision as publish_decision
 from tasks.idempotency import IDEMPOTENCY_TAG
+from tasks.registry_lookup import PREVIOUS_CHALLENGER_TAG, find_version, recorded_decision
 from tasks.tracking import client, public_tags
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-PREVIOUS_CHALLENGER_TAG = "gate.previous_challenger"
 
 
 @dataclass
@@ -65,33 +67,6 @@ ChampionScorer = Callable[[str], np.ndarray]
 
 class RegistryUnavailableError(RuntimeError):
     """The MLflow registry could not be written (server down, store locked); says what state it was left in."""
-
-
-def find_version(name: str, idempotency_key: str) -> str | None:
-    """The version already registered for this work (tag `rewardflow.idempotency_key`), oldest first; else None."""
-    try:
-        found = client().search_model_versions(f"name='{name}' and tags.`{IDEMPOTENCY_TAG}` = '{idempotency_key}'")
-    except MlflowException as err:
-        if err.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return None
-        raise
-    versions = sorted(int(v.version) for v in found)
-    return str(versions[0]) if versions else None
-
-
-def recorded_decision(name: str, version: str) -> Decision | None:
-    """The gate decision tagged on a version by an earlier run of the same work, or None if it never got one."""
-    tags = client().get_model_version(name, version).tags
-    if "gate.decision" not in tags:
-        return None
-    figures = {}
-    for key, value in tags.items():
-        if key.startswith("gate.") and key not in ("gate.decision", "gate.reason", PREVIOUS_CHALLENGER_TAG):
-            try:
-                figures[key.removeprefix("gate.")] = float("nan" if value == "none" else value)
-            except ValueError:
-                continue
-    return Decision(tags["gate.decision"] == "promoted", tags.get("gate.reason", ""), figures)
 
 
 def registry_lock(lock_path: str | Path | None, timeout: float = -1) -> FileLock:
@@ -301,35 +276,6 @@ def _restore_champion(name: str, champion: str | None) -> None:
         mlflow_client.delete_registered_model_alias(name, CHAMPION)
 
 
-def decision_markdown(decision: Decision, name: str, version: str, run_link: str = "") -> str:
-    """The page a person reads in Prefect: champion vs challenger, the decision and why."""
-    figures = decision.figures
-    champion = figures.get("champion_version", float("nan"))
-    champion_version = None if champion != champion else str(int(champion))
-    verdict = "**Promoted** to `champion`" if decision.promote else "**Not promoted**"
-
-    def fmt(key: str) -> str:
-        value = figures.get(key)
-        return "–" if value is None or value != value else f"{value:.4f}"
-
-    lines = [
-        f"# Champion gate: `{name}` version {version}",
-        "",
-        f"{verdict}: {decision.reason}",
-        "",
-        "| | version | accuracy |",
-        "|---|---|---|",
-        f"| challenger | {version} | {fmt('challenger_accuracy')} |",
-        f"| champion | {champion_version or 'none'} | {fmt('champion_accuracy')} |",
-        "",
-        f"Accuracy difference {fmt('diff')}, interval [{fmt('diff_low')}, {fmt('diff_high')}], "
-        f"{int(figures.get('n_pairs', 0))} eval pairs.",
-    ]
-    if run_link:
-        lines += ["", f"MLflow run: {run_link}"]
-    return "\n".join(lines) + "\n"
-
-
 @task(name="find-registered-version", cache_policy=NO_CACHE)
 def find_version_task(name: str, idempotency_key: str) -> str | None:
     """The version an earlier run of the same work registered, if any."""
@@ -381,13 +327,3 @@ def gate_and_promote_task(
 def undo_candidate_task(version: str, config: RegistryConfig, home: str) -> None:
     """Call when the run fails after `register_candidate_task`: removes the version, restores the aliases."""
     undo_candidate(config.name, version, config.resolved_lock_path(home), config.lock_timeout)
-
-
-@task(name="publish-decision", cache_policy=NO_CACHE)
-def publish_decision(decision: Decision, name: str, version: str, run_link: str = "") -> str:
-    """A Prefect markdown artifact with the gate's table and decision."""
-    from prefect.artifacts import create_markdown_artifact
-
-    markdown = decision_markdown(decision, name, version, run_link)
-    create_markdown_artifact(markdown=markdown, key="champion-gate", description=f"{name} v{version}")
-    return markdown

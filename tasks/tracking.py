@@ -9,26 +9,23 @@ an `http://` server URI works the same.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
-import random
 import re
-import sqlite3
 import tempfile
-import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import pandas as pd
-from filelock import FileLock
 from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag, Param, RunTag
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+
+from tasks.mlflow_retry import RetryingClient, init_sqlite_store
 
 # Old tracking servers refuse param values over 500 characters (3.x allows 6000): stay under both.
 MAX_PARAM_LENGTH = 500
@@ -36,12 +33,6 @@ MAX_PARAM_LENGTH = 500
 PARAM_BATCH = 100
 SECRET_NAMES = re.compile(r"token|password|secret|auth|api_key|credential", re.IGNORECASE)
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors")
-# A locked SQLite store: MLflow waits 20 s (its busy_timeout) but SQLite refuses at once when two
-# transactions both want to upgrade to a write. Such calls were rolled back, so retrying them is safe.
-RETRY_ATTEMPTS = 8
-RETRY_BASE_DELAY = 0.1
-RETRY_MAX_DELAY = 3.0
-LOCKED_MESSAGES = ("database is locked", "database table is locked", "database schema is locked")
 
 
 def default_tracking_uri(home: str | Path) -> str:
@@ -56,53 +47,6 @@ def use_tracking(uri: str) -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
-
-
-@functools.lru_cache(maxsize=32)
-def init_sqlite_store(uri: str) -> None:
-    """Create a SQLite store once, under a file lock, in WAL mode.
-
-    Processes opening a fresh file at once would all run MLflow's migrations and trip over each
-    other; WAL lets readers go on while one process writes, which makes "database is locked" rare.
-    """
-    db = Path(uri.removeprefix("sqlite:///"))
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(db) + ".init.lock"):
-        MlflowClient(tracking_uri=uri, registry_uri=uri).search_experiments(max_results=1)  # runs migrations
-        with sqlite3.connect(db, timeout=30) as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-
-
-def is_locked_error(err: BaseException) -> bool:
-    """A store that is busy right now (SQLite lock, MLflow's TEMPORARILY_UNAVAILABLE), worth a retry."""
-    if getattr(err, "error_code", None) == "TEMPORARILY_UNAVAILABLE":
-        return True
-    return any(message in str(err) for message in LOCKED_MESSAGES)
-
-
-def with_retry(call: Callable, *args: Any, attempts: int = RETRY_ATTEMPTS, **kwargs: Any) -> Any:
-    """`call(*args, **kwargs)`, retried with jittered exponential backoff while the store is locked."""
-    for attempt in range(attempts):
-        try:
-            return call(*args, **kwargs)
-        except Exception as err:
-            if attempt == attempts - 1 or not is_locked_error(err):
-                raise
-            time.sleep(min(RETRY_MAX_DELAY, RETRY_BASE_DELAY * 2**attempt) * (0.5 + random.random()))
-    raise AssertionError("unreachable")
-
-
-class RetryingClient:
-    """An `MlflowClient` whose every method retries on a locked store (see `with_retry`)."""
-
-    def __init__(self, inner: MlflowClient) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._inner, name)
-        if not callable(attribute):
-            return attribute
-        return functools.partial(with_retry, attribute)
 
 
 def client(tracking_uri: str | None = None) -> MlflowClient:
@@ -139,8 +83,17 @@ def is_secret(name: str) -> bool:
     return bool(SECRET_NAMES.search(name))
 
 
+def redact(value: Any) -> Any:
+    """`value` with every secret-named key of nested dicts masked (e.g. flow param `training={'hub_token': ...}`)."""
+    if isinstance(value, Mapping):
+        return {k: "***" if is_secret(str(k)) else redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
 def _stringify(value: Any) -> str:
-    text = str(value.value if isinstance(value, Enum) else value)
+    text = str(value.value if isinstance(value, Enum) else redact(value))
     return text if len(text) <= MAX_PARAM_LENGTH else text[: MAX_PARAM_LENGTH - 1] + "…"
 
 

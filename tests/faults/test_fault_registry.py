@@ -17,8 +17,9 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 from tasks.idempotency import IDEMPOTENCY_TAG
+from tasks.mlflow_retry import with_retry
 from tasks.register import RegistryConfig, RegistryUnavailableError, register_candidate_task
-from tasks.tracking import client, use_tracking, with_retry
+from tasks.tracking import client, use_tracking
 
 
 @pytest.fixture(scope="module")

@@ -98,3 +98,18 @@ def test_paths_leaving_the_data_root_are_refused(tmp_path):
         with pytest.raises(PathEscapeError, match="outside the data root"):
             resolve_under(bad, root)
         assert not is_under(bad, root)
+
+
+def test_secrets_nested_in_params_are_masked(tmp_path):
+    """Inject: a token inside a dict-valued flow param (training={'hub_token': ...}). Check the param masks it."""
+    from tasks.tracking import client, ensure_experiment, log_params, redact, start_run
+
+    assert redact({"training": {"hub_token": "s3cret", "lr": 1}, "x": [{"api_key": "k"}]}) == {
+        "training": {"hub_token": "***", "lr": 1},
+        "x": [{"api_key": "***"}],
+    }
+    fh.sqlite_store(tmp_path)
+    run_id = start_run(ensure_experiment("nested-secrets", tmp_path))
+    log_params(run_id, {"flow.training": {"hub_token": "s3cret", "max_steps": 3}, "mlflow_tracking_password": "p"})
+    params = client().get_run(run_id).data.params
+    assert params == {"flow.training": "{'hub_token': '***', 'max_steps': 3}"}
