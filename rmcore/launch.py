@@ -146,7 +146,8 @@ def relaunch(args: LaunchArguments, target: Sequence[str]) -> int:
 
 def without_launch_flags(argv: Sequence[str]) -> list[str]:
     """`argv` minus the LaunchArguments flags, so the workers do not try to launch again."""
-    names = {f"--{name}" for name in LaunchArguments.__dataclass_fields__}
+    fields = LaunchArguments.__dataclass_fields__
+    names = {f"--{name}" for name in fields} | {f"--{name.replace('_', '-')}" for name in fields}
     out: list[str] = []
     skip = False
     for arg in argv:

@@ -61,6 +61,7 @@ def test_workers_do_not_launch_again():
 def test_launch_flags_are_removed_from_the_worker_argv():
     argv = ["--output_dir", "o", "--num_processes", "2", "--main_process_port=123", "--accelerate_config_file", "c"]
     assert without_launch_flags(argv) == ["--output_dir", "o"]
+    assert without_launch_flags(["--num-processes", "2", "--seed", "1"]) == ["--seed", "1"]
 
 
 @pytest.mark.parametrize("bad", [{"num_processes": 0}, {"main_process_port": 70000}])
