@@ -72,7 +72,7 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
         evaluation = evaluate_model(result.model_dir, str(eval_path), str(run_dir / "eval"), max_length=max_length)
         log_run_outputs(run_id, result, evaluation, base_model, hashes["train_hash"], config)
         registered = find_version_task(registry.name, key)
-        if registered is None:  # the same work registered before: its model is logged in that run already
+        if registered is None:  # new work; work registered before has its model logged in that earlier run
             log_model(run_id, result.model_dir)
         register = register_candidate_task.with_options(
             retries=params.register_retries, retry_delay_seconds=params.register_retry_delay
