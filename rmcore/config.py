@@ -49,12 +49,21 @@ class RewardConfig(TrainingArguments):
     )
 
     # Parameters that control speed
+    padding_free: bool = field(
+        default=True,
+        metadata={
+            "help": "Pack the chosen and rejected sequences of each batch into a few rows with a block-diagonal "
+            "attention mask (rmcore.packing): batches stay random, yet ~0.94 of computed tokens are real on "
+            "hh-rlhf (0.36 padded). For decoders with a `score` head and BERT-style encoders with sdpa or "
+            "eager attention; other models fall back to padded batches."
+        },
+    )
     length_group_batches: int = field(
-        default=4,
+        default=0,
         metadata={
             "help": "Batch pairs of similar length inside windows of this many batches (shuffled, seeded) "
-            "to cut padding. 0 = random batches. Small windows keep accuracy; windows of ~50 batches "
-            "are faster but bias training."
+            "to cut padding when padding_free is off or unsupported. 0 = random batches. Windows of ~4 "
+            "keep accuracy; ~50 are faster but bias training."
         },
     )
     prefix_sharing: str = field(

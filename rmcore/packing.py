@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from rmcore.rewards import _unwrap, is_decoder_classifier
+from rmcore.rewards import EXACT_ATTENTION, _unwrap, additive_mask, is_decoder_classifier
 
 # Segment id of the padding at the end of a row: pads attend to each other only, never to text,
 # so no attention row is fully masked (a fully masked row gives NaN in scaled_dot_product_attention).
@@ -117,10 +117,13 @@ def block_diagonal_mask(segment_ids: torch.Tensor, causal: bool) -> torch.Tensor
 
 
 def supports_packing(model: nn.Module) -> bool:
-    """Packing needs a head we can run on gathered tokens: a decoder's `score`, or BERT-style pooler + classifier."""
+    """Packing needs a head we can run on gathered tokens (a decoder's `score`, or BERT-style pooler +
+    classifier) and an attention implementation that takes a custom 4-D mask (sdpa or eager)."""
+    inner = _unwrap(model)
+    if getattr(inner.config, "_attn_implementation", "sdpa") not in EXACT_ATTENTION:
+        return False
     if is_decoder_classifier(model):
         return True
-    inner = _unwrap(model)
     backbone = getattr(inner, getattr(inner, "base_model_prefix", ""), None)
     return getattr(backbone, "pooler", None) is not None and isinstance(getattr(inner, "classifier", None), nn.Module)
 
@@ -134,10 +137,11 @@ def packed_rewards(model: nn.Module, packed: PackedBatch) -> torch.Tensor:
     inner = _unwrap(model)
     decoder = is_decoder_classifier(model)
     backbone = getattr(inner, inner.base_model_prefix)
+    mask = block_diagonal_mask(packed.segment_ids, causal=decoder)
+    if inner.config._attn_implementation == "eager":  # eager adds the mask to the scores: it must be additive
+        mask = additive_mask(mask, backbone.get_input_embeddings().weight.dtype)
     hidden = backbone(
-        input_ids=packed.input_ids,
-        attention_mask=block_diagonal_mask(packed.segment_ids, causal=decoder),
-        position_ids=packed.position_ids,
+        input_ids=packed.input_ids, attention_mask=mask, position_ids=packed.position_ids
     ).last_hidden_state
     flat = hidden.reshape(-1, hidden.shape[-1])
     if decoder:

@@ -20,16 +20,15 @@ import torch
 from torch import nn
 
 from rmcore.packing import unpad
-from rmcore.rewards import _unwrap, is_decoder_classifier
+from rmcore.rewards import EXACT_ATTENTION, _unwrap, additive_mask, is_decoder_classifier
 
 MODES = ("auto", "true", "false")
 # Segment ids: every token sees the prompt (causally) and its own segment, never the other reply.
 PROMPT, CHOSEN, REJECTED, PAD = 0, 1, 2, -1
+
+
 # Attention implementations that take a custom 4-D mask as it is (transformers `masking_utils`
 # returns a 4-D mask unchanged): sdpa as a boolean mask, eager as an additive float mask.
-EXACT_ATTENTION = ("sdpa", "eager")
-
-
 @dataclass(frozen=True)
 class SharedPrefixBatch:
     """A pair batch packed one pair per row as `[prompt][chosen reply][rejected reply]`, right padded.
@@ -124,11 +123,6 @@ def shared_prefix_mask(segment_ids: torch.Tensor) -> torch.Tensor:
     visible = (key == query) | (key == PROMPT)
     causal = torch.ones_like(visible[0]).tril()
     return (visible & causal)[:, None]
-
-
-def additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """The boolean mask as eager attention wants it: 0 where allowed, the dtype's minimum elsewhere."""
-    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, torch.finfo(dtype).min)
 
 
 def _inexact_reason(model: nn.Module) -> str | None:

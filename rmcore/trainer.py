@@ -28,6 +28,7 @@ from rmcore.data import prepare_pairs
 from rmcore.loss import pairwise_loss
 from rmcore.metrics import compute_reward_metrics
 from rmcore.models import apply_peft, check_reward_model, disable_dropout, ensure_pad_token
+from rmcore.packing import packed_pair_rewards, supports_packing
 from rmcore.plots import plot_reward_histograms
 from rmcore.prefix_sharing import prefix_sharing_applies, shared_prefix_pair_rewards
 from rmcore.report import logit_table_rows, print_logit_table, split_prompt, write_logit_table
@@ -36,6 +37,12 @@ from rmcore.sampler import LengthGroupedPairSampler, pair_lengths
 from rmcore.tokenization import model_max_length
 
 logger = logging.getLogger(__name__)
+
+
+def padded_token_counts(inputs: dict[str, Any]) -> tuple[int, int]:
+    """(real, computed) tokens of a padded pair batch: chosen and rejected share one padded length."""
+    masks = (inputs["attention_mask_chosen"], inputs["attention_mask_rejected"])
+    return int(sum(m.sum() for m in masks)), 2 * max(m.shape[1] for m in masks) * masks[0].shape[0]
 
 
 class RewardTrainer(Trainer):
@@ -110,6 +117,7 @@ class RewardTrainer(Trainer):
         )
         mode = getattr(args, "prefix_sharing", "false")
         self._share_prefix = self.model is not None and prefix_sharing_applies(self.model, mode)
+        self._pack = getattr(args, "padding_free", False) and self.model is not None and supports_packing(self.model)
 
     # ----- set-up -------------------------------------------------------------------------------
     def _prepare_model(self, model: nn.Module, tokenizer: Any, args: TrainingArguments) -> nn.Module:
@@ -172,9 +180,7 @@ class RewardTrainer(Trainer):
         return_outputs: bool = False,
         num_items_in_batch: Any = None,
     ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        pad_id = self.processing_class.pad_token_id or 0
-        shared = shared_prefix_pair_rewards(model, inputs, pad_id) if self._share_prefix else None
-        rewards_chosen, rewards_rejected = shared or pair_rewards(model, inputs, pad_id)
+        rewards_chosen, rewards_rejected, tokens = self._pair_rewards(model, inputs)
         loss = pairwise_loss(
             rewards_chosen,
             rewards_rejected,
@@ -182,15 +188,28 @@ class RewardTrainer(Trainer):
             getattr(self.args, "center_rewards_coefficient", None),
         )
         if model.training:
-            self._count_tokens(inputs)
+            self._tokens_real += tokens[0]
+            self._tokens_computed += tokens[1]
         if return_outputs:
             return loss, {"rewards_chosen": rewards_chosen, "rewards_rejected": rewards_rejected}
         return loss
 
-    def _count_tokens(self, inputs: dict[str, Any]) -> None:
-        masks = (inputs["attention_mask_chosen"], inputs["attention_mask_rejected"])
-        self._tokens_real += int(sum(m.sum() for m in masks))
-        self._tokens_computed += 2 * max(m.shape[1] for m in masks) * masks[0].shape[0]
+    def _pair_rewards(self, model: nn.Module, inputs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+        """Rewards by the cheapest exact path: shared prompt (decoders), packed rows, or a padded batch.
+
+        Returns:
+            (rewards_chosen [B], rewards_rejected [B], (real tokens, padded tokens of the unshared batch)).
+        """
+        pad_id = self.processing_class.pad_token_id or 0
+        tokens = padded_token_counts(inputs)
+        if self._share_prefix:
+            shared = shared_prefix_pair_rewards(model, inputs, pad_id)
+            if shared is not None:
+                return *shared, tokens
+        if self._pack:
+            rewards_chosen, rewards_rejected, packed = packed_pair_rewards(model, inputs, pad_id)
+            return rewards_chosen, rewards_rejected, (packed.real_tokens, packed.computed_tokens)
+        return *pair_rewards(model, inputs, pad_id), tokens
 
     def prediction_step(
         self,

@@ -141,3 +141,42 @@ def test_supports_packing(decoder, bert_with_minilm_vocab):
         vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, num_labels=1
     )
     assert not supports_packing(RobertaForSequenceClassification(config))  # its head reads the whole sequence
+
+
+@pytest.mark.parametrize("implementation", ["eager", "sdpa"])
+def test_packed_rewards_exact_for_each_attention_implementation(decoder, implementation):
+    """Eager attention adds the mask to the scores, so a boolean mask would leak across sequences."""
+    model, _ = decoder
+    model.config._attn_implementation = implementation
+    torch.manual_seed(2)
+    sequences = [torch.randint(3, 30, (n,)) for n in (6, 2, 8, 3)]
+    with torch.no_grad():
+        packed = packed_rewards(model, pack_sequences(sequences, pad_token_id=2))
+        alone = _alone(model, sequences)
+    torch.testing.assert_close(packed, alone, atol=1e-5, rtol=1e-4)
+
+
+def test_trainer_packs_by_default_with_the_same_loss(tmp_path, bert_with_minilm_vocab, minilm_tokenizer, text_pairs):
+    """padding_free=True computes fewer padded tokens than padded batches, and the same loss."""
+    from rmcore import RewardConfig, RewardTrainer
+
+    results = {}
+    for padding_free in (True, False):
+        args = RewardConfig(
+            output_dir=str(tmp_path / str(padding_free)),
+            padding_free=padding_free,
+            bf16=False,
+            use_cpu=True,
+            report_to="none",
+            disable_tqdm=True,
+        )
+        trainer = RewardTrainer(
+            model=bert_with_minilm_vocab, args=args, tokenizer=minilm_tokenizer, train_dataset=text_pairs
+        )
+        trainer.model.train()
+        batch = trainer._prepare_inputs(trainer.data_collator(list(trainer.train_dataset)))
+        loss = trainer.compute_loss(trainer.model, batch).item()
+        results[padding_free] = (loss, trainer._tokens_real / trainer._tokens_computed, trainer._pack)
+    assert results[True][2] is True and results[False][2] is False
+    assert results[True][0] == pytest.approx(results[False][0], abs=1e-4)
+    assert results[True][1] > results[False][1]
