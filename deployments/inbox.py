@@ -14,6 +14,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from deployments.events import DATA_ARRIVED, arrival_payload, emit_data_arrived
+from rmcore.safety import is_under
 
 SKIPPED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
 
@@ -23,6 +24,7 @@ def ready_files(inbox: Path, now: float, settle_seconds: float = 2.0) -> list[Pa
     if not inbox.is_dir():
         return []
     files = [p for p in sorted(inbox.iterdir()) if p.is_file() and not p.name.startswith(".")]
+    files = [p for p in files if is_under(p, inbox)]  # a symlink out of the inbox is not ours to read
     files = [p for p in files if not p.name.endswith(SKIPPED_SUFFIXES)]
     return [p for p in files if now - p.stat().st_mtime >= settle_seconds]
 

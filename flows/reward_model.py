@@ -68,7 +68,7 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
         max_length = resolve_max_length(base_model, config)
         cache = home / "cache" / "tokenized"
         train_ds = tokenize(train_df, base_model, max_length, cache, config.dataset_num_proc)
-        result = train(train_ds, None, config, base_model, build_peft(params.lora))
+        result = train(train_ds, None, config, base_model, build_peft(params.lora), num_processes=params.num_processes)
         evaluation = evaluate_model(result.model_dir, str(eval_path), str(run_dir / "eval"), max_length=max_length)
         log_run_outputs(run_id, result, evaluation, base_model, hashes["train_hash"], config)
         registered = find_version_task(registry.name, key)

@@ -118,6 +118,10 @@ class RewardConfig(TrainingArguments):
         default=0.1,
         metadata={"help": "Linear warmup: steps if >= 1, else a fraction of all training steps."},
     )
+    ddp_find_unused_parameters: bool | None = field(
+        default=False,
+        metadata={"help": "DDP: look for parameters without gradients each step. A reward model uses them all."},
+    )
     save_strategy: str = field(default="no", metadata={"help": "When to write checkpoints: 'no', 'steps' or 'epoch'."})
 
     def __post_init__(self) -> None:

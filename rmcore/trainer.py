@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from datasets import Dataset
+from datasets import Dataset, IterableDataset
 from peft import PeftConfig, PeftModel
 from torch import nn
 from torch.utils.data import Sampler
@@ -139,6 +139,9 @@ class RewardTrainer(Trainer):
         return prepared_model_init
 
     def _prepare_split(self, dataset: Dataset, tokenizer: Any, num_proc: int | None, name: str) -> Dataset:
+        if isinstance(dataset, IterableDataset):  # a stream arrives tokenized (e.g. tasks.store.stream_store)
+            self.truncated_counts[name] = 0
+            return dataset
         dataset = prepare_pairs(dataset, tokenizer, self.max_length, num_proc, name)
         count = int(sum(dataset["truncated"]))
         self.truncated_counts[name] = count

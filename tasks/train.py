@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
 from rmcore import RewardConfig, RewardTrainer
+from rmcore.launch import LaunchArguments, is_launched_worker, run_distributed
 from rmcore.models import default_model_path
 from rmcore.tokenization import model_max_length
 from tasks.checkpoints import (
@@ -116,8 +117,12 @@ def train_reward_model(
     model_name_or_path: str | None = None,
     peft_config: Any = None,
     resume: bool = True,
+    num_processes: int = 1,
 ) -> TrainResult:
     """Train, evaluate once, and save model + tokenizer (safetensors) under `config.output_dir/model`.
+
+    With `num_processes` > 1 the training runs in that many processes under accelerate (DDP; gloo on
+    a CPU-only machine), and rank 0's result comes back.
 
     With `resume`, a run that already finished in `config.output_dir` is returned as is, and one that
     was killed resumes from its newest complete checkpoint; the caller keys `output_dir` by its inputs
@@ -130,8 +135,11 @@ def train_reward_model(
             logger.info("%s: training already finished for these inputs; reusing it", out)
             return done
         checkpoint = resume_point(out) if resume else None
+        args = (train_dataset, eval_dataset, config, model_name_or_path, peft_config, checkpoint)
         try:
-            return _train(train_dataset, eval_dataset, config, model_name_or_path, peft_config, checkpoint)
+            if num_processes > 1 and not is_launched_worker():
+                return run_distributed(_train, args, LaunchArguments(num_processes=num_processes), out)
+            return _train(*args)
         except OSError as err:
             if err.errno == errno.ENOSPC:
                 raise disk_full_error(err, out) from err
@@ -162,14 +170,15 @@ def _train(
     train_metrics = dict(trainer.train(resume_from_checkpoint=checkpoint).metrics)
     eval_metrics = dict(trainer.evaluate()) if eval_dataset is not None and len(eval_dataset) else {}
     model_dir = Path(config.output_dir) / "model"
-    trainer.save_model(str(model_dir))
-    drop_pickled_args(model_dir, config)
-    if not (model_dir / "tokenizer_config.json").exists():
-        tokenizer.save_pretrained(str(model_dir))
+    trainer.save_model(str(model_dir))  # on every rank: FSDP and ZeRO-3 gather the weights here
     out = Path(config.output_dir)
     artifacts = [str(p) for p in (out / "eval_logit_table.json", out / "eval_rewards.png") if p.exists()]
-    # Written last and atomically: its presence means the model folder above is whole.
-    write_atomic(out / "metrics.json", json.dumps({"train": train_metrics, "eval": eval_metrics}, indent=2))
+    if trainer.is_world_process_zero():
+        drop_pickled_args(model_dir, config)
+        if not (model_dir / "tokenizer_config.json").exists():
+            tokenizer.save_pretrained(str(model_dir))
+        # Written last and atomically: its presence means the model folder above is whole.
+        write_atomic(out / "metrics.json", json.dumps({"train": train_metrics, "eval": eval_metrics}, indent=2))
     return TrainResult(str(model_dir), str(out), train_metrics, eval_metrics, artifacts)
 
 
@@ -181,6 +190,9 @@ def train(
     model_name_or_path: str | None = None,
     peft_config: Any = None,
     resume: bool = True,
+    num_processes: int = 1,
 ) -> TrainResult:
     """Train a reward model on tokenized pairs; a retry resumes from the newest complete checkpoint."""
-    return train_reward_model(train_dataset, eval_dataset, config, model_name_or_path, peft_config, resume)
+    return train_reward_model(
+        train_dataset, eval_dataset, config, model_name_or_path, peft_config, resume, num_processes
+    )

@@ -26,3 +26,15 @@ def test_move_all_never_overwrites(tmp_path):
     move_all([tmp_path / "a.jsonl"], done)
     assert not (tmp_path / "a.jsonl").exists()
     assert sorted(p.read_text() for p in done.iterdir()) == ["new", "old"]
+
+
+def test_a_symlink_out_of_the_inbox_is_not_picked_up(tmp_path):
+    """A link dropped into the inbox that points elsewhere would let the sensor read any file."""
+    from deployments.inbox import ready_files
+
+    inbox, outside = tmp_path / "inbox", tmp_path / "secret.jsonl"
+    inbox.mkdir()
+    outside.write_text('{"chosen": "a", "rejected": "b"}\n')
+    (inbox / "link.jsonl").symlink_to(outside)
+    (inbox / "real.jsonl").write_text('{"chosen": "c", "rejected": "d"}\n')
+    assert [p.name for p in ready_files(inbox, now=1e12)] == ["real.jsonl"]

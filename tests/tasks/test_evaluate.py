@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.tasks import mlflow_fixtures as fx
 import numpy as np
 import pandas as pd
 import pytest
 
 from rmcore import load_reward_model, score_texts
 from tasks.evaluate import evaluate_model, load_model_any, pair_metrics, pair_texts, score_pairs
+from tests.tasks import mlflow_fixtures as fx
 
 mlflow_home, tracking_uri, model_dirs = fx.mlflow_home, fx.tracking_uri, fx.model_dirs
 SHARED_PAIRS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "hh-rlhf-harmless-base-1800.jsonl.gz"

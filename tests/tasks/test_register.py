@@ -6,7 +6,6 @@ import threading
 import time
 from pathlib import Path
 
-from tests.tasks import mlflow_fixtures as fx
 import numpy as np
 import pytest
 
@@ -26,6 +25,7 @@ from tasks.register import (
     undo_candidate,
 )
 from tasks.tracking import client
+from tests.tasks import mlflow_fixtures as fx
 
 # The shared fixtures, bound here so pytest finds them (conftest.py belongs to the lead).
 mlflow_home, tracking_uri, model_dirs = fx.mlflow_home, fx.tracking_uri, fx.model_dirs

@@ -68,9 +68,8 @@ def test_reward_trainer_trains_from_the_stream_with_max_steps(home, tokenizer, t
         output_dir=str(tmp_path / "out"), max_steps=3, per_device_train_batch_size=4, report_to="none",
         bf16=False, use_cpu=True, learning_rate=1e-2, logging_steps=1, disable_tqdm=True,
     )  # fmt: skip
-    trainer = RewardTrainer(model=model, args=args, processing_class=tokenizer)
-    # RewardTrainer tokenizes map-style datasets in __init__; a stream arrives tokenized, so it is set after.
-    trainer.train_dataset = stream_store(home / "store", "train", tokenizer, max_length=32)
+    stream = stream_store(home / "store", "train", tokenizer, max_length=32)
+    trainer = RewardTrainer(model=model, args=args, processing_class=tokenizer, train_dataset=stream)
     trainer.train()
     assert trainer.state.global_step == 3
     assert not torch.equal(before, model.classifier.weight.detach())

@@ -7,12 +7,12 @@ import os
 from pathlib import Path
 
 import mlflow
-from tests.tasks import mlflow_fixtures as fx
 import pytest
 
 from rmcore import RewardConfig, load_reward_model
 from rmcore.models import lora_config
 from tasks import tracking
+from tests.tasks import mlflow_fixtures as fx
 
 mlflow_home, tracking_uri, model_dirs = fx.mlflow_home, fx.tracking_uri, fx.model_dirs
 

@@ -1,0 +1,52 @@
+"""tasks/train.py: the train task's own decisions — config building, and training in several processes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from datasets import Dataset
+from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+from rmcore.models import default_model_path
+from rmcore.tokenization import tokenize_pairs
+from tasks.train import build_reward_config, train_reward_model
+
+
+def test_unknown_override_is_named(tmp_path):
+    with pytest.raises(ValueError, match="learning_rat"):
+        build_reward_config(tmp_path, {"learning_rat": 1e-4})
+
+
+@pytest.fixture
+def tiny_model_dir(tmp_path):
+    tokenizer = AutoTokenizer.from_pretrained(default_model_path())
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=64, num_labels=1,
+    )  # fmt: skip
+    out = tmp_path / "tiny"
+    BertForSequenceClassification(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out, tokenizer
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_two_processes_train_and_rank_zero_writes_the_result(tiny_model_dir, tmp_path):
+    """num_processes=2 relaunches under accelerate (gloo on CPU); the caller gets rank 0's result back."""
+    path, tokenizer = tiny_model_dir
+    pairs = {"chosen": [f"kind answer {i}" for i in range(16)], "rejected": [f"rude {i}" for i in range(16)]}
+    dataset = Dataset.from_dict(pairs).map(
+        tokenize_pairs, batched=True, fn_kwargs={"tokenizer": tokenizer, "max_length": 32}
+    )
+    config = build_reward_config(
+        tmp_path / "run", {"max_steps": 2, "per_device_train_batch_size": 4, "bf16": False, "use_cpu": True}
+    )
+    result = train_reward_model(dataset, None, config, str(path), num_processes=2)
+    assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["train"]["train_loss"] == pytest.approx(result.train_metrics["train_loss"])
+    assert result.train_metrics["train_loss"] > 0
