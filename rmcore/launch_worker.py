@@ -20,7 +20,18 @@ def main(argv: list[str]) -> int:
         temp = result.with_name(f".{result.name}.{os.getpid()}.tmp")
         temp.write_bytes(pickle.dumps(value))
         os.replace(temp, result)
+    shutdown_process_group()
     return 0
+
+
+def shutdown_process_group() -> None:
+    """Leave together and close gloo/NCCL before exit: a rank exiting with the group alive can abort
+    ("terminate called without an active exception") while the other still talks to it."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

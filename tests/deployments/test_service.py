@@ -5,7 +5,11 @@ Tests run in file order on one set of servers (the `service` fixture); the last 
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,7 +20,6 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from deployments.inbox import inbox_sensor
 from deployments.nightly import NIGHTLY
 from deployments.processes import group_alive
 from deployments.servers import read_record, servers_file
@@ -113,11 +116,22 @@ def test_inbox_sensor_ingests_dropped_files_and_triggers_a_run(service, make_pai
     dropped = make_pairs(home / "inbox" / "dropped.jsonl", 10, "inbox")
     before = triggered(api_url)
     time.sleep(2.1)  # the sensor leaves files younger than 2 s alone (they may still be being written)
-    with temporary_settings(updates={PREFECT_API_URL: api_url}):
-        result = inbox_sensor(home=str(home))
+    result = run_inbox_sensor(home, api_url)
     assert result["files"] == 1 and result["new_pairs"] == 10 and result["emitted"]
     assert not dropped.exists() and (home / "inbox" / "done" / "dropped.jsonl").exists()
     assert wait_for(lambda: len(triggered(api_url) - before) == 1, timeout=60)
+
+
+def run_inbox_sensor(home: Path, api_url: str) -> dict:
+    """One sensor flow run in a child process, as the runner would start it. In this process its log and
+    event workers would outlive the test's servers and stall the session's Prefect harness at exit."""
+    code = (
+        f"import json; from deployments.inbox import inbox_sensor; print(json.dumps(inbox_sensor(home={str(home)!r})))"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PREFECT_API_URL": api_url}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def test_down_leaves_no_process_behind(service, cli):

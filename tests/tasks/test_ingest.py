@@ -9,6 +9,7 @@ import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.sorting import ArtifactSort
 
 from tasks.data_config import DataConfig
 from tasks.ingest import ingest, ingest_files
@@ -68,7 +69,9 @@ def test_missing_source_is_an_error(tmp_path):
 
 def artifact_rows(key: str) -> list[dict]:
     with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+        artifacts = client.read_artifacts(  # the newest: earlier tests of the session made some with this key
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), sort=ArtifactSort.CREATED_DESC
+        )
     data = artifacts[0].data
     return json.loads(data) if isinstance(data, str) else data
 
