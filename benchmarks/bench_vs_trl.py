@@ -17,7 +17,6 @@ by `rmcore.score_texts` for every system. Systems:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gzip
 import json
 import resource
@@ -141,30 +140,10 @@ def _rmcore_trainer(model, tokenizer, train_rows, job: dict, out_dir: str):
     args = RewardConfig(
         output_dir=out_dir, report_to="none", disable_tqdm=True, logging_steps=1, eval_plots=False, **job["common"]
     )
-    trainer = _packing_shim(RewardTrainer, args)(
+    trainer = RewardTrainer(
         model=model, args=args, train_dataset=Dataset.from_list(train_rows), processing_class=tokenizer
     )
     return trainer, args.bf16
-
-
-def _packing_shim(trainer_cls, args):
-    """Until `rmcore.RewardTrainer` packs pairs itself (`RewardConfig.padding_free`), apply the proposed hook here."""
-    if any(f.name == "padding_free" for f in dataclasses.fields(args)):
-        return trainer_cls
-    args.length_group_batches = 0  # packing keeps random batches dense; grouping would only bias them
-    from rmcore.loss import pairwise_loss
-    from rmcore.packing import packed_pair_rewards, supports_packing
-
-    class PackedRewardTrainer(trainer_cls):
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            if not (model.training and supports_packing(model)):
-                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-            chosen, rejected, packed = packed_pair_rewards(model, inputs, self.processing_class.pad_token_id or 0)
-            self._tokens_real += packed.real_tokens
-            self._tokens_computed += packed.computed_tokens
-            return pairwise_loss(chosen, rejected, inputs.get("margin"), self.args.center_rewards_coefficient)
-
-    return PackedRewardTrainer
 
 
 def _trl_trainer(model, tokenizer, train_rows, job: dict, out_dir: str, matched: bool):
