@@ -42,7 +42,9 @@ def mark_complete(folder: str | Path) -> Path:
     """Record that `folder` holds a whole checkpoint. Raises if a required file is missing."""
     folder = Path(folder)
     files = checkpoint_files(folder)
-    missing = [name for name in REQUIRED_FILES if name not in files]
+    # One process saves rng_state.pth; N processes save rng_state_<rank>.pth each.
+    present = set(files) | ({"rng_state.pth"} if any(re.fullmatch(r"rng_state_\d+\.pth", f) for f in files) else set())
+    missing = [name for name in REQUIRED_FILES if name not in present]
     if missing or not set(files) & set(WEIGHT_FILES):
         raise FileNotFoundError(f"{folder}: checkpoint lacks {missing or list(WEIGHT_FILES)}; not marked complete")
     marker = folder / MARKER

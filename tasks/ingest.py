@@ -21,8 +21,9 @@ from prefect import task
 
 from tasks.data_config import DataConfig
 from tasks.id_index import IdIndex
-from tasks.load import RawRecord, read_pair_chunks
+from tasks.load import read_pair_chunks
 from tasks.quarantine import QuarantineWriter, publish_rule_counts
+from tasks.records import RawRecord
 from tasks.store import (
     append_to_store,
     discard_staged,

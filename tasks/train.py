@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import logging
@@ -154,6 +155,8 @@ def _train(
     peft_config: Any,
     checkpoint: str | None,
 ) -> TrainResult:
+    if is_launched_worker():  # pickled in the parent, the config caches that process's single-process state
+        config = dataclasses.replace(config)
     path = model_name_or_path or default_model_path()
     set_seed(config.seed)  # the new score head is initialised here, before the Trainer seeds anything
     tokenizer = AutoTokenizer.from_pretrained(path)

@@ -10,7 +10,6 @@ Invariant: `len(good) + len(bad) == read`, always.
 from __future__ import annotations
 
 import base64
-import math
 from collections import Counter, defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -18,142 +17,13 @@ from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
-from pandera.typing import Series
 from prefect import task
 
 from tasks.data_config import DataConfig
 from tasks.id_index import IdIndex
-from tasks.load import RawRecord, frame_to_records
+from tasks.records import RawRecord, frame_to_records
+from tasks.schema import RULES, TEXT_FIELDS, duplicate_schema, encodes, pair_schema
 from tasks.store import pair_id
-
-# Every rule, in the order reasons are listed, with what a failing value is said to be.
-RULES = {
-    "json_parse": "is not a JSON object",
-    "utf8": "is not valid UTF-8",
-    "truncated_file": "is cut off: the file ends mid-stream",
-    "required_fields": "is missing or null",
-    "string_type": "must be a string",
-    "non_empty": "is empty or only whitespace",
-    "chosen_ne_rejected": "is the same text as `rejected`",
-    "margin_finite": "must be a finite number",
-    "row_size": "is larger than max_row_bytes",
-    "duplicate": "repeats an earlier pair of this batch",
-    "swapped_duplicate": "is an earlier or stored pair with chosen and rejected swapped",
-    "duplicate_of_stored": "is already in the store",
-}
-_TEXT = ("chosen", "rejected", "prompt")
-
-
-class DataQualityError(ValueError):
-    """Too few good rows to go on: the run stops rather than train on what is left."""
-
-
-def _is_text_or_none(value: Any) -> bool:
-    return value is None or isinstance(value, str)
-
-
-def _encodes(value: Any) -> bool:
-    """False for strings with lone surrogates (JSON \\ud800 escapes, undecodable CSV bytes)."""
-    if not isinstance(value, str):
-        return True
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _finite_or_absent(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    try:
-        return math.isfinite(float(value))
-    except OverflowError:
-        return False
-
-
-class PairModel(pa.DataFrameModel):
-    """One row per parsed pair; `margin` None = absent, `row_bytes` = size of the row as it came in."""
-
-    chosen: Series[object] = pa.Field(nullable=True)
-    rejected: Series[object] = pa.Field(nullable=True)
-    prompt: Series[object] = pa.Field(nullable=True)
-    margin: Series[object] = pa.Field(nullable=True)
-    row_bytes: Series[int]
-
-    @pa.check("chosen", "rejected", name="required_fields", ignore_na=False)
-    def _required(cls, column: Series[object]) -> Series[bool]:
-        return column.map(lambda v: v is not None)
-
-    @pa.check("chosen", "rejected", "prompt", name="string_type", ignore_na=False)
-    def _string(cls, column: Series[object]) -> Series[bool]:
-        return column.map(_is_text_or_none)
-
-    @pa.check("chosen", "rejected", "prompt", name="utf8", ignore_na=False)
-    def _utf8(cls, column: Series[object]) -> Series[bool]:
-        return column.map(_encodes)
-
-    @pa.check("chosen", "rejected", name="non_empty", ignore_na=False)
-    def _non_empty(cls, column: Series[object]) -> Series[bool]:
-        return column.map(lambda v: not isinstance(v, str) or bool(v.strip()))
-
-    @pa.check("margin", name="margin_finite", ignore_na=False)
-    def _margin(cls, column: Series[object]) -> Series[bool]:
-        return column.map(_finite_or_absent)
-
-    @pa.dataframe_check(name="chosen_ne_rejected", ignore_na=False)
-    def _differ(cls, df: pd.DataFrame) -> Series[bool]:
-        """Compared after stripping: pairs that differ only in surrounding whitespace teach nothing."""
-        pairs = zip(df.chosen, df.rejected, strict=True)
-        same = [isinstance(c, str) and isinstance(r, str) and c.strip() == r.strip() for c, r in pairs]
-        return pd.Series([not s for s in same], index=df.index)
-
-    class Config:
-        strict = True
-
-
-def pair_schema(max_row_bytes: int) -> pa.DataFrameSchema:
-    """`PairModel` plus the configurable `row_size` rule."""
-    size = pa.Check(lambda s: s <= max_row_bytes, name="row_size")
-    return PairModel.to_schema().update_column("row_bytes", checks=[size])
-
-
-def is_in(ids: pd.Series, known: Collection[str] | IdIndex) -> pd.Series:
-    """Which ids are in `known` (a set, or an `IdIndex` for batches too big for a set)."""
-    if isinstance(known, IdIndex):
-        return pd.Series(known.contains(ids), index=ids.index)
-    return ids.isin(known)
-
-
-def duplicate_schema(
-    stored_ids: Collection[str] | IdIndex, seen_ids: Collection[str] | IdIndex = frozenset()
-) -> pa.DataFrameSchema:
-    """Duplicate rules over `pair_id`/`swapped_id`: the first of equal pairs in a batch is kept.
-
-    `seen_ids` are the ids of earlier chunks of the same batch: a repeat of one is a `duplicate`, as it
-    would be were the batch validated whole; `stored_ids` are those already in the store.
-    """
-
-    def swapped(df: pd.DataFrame) -> pd.Series:
-        first: dict[str, int] = {}
-        for i, pid in enumerate(df.pair_id):
-            first.setdefault(pid, i)
-        earlier = is_in(df.swapped_id, stored_ids) | is_in(df.swapped_id, seen_ids)
-        hit = [first.get(s, i) < i or e for i, (s, e) in enumerate(zip(df.swapped_id, earlier, strict=True))]
-        return pd.Series([not h for h in hit], index=df.index)
-
-    def duplicate(df: pd.DataFrame) -> pd.Series:
-        return ~(df.pair_id.duplicated() | is_in(df.pair_id, seen_ids))
-
-    return pa.DataFrameSchema(
-        checks=[
-            pa.Check(duplicate, name="duplicate", ignore_na=False),
-            pa.Check(swapped, name="swapped_duplicate", ignore_na=False),
-            pa.Check(lambda df: ~is_in(df.pair_id, stored_ids), name="duplicate_of_stored", ignore_na=False),
-        ]
-    )
 
 
 def failures_by_row(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> dict[Any, list[tuple[str, str, Any]]]:
@@ -174,7 +44,7 @@ def describe(failures: list[tuple[str, str, Any]]) -> tuple[list[str], str]:
     """The rules a row broke (in RULES order) and a short message naming each column."""
     by_rule: dict[str, list[str]] = defaultdict(list)
     for rule, column, value in failures:
-        is_column = column in _TEXT or column == "margin"
+        is_column = column in TEXT_FIELDS or column == "margin"
         text = f"`{column}` {RULES[rule]}" if is_column else RULES[rule]
         if rule == "margin_finite":
             text += f", got {value!r}"[:80]
@@ -210,6 +80,10 @@ def bad_row(record: RawRecord, rules: list[str], message: str) -> dict[str, Any]
     }
 
 
+class DataQualityError(ValueError):
+    """Too few good rows to go on: the run stops rather than train on what is left."""
+
+
 @dataclass
 class ValidationResult:
     """Good pairs, bad rows with their reasons, and the counts that must add up."""
@@ -238,13 +112,13 @@ class _Unencodable(str):
 
 
 def _cell(value: Any) -> Any:
-    return _Unencodable(value) if isinstance(value, str) and not _encodes(value) else value
+    return _Unencodable(value) if isinstance(value, str) and not encodes(value) else value
 
 
 def pair_frame(records: list[RawRecord]) -> pd.DataFrame:
     """The parsed records as `PairModel` columns (object dtype, so an absent margin stays None, not NaN)."""
     columns = {
-        name: pd.Series([_cell(r.fields.get(name)) for r in records], dtype=object) for name in (*_TEXT, "margin")
+        name: pd.Series([_cell(r.fields.get(name)) for r in records], dtype=object) for name in (*TEXT_FIELDS, "margin")
     }
     frame = pd.DataFrame(columns)
     frame["row_bytes"] = pd.Series([r.size for r in records], dtype="int64")

@@ -14,14 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tasks.data_config import DataConfig
-from tasks.load import (
-    SourceError,
-    frame_to_records,
-    load_pairs,
-    read_pair_records,
-    records_to_frame,
-    score_margin,
-)
+from tasks.load import SourceError, load_pairs, read_pair_records
+from tasks.records import frame_to_records, records_to_frame, score_margin
 from tasks.validate import validate_records
 
 

@@ -46,6 +46,10 @@ def test_two_processes_train_and_rank_zero_writes_the_result(tiny_model_dir, tmp
         tmp_path / "run", {"max_steps": 2, "per_device_train_batch_size": 4, "bf16": False, "use_cpu": True}
     )
     result = train_reward_model(dataset, None, config, str(path), num_processes=2)
+    state = json.loads((tmp_path / "run" / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["train_batch_size"] == 4 and result.train_metrics["train_samples_per_second"] > 0
+    rng_files = sorted(p.name for p in (tmp_path / "run" / "checkpoint-2").glob("rng_state*.pth"))
+    assert rng_files == ["rng_state_0.pth", "rng_state_1.pth"], "each of the 2 ranks saves its own RNG state"
     assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["train"]["train_loss"] == pytest.approx(result.train_metrics["train_loss"])

@@ -9,8 +9,9 @@ import pytest
 
 from tasks.data_config import DataConfig
 from tasks.load import load_pairs, read_pair_records
+from tasks.schema import PairModel
 from tasks.store import pair_id
-from tasks.validate import DataQualityError, PairModel, check_good_fraction, validate_pairs, validate_records
+from tasks.validate import DataQualityError, check_good_fraction, validate_pairs, validate_records
 
 
 def corpus_result(corpus, config=None, stored=None):
