@@ -102,3 +102,18 @@ def prepare_pairs(
         fn_kwargs={"tokenizer": tokenizer, "max_length": max_length},
         desc=f"Tokenizing {name}",
     )
+
+
+def pair_texts(dataset: Dataset, tokenizer: PreTrainedTokenizerBase) -> tuple[list[str], list[str]]:
+    """The full chosen and rejected texts of each pair: the text columns if kept, else decoded tokens."""
+    if set(TEXT_COLUMNS) <= set(dataset.column_names):
+        prompts = dataset["prompt"] if "prompt" in dataset.column_names else [""] * len(dataset)
+        return (
+            [p + c for p, c in zip(prompts, dataset["chosen"], strict=True)],
+            [p + r for p, r in zip(prompts, dataset["rejected"], strict=True)],
+        )
+    decode = tokenizer.batch_decode
+    return (
+        decode(dataset["input_ids_chosen"], skip_special_tokens=True),
+        decode(dataset["input_ids_rejected"], skip_special_tokens=True),
+    )

@@ -10,6 +10,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from rmcore.plots import plot_reward_histograms
+
 
 def excerpt(text: str, width: int = 80) -> str:
     """The end of a text (where the replies differ), on one line, at most `width` characters."""
@@ -88,3 +90,31 @@ def write_logit_table(rows: list[dict[str, Any]], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(rows, indent=2, ensure_ascii=False))
     return path
+
+
+def write_eval_report(
+    chosen: list[str],
+    rejected: list[str],
+    rewards_chosen: list[float],
+    rewards_rejected: list[float],
+    out_dir: str | Path,
+    split: str = "eval",
+    title: str = "",
+    table_rows: int = 8,
+    seed: int = 0,
+    plots: bool = True,
+    console: Console | None = None,
+) -> list[Path]:
+    """What a person looks at after an evaluation: the logit table (printed and `<split>_logit_table.json`)
+    and the reward/margin histograms (`<split>_rewards.png`). Returns the files written."""
+    out_dir, written = Path(out_dir), []
+    if table_rows and chosen:
+        prompts, chosen, rejected = map(list, zip(*map(split_prompt, chosen, rejected), strict=True))
+        rows = logit_table_rows(chosen, rejected, rewards_chosen, rewards_rejected, table_rows, seed, prompts)
+        print_logit_table(rows, title or f"{split} rewards", console)
+        written.append(write_logit_table(rows, out_dir / f"{split}_logit_table.json"))
+    if plots and chosen:
+        written.append(
+            plot_reward_histograms(rewards_chosen, rewards_rejected, out_dir / f"{split}_rewards.png", title)
+        )
+    return written

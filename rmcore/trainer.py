@@ -10,7 +10,6 @@ import copy
 import inspect
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,14 +23,13 @@ from transformers.trainer_utils import EvalLoopOutput
 
 from rmcore.collator import RewardDataCollatorWithPadding
 from rmcore.config import RewardConfig
-from rmcore.data import prepare_pairs
+from rmcore.data import pair_texts, prepare_pairs
 from rmcore.loss import pairwise_loss
 from rmcore.metrics import compute_reward_metrics
 from rmcore.models import apply_peft, check_reward_model, disable_dropout, ensure_pad_token
 from rmcore.packing import packed_pair_rewards, supports_packing
-from rmcore.plots import plot_reward_histograms
 from rmcore.prefix_sharing import prefix_sharing_applies, shared_prefix_pair_rewards
-from rmcore.report import logit_table_rows, print_logit_table, split_prompt, write_logit_table
+from rmcore.report import write_eval_report
 from rmcore.rewards import pair_rewards
 from rmcore.sampler import LengthGroupedPairSampler, pair_lengths
 from rmcore.tokenization import model_max_length
@@ -265,37 +263,18 @@ class RewardTrainer(Trainer):
         return output
 
     def _write_eval_report(self, dataset: Dataset, predictions: np.ndarray, split: str) -> None:
-        rows = getattr(self.args, "eval_table_rows", 0)
-        out_dir = Path(self.args.output_dir)
-        title = f"{split} rewards at step {self.state.global_step}"
-        if rows and len(dataset):
-            chosen, rejected = self._pair_texts(dataset)
-            prompts, chosen, rejected = map(list, zip(*map(split_prompt, chosen, rejected), strict=True))
-            table = logit_table_rows(
-                chosen,
-                rejected,
-                predictions[:, 0].tolist(),
-                predictions[:, 1].tolist(),
-                rows,
-                self.args.seed,
-                prompts=prompts,
-            )
-            print_logit_table(table, title)
-            write_logit_table(table, out_dir / f"{split}_logit_table.json")
-        if getattr(self.args, "eval_plots", False):
-            plot_reward_histograms(predictions[:, 0], predictions[:, 1], out_dir / f"{split}_rewards.png", title)
-
-    def _pair_texts(self, dataset: Dataset) -> tuple[list[str], list[str]]:
-        if {"chosen", "rejected"} <= set(dataset.column_names):
-            prompts = dataset["prompt"] if "prompt" in dataset.column_names else [""] * len(dataset)
-            return (
-                [p + c for p, c in zip(prompts, dataset["chosen"], strict=True)],
-                [p + r for p, r in zip(prompts, dataset["rejected"], strict=True)],
-            )
-        decode = self.processing_class.batch_decode
-        return (
-            decode(dataset["input_ids_chosen"], skip_special_tokens=True),
-            decode(dataset["input_ids_rejected"], skip_special_tokens=True),
+        chosen, rejected = pair_texts(dataset, self.processing_class)
+        write_eval_report(
+            chosen,
+            rejected,
+            predictions[:, 0].tolist(),
+            predictions[:, 1].tolist(),
+            self.args.output_dir,
+            split,
+            title=f"{split} rewards at step {self.state.global_step}",
+            table_rows=getattr(self.args, "eval_table_rows", 0),
+            seed=self.args.seed,
+            plots=getattr(self.args, "eval_plots", False),
         )
 
     # ----- saving ---------------------------------------------------------------------------------

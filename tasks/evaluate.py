@@ -18,8 +18,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from rmcore import load_reward_model, reward_metrics, score_texts
-from rmcore.plots import plot_reward_histograms
-from rmcore.report import logit_table_rows, split_prompt, write_logit_table
+from rmcore.report import write_eval_report
 from rmcore.tokenization import model_max_length, tokenize_texts
 
 MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
@@ -139,13 +138,10 @@ class EvalResult:
 
 def write_reports(pairs_df: pd.DataFrame, scored: pd.DataFrame, out_dir: Path, table_rows: int = 16) -> list[str]:
     """The reward/margin histograms and the sampled logit table a person looks at."""
-    plot = plot_reward_histograms(scored["reward_chosen"], scored["reward_rejected"], out_dir / "eval_rewards.png")
     chosen, rejected = pair_texts(pairs_df)
-    prompts, chosen, rejected = map(list, zip(*map(split_prompt, chosen, rejected), strict=True))
-    rewards_chosen, rewards_rejected = scored["reward_chosen"].tolist(), scored["reward_rejected"].tolist()
-    rows = logit_table_rows(chosen, rejected, rewards_chosen, rewards_rejected, table_rows, prompts=prompts)
-    table = write_logit_table(rows, out_dir / "eval_logit_table.json")
-    return [str(plot), str(table)]
+    rewards = scored["reward_chosen"].tolist(), scored["reward_rejected"].tolist()
+    written = write_eval_report(chosen, rejected, *rewards, out_dir, "eval", "held-out rewards", table_rows)
+    return [str(path) for path in written]
 
 
 @task(name="evaluate-model", cache_policy=NO_CACHE)
