@@ -181,7 +181,10 @@ class RewardTrainer(Trainer):
         return_outputs: bool = False,
         num_items_in_batch: Any = None,
     ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        rewards_chosen, rewards_rejected, tokens = self._pair_rewards(model, inputs)
+        # Our reward paths call the backbone and head directly, past accelerate's autocast wrapper of
+        # model.forward, so mixed precision is entered here (a no-op when it is off).
+        with self.accelerator.autocast():
+            rewards_chosen, rewards_rejected, tokens = self._pair_rewards(model, inputs)
         loss = pairwise_loss(
             rewards_chosen,
             rewards_rejected,

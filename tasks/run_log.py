@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from rmcore import RewardConfig
 from rmcore.compare import Decision
+from tasks.model_card import model_card
 from tasks.tracking import (
     client,
     log_config,
@@ -21,7 +22,6 @@ from tasks.tracking import (
     log_metrics,
     log_params,
     log_text,
-    model_card,
     run_url,
     set_tags,
 )

@@ -207,36 +207,6 @@ def log_json(run_id: str, data: Mapping[str, Any], artifact_file: str, tracking_
     client(tracking_uri).log_dict(run_id, dict(data), artifact_file)
 
 
-def model_card(
-    name: str,
-    base_model: str,
-    data_digest: str,
-    metrics: Mapping[str, Any],
-    params: Mapping[str, Any],
-    notes: str = "",
-) -> str:
-    """A short markdown card: what the model is, what it was trained on, how it scored."""
-    lines = [
-        f"# {name}",
-        "",
-        "A pairwise reward model: one score per text, higher = preferred. Trained with rewardflow.",
-        "",
-        f"- **Base model:** `{base_model}`",
-        f"- **Data digest:** `{data_digest}`",
-        "",
-        "## Evaluation",
-        "",
-        "| metric | value |",
-        "|---|---|",
-    ]
-    lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]
-    lines += ["", "## Settings", "", "| setting | value |", "|---|---|"]
-    lines += [f"| {k} | `{v}` |" for k, v in params.items() if not is_secret(k)]
-    if notes:
-        lines += ["", "## Notes", "", notes]
-    return "\n".join(lines) + "\n"
-
-
 def log_text(run_id: str, text: str, artifact_file: str, tracking_uri: str | None = None) -> None:
     client(tracking_uri).log_text(run_id, text, artifact_file)
 

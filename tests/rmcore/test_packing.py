@@ -180,3 +180,27 @@ def test_trainer_packs_by_default_with_the_same_loss(tmp_path, bert_with_minilm_
     assert results[True][2] is True and results[False][2] is False
     assert results[True][0] == pytest.approx(results[False][0], abs=1e-4)
     assert results[True][1] > results[False][1]
+
+
+@pytest.mark.skipif(not __import__("rmcore.config").config.bf16_supported(), reason="no fast bf16 on this machine")
+@pytest.mark.parametrize("padding_free", [True, False])
+def test_compute_loss_runs_in_bf16_when_asked(
+    tmp_path, bert_with_minilm_vocab, minilm_tokenizer, text_pairs, padding_free
+):
+    """The packed path calls the backbone directly, past accelerate's autocast wrapper of model.forward:
+    without the trainer's own autocast it silently trained in fp32 (half the speed on this CPU)."""
+    from rmcore import RewardConfig, RewardTrainer
+
+    args = RewardConfig(
+        output_dir=str(tmp_path), bf16=True, padding_free=padding_free, report_to="none", disable_tqdm=True
+    )
+    trainer = RewardTrainer(
+        model=bert_with_minilm_vocab, args=args, tokenizer=minilm_tokenizer, train_dataset=text_pairs
+    )
+    seen = []
+    linear = next(m for m in trainer.model.modules() if isinstance(m, torch.nn.Linear))
+    linear.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    trainer.model.train()
+    batch = trainer._prepare_inputs(trainer.data_collator(list(trainer.train_dataset)))
+    trainer.compute_loss(trainer.model, batch)
+    assert seen and all(dtype == torch.bfloat16 for dtype in seen)

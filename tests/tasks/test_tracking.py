@@ -12,6 +12,7 @@ import pytest
 from rmcore import RewardConfig, load_reward_model
 from rmcore.models import lora_config
 from tasks import tracking
+from tasks.model_card import model_card
 from tests.tasks import mlflow_fixtures as fx
 
 mlflow_home, tracking_uri, model_dirs = fx.mlflow_home, fx.tracking_uri, fx.model_dirs
@@ -91,7 +92,7 @@ def test_reports_and_model_card_are_logged_as_artifacts(mlflow_home, tracking_ur
     plot.write_bytes(b"\x89PNG fake")
     assert tracking.log_files(run_id, [plot, tmp_path / "missing.png"], "plots") == ["eval_rewards.png"]
     tracking.log_json(run_id, {"bad_rows": 3, "by_rule": {"empty": 3}}, "quarantine_summary.json")
-    card = tracking.model_card("reward-model", "tiny-bert", "abc", {"accuracy": 0.8}, {"hub_token": "x", "lr": 1})
+    card = model_card("reward-model", "tiny-bert", "abc", {"accuracy": 0.8}, {"hub_token": "x", "lr": 1})
     tracking.log_text(run_id, card, "model_card.md")
 
     names = {a.path for a in tracking.client().list_artifacts(run_id)}
