@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
-from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
 from rewardflow import cli, evaluate_cmd
 from rmcore.compare import PromotionRule
 from rmcore.models import default_model_path
+from tests.tiny_models import save_tiny_bert
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,21 +36,7 @@ def pairs_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A 1-layer 16-wide BERT reward model with MiniLM's tokenizer, saved with safetensors."""
-    torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(default_model_path())
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        num_labels=1,
-        initializer_range=1.0,
-    )
-    folder = tmp_path_factory.mktemp("model") / "tiny"
-    BertForSequenceClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_bert(tmp_path_factory.mktemp("model") / "tiny", hidden=16, initializer_range=1.0)
 
 
 def run_json(argv: list[str], capsys) -> dict:

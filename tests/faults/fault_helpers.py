@@ -41,25 +41,9 @@ def save_tiny_model(folder: Path, seed: int = 0, initializer_range: float = 0.02
 
     A wider `initializer_range` (0.2) makes rewards differ beyond bf16 ties, for models judged untrained.
     """
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+    from tests.tiny_models import save_tiny_bert
 
-    from rmcore.models import default_model_path
-
-    torch.manual_seed(seed)
-    tokenizer = AutoTokenizer.from_pretrained(default_model_path())
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        num_labels=1,
-        initializer_range=initializer_range,
-    )
-    BertForSequenceClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_bert(folder, seed=seed, initializer_range=initializer_range)
 
 
 def weights(model_dir: str | Path) -> dict[str, torch.Tensor]:

@@ -13,7 +13,6 @@ import pytest
 import torch
 from accelerate.data_loader import prepare_data_loader
 from torch.utils.data import DataLoader
-from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
 from rewardflow import train_cmd
 from rmcore.launch import (
@@ -27,8 +26,8 @@ from rmcore.launch import (
     should_launch,
     without_launch_flags,
 )
-from rmcore.models import default_model_path
 from rmcore.sampler import LengthGroupedPairSampler
+from tests.tiny_models import save_tiny_bert
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -86,21 +85,7 @@ def test_length_grouped_sampler_is_sharded_disjointly_and_covers_the_epoch_once(
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory) -> Path:
     """A 2-layer BERT with a saved score head, so both runs start from identical weights."""
-    out = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = AutoTokenizer.from_pretrained(default_model_path())
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        num_labels=1,
-    )
-    BertForSequenceClassification(config).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), layers=2)
 
 
 def pairs_file(path: Path) -> str:

@@ -15,10 +15,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+from transformers import BertForSequenceClassification
 
-from rmcore.models import default_model_path
 from tasks.tracking import client, ensure_experiment, log_model_dir, start_run, use_tracking
+from tests.tiny_models import tiny_bert
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -39,20 +39,8 @@ def synthetic_pairs(n: int = 40, seed: int = 0) -> pd.DataFrame:
 
 def tiny_reward_model(seed: int = 0) -> tuple[BertForSequenceClassification, object]:
     """A 1-layer, 16-wide BERT with num_labels=1 and MiniLM's tokenizer (about 0.5M parameters)."""
-    torch.manual_seed(seed)
-    tokenizer = AutoTokenizer.from_pretrained(default_model_path())
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=128,
-        num_labels=1,
-        initializer_range=1.0,  # wide weights: rewards differ well beyond bf16 resolution
-    )
-    model = BertForSequenceClassification(config).eval()
-    return model, tokenizer
+    model, tokenizer = tiny_bert(seed, hidden=16, initializer_range=1.0)  # wide: rewards differ beyond bf16
+    return model.eval(), tokenizer
 
 
 def negated(model: BertForSequenceClassification) -> BertForSequenceClassification:

@@ -6,12 +6,13 @@ import pandas as pd
 import pytest
 import torch
 from datasets import IterableDataset
-from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+from transformers import AutoTokenizer
 
 from rmcore import RewardConfig, RewardTrainer
 from rmcore.models import default_model_path
 from tasks.ingest import ingest_files
 from tasks.store import append_to_store, pair_id, read_store, stream_store
+from tests.tiny_models import tiny_bert
 
 TOKEN_COLUMNS = {"input_ids_chosen", "attention_mask_chosen", "input_ids_rejected", "attention_mask_rejected"}
 
@@ -57,12 +58,7 @@ def test_empty_store_and_bad_split_are_refused_by_name(tmp_path, tokenizer):
 
 
 def test_reward_trainer_trains_from_the_stream_with_max_steps(home, tokenizer, tmp_path):
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=64, num_labels=1,
-    )  # fmt: skip
-    model = BertForSequenceClassification(config)
+    model, _ = tiny_bert(max_positions=64)
     before = model.classifier.weight.detach().clone()
     args = RewardConfig(
         output_dir=str(tmp_path / "out"), max_steps=3, per_device_train_batch_size=4, report_to="none",

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from datasets import Dataset
-from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+from transformers import AutoTokenizer
 
-from rmcore.models import default_model_path
 from rmcore.tokenization import tokenize_pairs
 from tasks.train import build_reward_config, train_reward_model
+from tests.tiny_models import save_tiny_bert
 
 
 def test_unknown_override_is_named(tmp_path):
@@ -21,16 +20,8 @@ def test_unknown_override_is_named(tmp_path):
 
 @pytest.fixture
 def tiny_model_dir(tmp_path):
-    tokenizer = AutoTokenizer.from_pretrained(default_model_path())
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=64, num_labels=1,
-    )  # fmt: skip
-    out = tmp_path / "tiny"
-    BertForSequenceClassification(config).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out, tokenizer
+    out = save_tiny_bert(tmp_path / "tiny", max_positions=64)
+    return out, AutoTokenizer.from_pretrained(out)
 
 
 @pytest.mark.slow
