@@ -17,22 +17,17 @@ by `rmcore.score_texts` for every system. Systems:
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "hh-rlhf-harmless-base-1800.jsonl.gz"
-SYSTEMS = ("rmcore", "trl", "trl-matched")
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+if str(Path(__file__).resolve().parents[1]) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.runs import DATA, spawn  # noqa: E402
+
+SYSTEMS = ("rmcore", "rmcore-padded", "trl", "trl-matched")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,19 +40,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="Seed of round 0; round r uses seed + r.")
     parser.add_argument("--max-steps", type=int, default=-1, help="Stop after this many steps. -1 = one epoch.")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"Comma-separated subset of {SYSTEMS}.")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 # ----- pure helpers --------------------------------------------------------------------------------
-def load_rows(path: Path, n_train: int, n_eval: int) -> tuple[list[dict], list[dict]]:
-    """First n_train pairs to train on, last n_eval pairs held out; refuses overlapping splits."""
-    rows = [json.loads(line) for line in gzip.open(path, "rt")]
-    if n_train + n_eval > len(rows):
-        raise ValueError(f"{path}: {len(rows)} pairs, fewer than --n-train {n_train} + --n-eval {n_eval}")
-    return rows[:n_train], rows[len(rows) - n_eval :]
-
-
 def summarize(results: list[dict]) -> dict[str, dict[str, float]]:
     """Per system: median pairs/s, mean accuracy (and spread over rounds), worst peak memory."""
     summary = {}
@@ -110,138 +96,6 @@ def format_report(summary: dict[str, dict[str, float]], peaks: dict[str, float])
     return "\n".join(lines)
 
 
-# ----- one run, in a child process ----------------------------------------------------------------
-class CountingCollator:
-    """Wraps a collator to count the pairs it batches and the real and padded tokens TRL computes."""
-
-    def __init__(self, collator: Any) -> None:
-        self.collator = collator
-        self.pairs = 0
-        self.real = 0
-        self.computed = 0
-        self.lengths: list[int] = []
-
-    def __call__(self, features: list[dict]) -> dict:
-        batch = self.collator(features)
-        self.pairs += len(features)
-        masks = [batch[k] for k in ("attention_mask", "attention_mask_chosen", "attention_mask_rejected") if k in batch]
-        for mask in masks:
-            self.real += int(mask.sum())
-            self.computed += mask.numel()
-            self.lengths.extend(mask.sum(-1).tolist())
-        return batch
-
-
-def _rmcore_trainer(model, tokenizer, train_rows, job: dict, out_dir: str):
-    from datasets import Dataset
-
-    from rmcore import RewardConfig, RewardTrainer
-
-    args = RewardConfig(
-        output_dir=out_dir, report_to="none", disable_tqdm=True, logging_steps=1, eval_plots=False, **job["common"]
-    )
-    trainer = RewardTrainer(
-        model=model, args=args, train_dataset=Dataset.from_list(train_rows), processing_class=tokenizer
-    )
-    return trainer, args.bf16
-
-
-def _trl_trainer(model, tokenizer, train_rows, job: dict, out_dir: str, matched: bool):
-    from datasets import Dataset
-    from trl import RewardConfig, RewardTrainer
-
-    from rmcore.config import bf16_supported
-
-    # BERT tokenizers have no EOS, which TRL's text path appends; TRL's own tokenization of text is
-    # tokenizer(text)["input_ids"], so give it exactly that.
-    rows = [
-        {side: tokenizer(r[side.split("_")[0]])["input_ids"] for side in ("chosen_ids", "rejected_ids")}
-        for r in train_rows
-    ]
-    precision = {"bf16": bf16_supported()} if matched else {}
-    args = RewardConfig(
-        output_dir=out_dir,
-        report_to="none",
-        disable_tqdm=True,
-        logging_steps=10**6,
-        use_cpu=True,
-        max_length=tokenizer.model_max_length,  # TRL's 1024 would overflow MiniLM's 512 positions
-        **({"gradient_checkpointing": False} if matched else {}),
-        **precision,
-        **job["common"],
-    )
-    trainer = RewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
-    return trainer, args.bf16
-
-
-def _cpu_seconds() -> float:
-    """CPU time of this process (all threads): steadier than wall time on a machine shared with other jobs."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def run_one(job: dict) -> dict:
-    """Train one system for one round and score the held-out pairs. Runs in a fresh process."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback, set_seed
-
-    from benchmarks.flops import training_flops
-    from rmcore import score_texts
-    from rmcore.models import default_model_path
-
-    train_rows, eval_rows = load_rows(Path(job["data"]), job["n_train"], job["n_eval"])
-    path = default_model_path()
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    set_seed(job["common"]["seed"])  # the same score-head initialisation for every system in a round
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
-    with tempfile.TemporaryDirectory() as out_dir:
-        if job["system"] == "rmcore":
-            trainer, bf16 = _rmcore_trainer(model, tokenizer, train_rows, job, out_dir)
-        else:
-            trainer, bf16 = _trl_trainer(model, tokenizer, train_rows, job, out_dir, job["system"] == "trl-matched")
-        counter = CountingCollator(trainer.data_collator)
-        trainer.data_collator = counter
-        efficiencies: list[float] = []
-
-        class PaddingLog(TrainerCallback):
-            def on_log(self, args, state, control, logs=None, **kwargs):
-                if logs and "padding_efficiency" in logs:
-                    efficiencies.append(logs["padding_efficiency"])
-
-        trainer.add_callback(PaddingLog())
-        start, cpu_start = time.perf_counter(), _cpu_seconds()
-        trainer.train()
-        seconds, cpu_seconds = time.perf_counter() - start, _cpu_seconds() - cpu_start
-    model = trainer.model
-    scores_c = score_texts(model, tokenizer, [r["chosen"] for r in eval_rows])
-    scores_r = score_texts(model, tokenizer, [r["rejected"] for r in eval_rows])
-    limit = tokenizer.model_max_length
-    too_long = sum(max(len(tokenizer(r[s])["input_ids"]) for s in ("chosen", "rejected")) > limit for r in eval_rows)
-    return {
-        "system": job["system"],
-        "precision": "bf16" if bf16 else "fp32",
-        "seconds": seconds,
-        "pairs": counter.pairs,
-        "pairs_per_s": counter.pairs / seconds,
-        "pairs_per_cpu_s": counter.pairs / cpu_seconds,
-        "padding_efficiency": statistics.mean(efficiencies) if efficiencies else counter.real / counter.computed,
-        "model_flops": training_flops(model, [min(n, limit) for n in counter.lengths]),
-        "accuracy": sum(c > r for c, r in zip(scores_c, scores_r, strict=True)) / len(eval_rows),
-        "dropped_train": len(train_rows) - len(trainer.train_dataset),
-        "dropped_eval": too_long if job["system"] != "rmcore" else 0,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
-
-
-def spawn(job: dict) -> dict:
-    """Run `run_one` in a fresh interpreter and read its JSON answer from the last line of stdout."""
-    proc = subprocess.run(
-        [sys.executable, __file__, "--worker", json.dumps(job)], capture_output=True, text=True, cwd=REPO
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{job['system']} run failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 # ----- the benchmark -------------------------------------------------------------------------------
 def missing_requirement() -> str | None:
     if not DATA.is_file():
@@ -255,9 +109,6 @@ def missing_requirement() -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.worker:
-        print(json.dumps(run_one(json.loads(args.worker))))
-        return 0
     reason = missing_requirement()
     if reason:
         print(f"skipped: {reason}")

@@ -199,7 +199,7 @@ class RewardTrainer(Trainer):
         return loss
 
     def _pair_rewards(self, model: nn.Module, inputs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, tuple]:
-        """Rewards by the cheapest exact path: shared prompt (decoders), packed rows, or a padded batch.
+        """Rewards by the cheapest exact path: shared prompt (decoders), packed sequences, or a padded batch.
 
         Returns:
             (rewards_chosen [B], rewards_rejected [B], (real tokens, padded tokens of the unshared batch)).
@@ -211,7 +211,7 @@ class RewardTrainer(Trainer):
             if shared is not None:
                 return *shared, tokens
         if self._pack:
-            rewards_chosen, rewards_rejected, packed = packed_pair_rewards(model, inputs, pad_id)
+            rewards_chosen, rewards_rejected, packed = packed_pair_rewards(model, inputs)
             return rewards_chosen, rewards_rejected, (packed.real_tokens, packed.computed_tokens)
         return *pair_rewards(model, inputs, pad_id), tokens
 

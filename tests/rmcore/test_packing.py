@@ -1,4 +1,4 @@
-"""Packing: rows are filled without overlap, masks are block-diagonal, and packed rewards equal padded ones."""
+"""Packing: sequences lie end to end, attend only to themselves, and packed rewards equal padded ones."""
 
 from __future__ import annotations
 
@@ -6,14 +6,11 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from transformers import RobertaConfig, RobertaForSequenceClassification
+from transformers import BertConfig, BertForSequenceClassification, RobertaConfig, RobertaForSequenceClassification
 
 from rmcore.collator import RewardDataCollatorWithPadding
 from rmcore.loss import pairwise_loss
 from rmcore.packing import (
-    PAD_SEGMENT,
-    block_diagonal_mask,
-    pack_lengths,
     pack_sequences,
     packed_pair_rewards,
     packed_rewards,
@@ -24,48 +21,33 @@ from rmcore.rewards import compute_rewards, pair_rewards
 from rmcore.tokenization import tokenize_pairs
 
 
-@given(st.lists(st.integers(min_value=1, max_value=20), min_size=1, max_size=40), st.integers(20, 50))
-@settings(max_examples=60, deadline=None)
-def test_pack_lengths_places_every_sequence_once_within_capacity(lengths, capacity):
-    rows = pack_lengths(lengths, capacity)
-    assert sorted(i for row in rows for i in row) == list(range(len(lengths)))
-    assert all(sum(lengths[i] for i in row) <= capacity for row in rows)
-
-
-def test_pack_lengths_first_fit_decreasing():
-    # 9 opens row 0, 8 opens row 1 (9 + 8 > 10), 2 fits after 8, 1 fits after 9.
-    assert pack_lengths([2, 9, 1, 8], capacity=10) == [[1, 2], [3, 0]]
-
-
-def test_pack_lengths_refuses_a_sequence_longer_than_a_row():
-    with pytest.raises(ValueError, match="sequence 1 has 12 tokens, more than the row capacity 10"):
-        pack_lengths([3, 12], capacity=10)
-
-
 def test_pack_sequences_layout():
-    packed = pack_sequences([torch.tensor([5, 6, 7]), torch.tensor([8]), torch.tensor([9, 10, 11, 12])], pad_token_id=0)
-    # Capacity 4: [9 10 11 12] fills row 0; [5 6 7] and [8] share row 1.
-    assert packed.input_ids.tolist() == [[9, 10, 11, 12], [5, 6, 7, 8]]
-    assert packed.position_ids.tolist() == [[0, 1, 2, 3], [0, 1, 2, 0]]
-    assert packed.segment_ids.tolist() == [[0, 0, 0, 0], [0, 0, 0, 1]]
-    assert packed.first_index.tolist() == [4, 7, 0]
-    assert packed.last_index.tolist() == [6, 7, 3]
+    packed = pack_sequences([torch.tensor([5, 6, 7]), torch.tensor([8]), torch.tensor([9, 10, 11, 12])])
+    assert packed.input_ids.tolist() == [[5, 6, 7, 8, 9, 10, 11, 12]]
+    assert packed.position_ids.tolist() == [[0, 1, 2, 0, 0, 1, 2, 3]]
+    assert packed.lengths == (3, 1, 4)
+    assert packed.first_index.tolist() == [0, 3, 4]
+    assert packed.last_index.tolist() == [2, 3, 7]
     assert (packed.real_tokens, packed.computed_tokens) == (8, 8)
 
 
-def test_pack_sequences_pads_the_end_of_a_row_as_its_own_segment():
-    packed = pack_sequences([torch.tensor([5, 6, 7]), torch.tensor([8, 9, 4])], pad_token_id=0, capacity=4)
-    assert packed.input_ids.tolist() == [[5, 6, 7, 0], [8, 9, 4, 0]]
-    assert packed.segment_ids[:, 3].tolist() == [PAD_SEGMENT, PAD_SEGMENT]
-    assert (packed.real_tokens, packed.computed_tokens) == (6, 8)
+@given(st.lists(st.integers(min_value=1, max_value=20), min_size=1, max_size=40))
+@settings(max_examples=60, deadline=None)
+def test_pack_sequences_indexes_every_sequence(lengths):
+    sequences = [torch.full((n,), i) for i, n in enumerate(lengths)]
+    packed = pack_sequences(sequences)
+    row = packed.input_ids[0]
+    for i, n in enumerate(lengths):
+        first, last = int(packed.first_index[i]), int(packed.last_index[i])
+        assert last - first + 1 == n and bool((row[first : last + 1] == i).all())
+        assert packed.position_ids[0, first : last + 1].tolist() == list(range(n))
 
 
-def test_block_diagonal_mask_bidirectional_and_causal():
-    segments = torch.tensor([[0, 0, 1, PAD_SEGMENT]])
-    bidirectional = block_diagonal_mask(segments, causal=False)[0, 0].int().tolist()
-    assert bidirectional == [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
-    causal = block_diagonal_mask(segments, causal=True)[0, 0].int().tolist()
-    assert causal == [[1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+def test_pack_sequences_refuses_empty_input():
+    with pytest.raises(ValueError, match="at least one sequence"):
+        pack_sequences([])
+    with pytest.raises(ValueError, match="sequence 1 is empty"):
+        pack_sequences([torch.tensor([1]), torch.tensor([], dtype=torch.long)])
 
 
 def test_unpad_reads_left_and_right_padding():
@@ -83,7 +65,7 @@ def test_packed_rewards_equal_each_sequence_alone_decoders(decoder):
     torch.manual_seed(1)
     sequences = [torch.randint(3, 30, (n,)) for n in (7, 3, 5, 9, 2, 4)]
     with torch.no_grad():
-        packed = packed_rewards(model, pack_sequences(sequences, pad_token_id=2))
+        packed = packed_rewards(model, pack_sequences(sequences))
         alone = _alone(model, sequences)
     torch.testing.assert_close(packed, alone, atol=1e-5, rtol=1e-4)
 
@@ -92,7 +74,7 @@ def test_packed_rewards_equal_each_sequence_alone_bert(bert_with_minilm_vocab):
     torch.manual_seed(1)
     sequences = [torch.randint(1000, 2000, (n,)) for n in (7, 3, 5, 9, 2, 4)]
     with torch.no_grad():
-        packed = packed_rewards(bert_with_minilm_vocab, pack_sequences(sequences, pad_token_id=0))
+        packed = packed_rewards(bert_with_minilm_vocab, pack_sequences(sequences))
         alone = _alone(bert_with_minilm_vocab, sequences)
     torch.testing.assert_close(packed, alone, atol=1e-5, rtol=1e-4)
 
@@ -111,7 +93,7 @@ def test_packed_pair_rewards_and_gradients_match_padded(bert_with_minilm_vocab, 
     pairwise_loss(padded_c, padded_r).backward()
     padded_grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
     model.zero_grad()
-    packed_c, packed_r, packed = packed_pair_rewards(model, batch, minilm_tokenizer.pad_token_id)
+    packed_c, packed_r, packed = packed_pair_rewards(model, batch)
     pairwise_loss(packed_c, packed_r).backward()
     packed_grads = [p.grad for p in model.parameters() if p.grad is not None]
     torch.testing.assert_close(packed_c, padded_c, atol=1e-5, rtol=1e-4)
@@ -120,7 +102,7 @@ def test_packed_pair_rewards_and_gradients_match_padded(bert_with_minilm_vocab, 
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-3)
     real = int(batch["attention_mask_chosen"].sum() + batch["attention_mask_rejected"].sum())
     assert packed.real_tokens == real
-    assert packed.computed_tokens < 2 * batch["input_ids_chosen"].numel()
+    assert packed.computed_tokens == real
 
 
 def test_packed_pair_rewards_decoder_with_left_padding(decoder, text_pairs):
@@ -129,7 +111,7 @@ def test_packed_pair_rewards_decoder_with_left_padding(decoder, text_pairs):
     batch = _pair_batch(tokenizer, text_pairs)
     with torch.no_grad():
         padded = pair_rewards(model, batch, tokenizer.pad_token_id)
-        packed = packed_pair_rewards(model, batch, tokenizer.pad_token_id)[:2]
+        packed = packed_pair_rewards(model, batch)[:2]
     for a, b in zip(packed, padded, strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
@@ -141,19 +123,35 @@ def test_supports_packing(decoder, bert_with_minilm_vocab):
         vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, num_labels=1
     )
     assert not supports_packing(RobertaForSequenceClassification(config))  # its head reads the whole sequence
+    bert = BertForSequenceClassification(BertConfig(**config.to_diff_dict()))
+    bert._supports_attention_backend = False  # as models with their own attention code declare
+    assert not supports_packing(bert)
 
 
 @pytest.mark.parametrize("implementation", ["eager", "sdpa"])
 def test_packed_rewards_exact_for_each_attention_implementation(decoder, implementation):
-    """Eager attention adds the mask to the scores, so a boolean mask would leak across sequences."""
+    """Whatever the model's own attention, packed sequences attend per sequence; the model keeps its setting."""
     model, _ = decoder
     model.config._attn_implementation = implementation
     torch.manual_seed(2)
     sequences = [torch.randint(3, 30, (n,)) for n in (6, 2, 8, 3)]
     with torch.no_grad():
-        packed = packed_rewards(model, pack_sequences(sequences, pad_token_id=2))
+        packed = packed_rewards(model, pack_sequences(sequences))
         alone = _alone(model, sequences)
     torch.testing.assert_close(packed, alone, atol=1e-5, rtol=1e-4)
+    assert model.config._attn_implementation == implementation
+
+
+def test_packed_rewards_refuse_a_model_whose_attention_bypasses_the_interface():
+    """Attention that never sees the sequence lengths would mix packed sequences: refuse, say what to do."""
+    config = BertConfig(
+        vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, num_labels=1
+    )
+    model = BertForSequenceClassification(config)
+    model.bert.encoder.layer[0].attention.self.forward = lambda hidden_states, *args, **kwargs: (hidden_states, None)
+    with pytest.raises(RuntimeError, match="padding_free=False"):
+        packed_rewards(model, pack_sequences([torch.tensor([5, 6]), torch.tensor([7])]))
+    assert model.config._attn_implementation == "sdpa"
 
 
 def test_trainer_packs_by_default_with_the_same_loss(tmp_path, bert_with_minilm_vocab, minilm_tokenizer, text_pairs):

@@ -1,0 +1,118 @@
+"""Variable-length attention equals fused attention over each sequence alone, forward and backward."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from transformers import AttentionInterface, LlamaConfig, LlamaForSequenceClassification
+
+from rmcore.packing import pack_sequences, packed_rewards
+from rmcore.rewards import compute_rewards
+from rmcore.varlen_attention import NAME, VarlenSegments, _math, varlen_attention, varlen_attention_forward
+
+
+class _Attention(nn.Module):
+    def __init__(self, is_causal: bool):
+        super().__init__()
+        self.is_causal = is_causal
+
+
+def _qkv(lengths, heads=3, kv_heads=3, dim=8, seed=0):
+    torch.manual_seed(seed)
+    total = sum(lengths)
+    q = torch.randn(1, heads, total, dim, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(1, kv_heads, total, dim, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(1, kv_heads, total, dim, dtype=torch.float64, requires_grad=True)
+    return q, k, v
+
+
+def _reference(q, k, v, lengths, is_causal):
+    """Fused SDPA on each sequence alone, as [1, T, heads, dim]."""
+    groups = q.shape[1] // k.shape[1]
+    k, v = k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1)
+    outs = [
+        nn.functional.scaled_dot_product_attention(a, b, c, is_causal=is_causal)
+        for a, b, c in zip(q.split(lengths, 2), k.split(lengths, 2), v.split(lengths, 2), strict=True)
+    ]
+    return torch.cat(outs, 2).transpose(1, 2)
+
+
+@pytest.mark.parametrize("is_causal", [False, True])
+@pytest.mark.parametrize("kv_heads", [3, 1])
+def test_varlen_forward_and_gradients_equal_each_sequence_alone(is_causal, kv_heads):
+    lengths = [5, 1, 9, 3]
+    q, k, v = _qkv(lengths, kv_heads=kv_heads)
+    out, weights = varlen_attention_forward(
+        _Attention(is_causal), q, k, v, None, rmcore_segments=VarlenSegments(lengths)
+    )
+    expected = _reference(q, k, v, lengths, is_causal)
+    assert weights is None and out.shape == (1, sum(lengths), 3, 8)
+    torch.testing.assert_close(out, expected)
+    grads = torch.autograd.grad(out.square().sum(), (q, k, v))
+    expected_grads = torch.autograd.grad(expected.square().sum(), (q, k, v))
+    for a, b in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_varlen_counts_its_calls_and_refuses_what_it_cannot_do():
+    q, k, v = _qkv([2, 3])
+    segments = VarlenSegments([2, 3])
+    varlen_attention_forward(_Attention(False), q, k, v, None, rmcore_segments=segments)
+    assert segments.calls == 1
+    with pytest.raises(RuntimeError, match="rmcore_segments"):
+        varlen_attention_forward(_Attention(False), q, k, v, None)
+    with pytest.raises(ValueError, match="one packed row"):
+        varlen_attention_forward(
+            _Attention(False), *(t.expand(2, -1, -1, -1) for t in (q, k, v)), None, rmcore_segments=segments
+        )
+
+
+@pytest.mark.parametrize("is_causal", [False, True])
+def test_math_path_matches_fused_attention_in_bf16(is_causal):
+    """The CPU path rounds probabilities to bf16, as the fused kernels do: close to SDPA within bf16 precision."""
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(1, 4, 37, 32, dtype=torch.bfloat16) for _ in range(3))
+    ours = _math(q, k, v, is_causal, 32**-0.5, 0.0).float()
+    fused = nn.functional.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=is_causal)
+    torch.testing.assert_close(ours, fused, atol=3e-2, rtol=3e-2)
+
+
+def test_registered_and_restored_around_a_forward():
+    assert AttentionInterface._global_mapping[NAME] is varlen_attention_forward
+    model = LlamaForSequenceClassification(
+        LlamaConfig(
+            vocab_size=40,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            num_labels=1,
+            pad_token_id=0,
+        )
+    )
+    with pytest.raises(KeyError), varlen_attention(model):
+        assert model.config._attn_implementation == NAME
+        raise KeyError("boom")
+    assert model.config._attn_implementation == "sdpa"
+
+
+def test_packed_rewards_with_grouped_query_attention():
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=40,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        num_labels=1,
+        pad_token_id=0,
+    )
+    model = LlamaForSequenceClassification(config).eval()
+    sequences = [torch.randint(1, 40, (n,)) for n in (6, 1, 11, 4)]
+    with torch.no_grad():
+        packed = packed_rewards(model, pack_sequences(sequences))
+        alone = torch.cat([compute_rewards(model, s[None], torch.ones(1, len(s), dtype=torch.long)) for s in sequences])
+    torch.testing.assert_close(packed, alone, atol=1e-5, rtol=1e-4)
