@@ -102,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
             }
             result = {**spawn(job), "setting": setting, "seed": seed}
             results.append(result)
-            print(f"seed {seed} {setting:<12} accuracy {result['accuracy']:.3f}, {result['pairs_per_s']:.2f} pairs/s")
+            print(
+                f"seed {seed} {setting:<12} accuracy {result['accuracy']:.3f}, {result['pairs_per_s']:.2f} pairs/s",
+                flush=True,
+            )
     print()
     print(format_report(summarize(results)))
     return 0

@@ -52,10 +52,11 @@ class RewardConfig(TrainingArguments):
     padding_free: bool = field(
         default=True,
         metadata={
-            "help": "Pack the chosen and rejected sequences of each batch into a few rows with a block-diagonal "
-            "attention mask (rmcore.packing): batches stay random, yet ~0.94 of computed tokens are real on "
-            "hh-rlhf (0.36 padded). For decoders with a `score` head and BERT-style encoders with sdpa or "
-            "eager attention; other models fall back to padded batches."
+            "help": "Lay the chosen and rejected sequences of each batch end to end in one row, with attention "
+            "run per sequence (rmcore.packing, rmcore.varlen_attention): batches stay random, yet every computed "
+            "token is real (0.36 padded on hh-rlhf). For decoders with a `score` head and BERT-style encoders "
+            "whose attention goes through transformers' AttentionInterface; other models fall back to padded "
+            "batches."
         },
     )
     length_group_batches: int = field(

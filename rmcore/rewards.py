@@ -49,6 +49,21 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model
 
 
+def is_distributed_wrapper(model: nn.Module) -> bool:
+    """True for DDP, DataParallel, FSDP and DeepSpeed wrappers (and models sharded with FSDP2).
+
+    They reduce gradients or gather parameters in their own forward: a path that calls the backbone
+    of the model inside them directly would leave every process training on its own gradients.
+    """
+    if isinstance(getattr(model, "module", None), nn.Module):
+        return True
+    try:
+        from torch.distributed.fsdp import FSDPModule
+    except ImportError:  # torch built without distributed support
+        return False
+    return isinstance(model, FSDPModule)
+
+
 def is_decoder_classifier(model: nn.Module) -> bool:
     """True for last-token classifiers: transformers names their head `score`, encoders' `classifier`."""
     inner = _unwrap(model)

@@ -30,7 +30,7 @@ from rmcore.models import apply_peft, check_reward_model, disable_dropout, ensur
 from rmcore.packing import packed_pair_rewards, supports_packing
 from rmcore.prefix_sharing import prefix_sharing_applies, shared_prefix_pair_rewards
 from rmcore.report import write_eval_report
-from rmcore.rewards import pair_rewards
+from rmcore.rewards import is_distributed_wrapper, pair_rewards
 from rmcore.sampler import LengthGroupedPairSampler, pair_lengths
 from rmcore.tokenization import model_max_length
 
@@ -100,6 +100,7 @@ class RewardTrainer(Trainer):
         self._tokens_real = 0
         self._tokens_computed = 0
         self._eval_order: list[int] | None = None
+        self._warned_wrapped = False
         super().__init__(
             model=model,
             args=args,
@@ -206,6 +207,15 @@ class RewardTrainer(Trainer):
         """
         pad_id = self.processing_class.pad_token_id or 0
         tokens = padded_token_counts(inputs)
+        if (self._share_prefix or self._pack) and is_distributed_wrapper(model):
+            if not self._warned_wrapped:
+                logger.warning(
+                    "%s wraps the model: padded batches through its forward (packing and prefix sharing "
+                    "call the backbone directly, which would skip its gradient synchronisation)",
+                    type(model).__name__,
+                )
+                self._warned_wrapped = True
+            return *pair_rewards(model, inputs, pad_id), tokens
         if self._share_prefix:
             shared = shared_prefix_pair_rewards(model, inputs, pad_id)
             if shared is not None:

@@ -104,12 +104,12 @@ def step_losses(output_dir: Path) -> list[float]:
 @pytest.mark.timeout(300)
 def test_two_gloo_processes_match_one_process_with_twice_the_batch(tiny_bert, tmp_path):
     """fp32, dropout off, random (not length-grouped) batches: rank r's batch of 4 is half of the 1-process
-    batch of 8, and DDP averages the gradients, so per-step losses agree to float rounding (< 1e-4)."""
+    batch of 8, and DDP averages the gradients, so per-step losses agree to float rounding (< 1e-4).
+    The 2-process run keeps padding_free=True: under DDP it must fall back to padded batches through
+    DDP's forward, or each rank would train on its own gradients and the losses would part."""
     common = ["--dataset_name", pairs_file(tmp_path / "pairs.jsonl"), "--model_name_or_path", str(tiny_bert)]
     common += ["--max_steps", "4", "--max_length", "64", "--report_to", "none", "--disable_tqdm", "true"]
     common += ["--eval_fraction", "0", "--logging_steps", "1", "--length_group_batches", "0", "--bf16", "false"]
-    # Padded batches: packing a batch of 8 and two of 4 differ in float rounding, which Adam at lr 1e-2 amplifies.
-    common += ["--padding_free", "false"]
     common += ["--use_cpu", "true", "--learning_rate", "1e-2", "--save_strategy", "steps", "--save_steps", "4"]
     two, one = tmp_path / "two", tmp_path / "one"
     argv = [*common, "--output_dir", str(two), "--per_device_train_batch_size", "4", "--num_processes", "2"]
@@ -121,7 +121,10 @@ def test_two_gloo_processes_match_one_process_with_twice_the_batch(tiny_bert, tm
         [sys.executable, "-m", "rewardflow.cli", "train", *argv], cwd=REPO, env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert train_cmd.main([*common, "--output_dir", str(one), "--per_device_train_batch_size", "8"]) == 0
+    assert "padded batches through its forward" in done.stderr
+    # Padded here too: packing a batch of 8 and two of 4 differ in float rounding, which Adam at lr 1e-2 amplifies.
+    one_argv = [*common, "--output_dir", str(one), "--per_device_train_batch_size", "8", "--padding_free", "false"]
+    assert train_cmd.main(one_argv) == 0
 
     losses_two, losses_one = step_losses(two), step_losses(one)
     assert len(losses_two) == len(losses_one) == 4

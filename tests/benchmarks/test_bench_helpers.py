@@ -1,0 +1,80 @@
+"""The pure parts of the benchmarks: splits, summaries and reports say what the runs measured."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from benchmarks import bench_vs_trl, sweep_defaults
+from benchmarks.runs import load_rows
+
+
+def _run(system, seed, accuracy, pairs_per_s, **extra):
+    base = {
+        "system": system,
+        "seed": seed,
+        "accuracy": accuracy,
+        "pairs_per_s": pairs_per_s,
+        "pairs_per_cpu_s": pairs_per_s / 2,
+        "padding_efficiency": 1.0,
+        "peak_rss_mb": 1000.0,
+        "mfu": 0.4,
+        "limit_pairs_per_s": 40.0,
+        "dropped_train": 0,
+        "dropped_eval": 0,
+        "precision": "bf16",
+    }
+    return {**base, **extra}
+
+
+def test_load_rows_splits_head_and_tail_and_refuses_overlap(tmp_path):
+    path = tmp_path / "pairs.jsonl.gz"
+    with gzip.open(path, "wt") as f:
+        for i in range(10):
+            f.write(json.dumps({"chosen": f"c{i}", "rejected": f"r{i}"}) + "\n")
+    train, held_out = load_rows(path, 6, 3)
+    assert [r["chosen"] for r in train] == [f"c{i}" for i in range(6)]
+    assert [r["chosen"] for r in held_out] == ["c7", "c8", "c9"]
+    with pytest.raises(ValueError, match="fewer than --n-train 8 \\+ --n-eval 3"):
+        load_rows(path, 8, 3)
+
+
+def test_bench_summary_takes_median_speed_and_mean_accuracy():
+    results = [
+        _run("rmcore", 0, 0.60, 20.0),
+        _run("rmcore", 1, 0.64, 22.0),
+        _run("trl", 0, 0.58, 5.0, peak_rss_mb=2000.0),
+        _run("trl", 1, 0.60, 4.0, peak_rss_mb=2500.0),
+    ]
+    summary = bench_vs_trl.summarize(results)
+    assert summary["rmcore"]["pairs_per_s"] == pytest.approx(21.0)
+    assert summary["rmcore"]["accuracy"] == pytest.approx(0.62)
+    assert summary["trl"]["peak_rss_mb"] == 2500.0
+    report = bench_vs_trl.format_report(summary, {"bf16": 900.0, "fp32": 200.0})
+    assert "rmcore / trl: speed x4.67" in report
+    assert "accuracy +3.0 points" in report and "memory x0.40" in report
+
+
+def test_sweep_summary_pairs_each_setting_with_the_defaults_of_its_seed():
+    results = [
+        {**_run("rmcore", 0, 0.60, 20.0), "setting": "defaults"},
+        {**_run("rmcore", 1, 0.70, 20.0), "setting": "defaults"},
+        {**_run("rmcore", 0, 0.62, 19.0), "setting": "lr 1e-4"},
+        {**_run("rmcore", 1, 0.74, 21.0), "setting": "lr 1e-4"},
+    ]
+    summary = sweep_defaults.summarize(results)
+    assert summary["defaults"]["delta"] == 0.0
+    assert summary["lr 1e-4"]["accuracy"] == pytest.approx(0.68)
+    assert summary["lr 1e-4"]["delta"] == pytest.approx(0.03)  # mean of +0.02 and +0.04
+    assert summary["lr 1e-4"]["delta_stderr"] == pytest.approx(0.01)
+    assert "+3.0 ± 1.0 pts" in sweep_defaults.format_report(summary)
+
+
+def test_sweep_settings_are_real_config_fields():
+    from rmcore import RewardConfig
+
+    for overrides, head_init in sweep_defaults.SETTINGS.values():
+        RewardConfig(output_dir="unused", **overrides)
+        assert head_init in ("default", "zero")
