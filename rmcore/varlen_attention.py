@@ -21,6 +21,9 @@ from torch import nn
 from transformers import AttentionInterface
 
 NAME = "rmcore_varlen"
+# On CPUs, sequences up to this length take the math path (fast, scores materialised); longer ones the
+# fused kernel, whose memory grows linearly with length.
+MATH_MAX_LENGTH = 1024
 
 
 @dataclass
@@ -58,21 +61,25 @@ def varlen_attention_forward(
         raise ValueError(f"{NAME} attention takes one packed row, got a batch of {query.shape[0]}")
     rmcore_segments.calls += 1
     lengths = list(rmcore_segments.lengths)
-    attend = _sdpa if query.device.type != "cpu" else _math
     is_causal = bool(getattr(module, "is_causal", False))
     scaling = query.shape[-1] ** -0.5 if scaling is None else scaling
     if key.shape[1] != query.shape[1]:  # grouped-query attention: share each key/value head among its queries
         groups = query.shape[1] // key.shape[1]
         key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
-    outputs = [
-        attend(q, k, v, is_causal, scaling, dropout if module.training else 0.0)
-        for q, k, v in zip(query.split(lengths, 2), key.split(lengths, 2), value.split(lengths, 2), strict=True)
-    ]
+    dropout = dropout if module.training else 0.0
+    pieces = zip(query.split(lengths, 2), key.split(lengths, 2), value.split(lengths, 2), strict=True)
+    outputs = [_attend(q, k, v, is_causal, scaling, dropout) for q, k, v in pieces]
     return torch.cat(outputs, dim=2).transpose(1, 2).contiguous(), None
 
 
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, is_causal: bool, scaling: float, dropout: float):
+    """Attention of one [1, heads, n, dim] sequence by the faster exact kernel for its device and length."""
+    short_on_cpu = q.device.type == "cpu" and q.shape[2] <= MATH_MAX_LENGTH
+    return (_math if short_on_cpu else _sdpa)(q, k, v, is_causal, scaling, dropout)
+
+
 def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, is_causal: bool, scaling: float, dropout: float):
-    """Fused attention of one sequence (flash / memory-efficient kernels on GPUs)."""
+    """Fused attention of one sequence (flash / memory-efficient kernels on GPUs, flash on CPUs)."""
     return nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=is_causal, scale=scaling)
 
 

@@ -55,6 +55,29 @@ def test_varlen_forward_and_gradients_equal_each_sequence_alone(is_causal, kv_he
         torch.testing.assert_close(a, b)
 
 
+def test_long_sequences_take_the_fused_kernel_on_cpu(monkeypatch):
+    """Above MATH_MAX_LENGTH the [heads, n, n] scores would be large: the memory-lean kernel takes over."""
+    import rmcore.varlen_attention as varlen
+
+    used = []
+
+    def spy(name, kernel):
+        def wrapped(*args):
+            used.append(name)
+            return kernel(*args)
+
+        return wrapped
+
+    monkeypatch.setattr(varlen, "MATH_MAX_LENGTH", 4)
+    monkeypatch.setattr(varlen, "_math", spy("math", varlen._math))
+    monkeypatch.setattr(varlen, "_sdpa", spy("sdpa", varlen._sdpa))
+    lengths = [3, 9, 4]
+    q, k, v = _qkv(lengths)
+    out, _ = varlen_attention_forward(_Attention(True), q, k, v, None, rmcore_segments=VarlenSegments(lengths))
+    assert used == ["math", "sdpa", "math"]
+    torch.testing.assert_close(out, _reference(q, k, v, lengths, True))
+
+
 def test_varlen_counts_its_calls_and_refuses_what_it_cannot_do():
     q, k, v = _qkv([2, 3])
     segments = VarlenSegments([2, 3])
