@@ -3,13 +3,15 @@
 Assumes: `../shared/data/hh-rlhf-harmless-base-1800.jsonl.gz` beside the repo and TRL installed
 (`pip install -e ".[bench]"`); without either it says so and exits 0. Run: `make bench`, or
 `python benchmarks/bench_vs_trl.py --help`. The defaults (512 training pairs, 256 held-out pairs,
-2 rounds) take about 15 minutes on a 2-core CPU; `--n-train 64 --max-steps 4 --rounds 1` is a smoke test.
+3 rounds) take about 25 minutes on a 2-core CPU; `--n-train 64 --max-steps 4 --rounds 1` is a smoke test.
 
 Each run trains in a fresh child process (so peak memory is that run's own) and systems alternate
 within every round, so machine noise hits all of them alike. Round r uses seed + r; accuracy is
 averaged over rounds, speed is the median. Held-out pairs are the last n_eval of the file, scored
 by `rmcore.score_texts` for every system. Systems:
 - rmcore: `rmcore.RewardTrainer` with its defaults.
+- rmcore-padded: the same with padding_free=False: random batches padded to their longest sequence, the
+  accuracy baseline that packing must match.
 - trl: TRL's defaults (bf16 on, gradient checkpointing on, dropout off, pairs over max_length dropped).
 - trl-matched: TRL at our precision and without gradient checkpointing, to isolate batching and padding.
 """
@@ -34,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n-train", type=int, default=512, help="Train on the first N pairs of the file.")
     parser.add_argument("--n-eval", type=int, default=256, help="Hold out the last N pairs of the file.")
-    parser.add_argument("--rounds", type=int, default=2, help="Rounds; each trains every system once.")
+    parser.add_argument("--rounds", type=int, default=3, help="Rounds; each trains every system once.")
     parser.add_argument("--batch-size", type=int, default=16, help="Pairs per optimizer step.")
     parser.add_argument("--lr", type=float, default=None, help="Peak learning rate. Default: rmcore's default.")
     parser.add_argument("--seed", type=int, default=0, help="Seed of round 0; round r uses seed + r.")

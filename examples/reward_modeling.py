@@ -5,7 +5,7 @@ Full training (offline, MiniLM, the shared hh-rlhf pairs):
     python examples/reward_modeling.py \\
         --dataset_name ../shared/data/hh-rlhf-harmless-base-1800.jsonl.gz \\
         --output_dir outputs/minilm-reward --per_device_train_batch_size 16 \\
-        --num_train_epochs 1 --learning_rate 5e-5 --eval_strategy steps --eval_steps 50 --max_length 512
+        --num_train_epochs 1 --learning_rate 1e-4 --eval_strategy steps --eval_steps 50 --max_length 512
 
 LoRA:
 

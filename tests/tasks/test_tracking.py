@@ -37,7 +37,7 @@ def test_config_params_hold_every_field_as_short_strings_without_secrets(tmp_pat
     config = RewardConfig(output_dir=str(tmp_path), report_to="none", hub_token="hf_secret", run_name="x" * 900)
     params = tracking.config_params(config)
     assert "hub_token" not in params and "hf_secret" not in json.dumps(params)
-    assert params["learning_rate"] == "5e-05"
+    assert params["learning_rate"] == "0.0001"
     assert params["eval_strategy"] == "no"  # an enum logged by its value
     assert len(params["run_name"]) == tracking.MAX_PARAM_LENGTH and params["run_name"].endswith("…")
     assert len(params) > tracking.PARAM_BATCH  # so logging must batch
