@@ -78,6 +78,20 @@ def test_long_sequences_take_the_fused_kernel_on_cpu(monkeypatch):
     torch.testing.assert_close(out, _reference(q, k, v, lengths, True))
 
 
+def test_dropout_in_training_drops_probabilities_and_keeps_gradients():
+    torch.manual_seed(0)
+    lengths = [6, 4]
+    q, k, v = _qkv(lengths)
+    module = _Attention(False).train()
+    segments = VarlenSegments(lengths)
+    dropped, _ = varlen_attention_forward(module, q, k, v, None, dropout=0.5, rmcore_segments=segments)
+    assert not torch.allclose(dropped, _reference(q, k, v, lengths, False))
+    dropped.sum().backward()
+    assert all(t.grad is not None and t.grad.abs().sum() > 0 for t in (q, k, v))
+    evaluated, _ = varlen_attention_forward(module.eval(), q, k, v, None, dropout=0.5, rmcore_segments=segments)
+    torch.testing.assert_close(evaluated, _reference(q, k, v, lengths, False))
+
+
 def test_varlen_counts_its_calls_and_refuses_what_it_cannot_do():
     q, k, v = _qkv([2, 3])
     segments = VarlenSegments([2, 3])
