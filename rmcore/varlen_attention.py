@@ -3,8 +3,8 @@
 Packing sequences into rows with a block-diagonal mask keeps every token exact, but attention still
 computes the full row x row score matrix, masked entries included: on MiniLM and hh-rlhf that was 44%
 of a CPU training step. Here the sequences of a batch lie end to end in one row and attention runs
-sequence by sequence (scaled_dot_product_attention without a mask, its fused kernel), so attention
-costs the sum of n_i^2 and linear layers see real tokens only.
+sequence by sequence without a mask (torch's fused kernel on GPUs; on CPUs two matmuls and a softmax,
+faster there), so attention costs the sum of n_i^2 and linear layers see real tokens only.
 
 It is a transformers attention implementation (`AttentionInterface`), switched on only around a
 packed forward (`varlen_attention`): saved configs, padded evaluation and scoring never see it.
