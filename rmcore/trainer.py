@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import inspect
 import logging
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -100,7 +101,6 @@ class RewardTrainer(Trainer):
         self._tokens_real = 0
         self._tokens_computed = 0
         self._eval_order: list[int] | None = None
-        self._warned_wrapped = False
         super().__init__(
             model=model,
             args=args,
@@ -208,13 +208,9 @@ class RewardTrainer(Trainer):
         pad_id = self.processing_class.pad_token_id or 0
         tokens = padded_token_counts(inputs)
         if (self._share_prefix or self._pack) and is_distributed_wrapper(model):
-            if not self._warned_wrapped:
-                logger.warning(
-                    "%s wraps the model: padded batches through its forward (packing and prefix sharing "
-                    "call the backbone directly, which would skip its gradient synchronisation)",
-                    type(model).__name__,
-                )
-                self._warned_wrapped = True
+            warnings.warn(  # shown once: packing and prefix sharing call the backbone, past its gradient sync
+                f"{type(model).__name__} wraps the model: padded batches through its forward", stacklevel=2
+            )
             return *pair_rewards(model, inputs, pad_id), tokens
         if self._share_prefix:
             shared = shared_prefix_pair_rewards(model, inputs, pad_id)
