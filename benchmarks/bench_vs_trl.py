@@ -27,7 +27,7 @@ from pathlib import Path
 if str(Path(__file__).resolve().parents[1]) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.runs import DATA, spawn  # noqa: E402
+from benchmarks.runs import DATA, pick, spawn  # noqa: E402
 
 SYSTEMS = ("rmcore", "rmcore-padded", "trl", "trl-matched")
 
@@ -120,10 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.flops import matmul_gflops, mfu
     from rmcore import RewardConfig
 
-    systems = [s for s in args.systems.split(",") if s]
-    unknown = set(systems) - set(SYSTEMS)
-    if unknown:
-        raise SystemExit(f"--systems: unknown {sorted(unknown)}; choose from {SYSTEMS}")
+    systems = pick("--systems", args.systems, SYSTEMS)
     defaults = RewardConfig(output_dir=tempfile.gettempdir(), report_to="none")
     peaks = {"bf16": matmul_gflops(torch.bfloat16), "fp32": matmul_gflops(torch.float32)}
     results = []

@@ -26,6 +26,15 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 
+def pick(flag: str, value: str, choices) -> list[str]:
+    """The comma-separated names of a --flag, each one of `choices`; exits with the valid names otherwise."""
+    names = [name for name in value.split(",") if name]
+    unknown = set(names) - set(choices)
+    if unknown:
+        raise SystemExit(f"{flag}: unknown {sorted(unknown)}; choose from {list(choices)}")
+    return names
+
+
 def load_rows(path: Path, n_train: int, n_eval: int) -> tuple[list[dict], list[dict]]:
     """First n_train pairs to train on, last n_eval pairs held out; refuses overlapping splits."""
     rows = [json.loads(line) for line in gzip.open(path, "rt")]

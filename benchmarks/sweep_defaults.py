@@ -18,7 +18,7 @@ from pathlib import Path
 if str(Path(__file__).resolve().parents[1]) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.runs import DATA, spawn  # noqa: E402
+from benchmarks.runs import DATA, pick, spawn  # noqa: E402
 
 # name -> (RewardConfig overrides, head initialisation)
 SETTINGS: dict[str, tuple[dict, str]] = {
@@ -82,10 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     if not DATA.is_file():
         print(f"skipped: {DATA} is absent: the sweep needs the shared hh-rlhf pairs")
         return 0
-    chosen = [s for s in args.settings.split(",") if s]
-    unknown = set(chosen) - set(SETTINGS)
-    if unknown:
-        raise SystemExit(f"--settings: unknown {sorted(unknown)}; choose from {list(SETTINGS)}")
+    chosen = pick("--settings", args.settings, SETTINGS)
     results = []
     for seed in range(args.seeds):
         order = chosen[seed % len(chosen) :] + chosen[: seed % len(chosen)]

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from benchmarks import bench_vs_trl, sweep_defaults
-from benchmarks.runs import load_rows
+from benchmarks.runs import load_rows, pick
 
 
 def _run(system, seed, accuracy, pairs_per_s, **extra):
@@ -78,3 +78,9 @@ def test_sweep_settings_are_real_config_fields():
     for overrides, head_init in sweep_defaults.SETTINGS.values():
         RewardConfig(output_dir="unused", **overrides)
         assert head_init in ("default", "zero")
+
+
+def test_pick_names_from_a_flag_and_refuses_unknown_ones():
+    assert pick("--systems", "rmcore,,trl", bench_vs_trl.SYSTEMS) == ["rmcore", "trl"]
+    with pytest.raises(SystemExit, match=r"--settings: unknown \['lr 9'\]"):
+        pick("--settings", "defaults,lr 9", sweep_defaults.SETTINGS)
