@@ -14,8 +14,8 @@ from pathlib import Path
 from deployments.config import add_arguments, from_arguments
 from deployments.events import DATA_ARRIVED, arrival_payload, emit_data_arrived
 from deployments.servers import read_record
-from tasks.data_config import DataConfig
-from tasks.ingest import IngestReport, ingest_files
+from tasks.data.config import DataConfig
+from tasks.data.ingest import IngestReport, ingest_files
 
 
 def build_parser() -> argparse.ArgumentParser:
