@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def prefect_api_url(home: str | Path) -> str | None:
+def running_prefect_api(home: str | Path) -> str | None:
     """PREFECT_API_URL from the environment, else from the servers `rewardflow up` started for this home."""
     if os.environ.get("PREFECT_API_URL"):
         return os.environ["PREFECT_API_URL"]
@@ -39,7 +39,7 @@ def announce(home: Path, report: IngestReport, event: str) -> str:
     """Emit the event to this home's Prefect server; returns what happened, for the user."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    url = prefect_api_url(home)
+    url = running_prefect_api(home)
     if url is None:
         return (
             f"no Prefect server for {home} (run `rewardflow up --home {home}`): no event; the nightly run trains on it"

@@ -164,7 +164,7 @@ def ingest_files(sources: list[str], home: Path, config: DataConfig | None = Non
     return report
 
 
-@task(name="ingest_pairs")
+@task(name="ingest-pairs")
 def ingest(sources: list[str], home: Path, config: DataConfig | None = None) -> IngestReport:
     """Ingest pair files into the store under `home` and publish the counts per rule."""
     report = ingest_files(sources, home, config)
