@@ -119,3 +119,18 @@ def render_conversation(
         add_generation_prompt=add_generation_prompt,
         **dict(chat_template_kwargs or {}),
     )
+
+
+def resolve_chat_template(path: str | Path) -> str:
+    """The template `chat_template_path` names: a Jinja file, or the template of a tokenizer folder/hub id."""
+    name = str(path)
+    if name.endswith((".jinja", ".j2")) or Path(name).is_file():
+        return load_chat_template(name)
+    if not Path(name).exists() and (name.startswith((".", "/", "~")) or name.count("/") > 1):
+        raise FileNotFoundError(f"chat_template_path={name!r}: no such file or folder")
+    from transformers import AutoTokenizer  # a folder or hub id: only its template is taken
+
+    template = chat_template_in_effect(AutoTokenizer.from_pretrained(name))
+    if template is None:
+        raise ValueError(f"chat_template_path={name!r}: that tokenizer has no chat template")
+    return template

@@ -16,7 +16,7 @@ def test_check_reward_model_refuses_two_labels():
         BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)
     )
     assert model.config.num_labels == 2
-    with pytest.raises(ValueError, match="num_labels=1.*num_labels=2"):
+    with pytest.raises(ValueError, match="num_labels=2.*require `num_labels=1`"):
         check_reward_model(model)
 
 
