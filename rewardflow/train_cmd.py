@@ -17,18 +17,12 @@ from typing import Any
 from datasets import Dataset
 from rich.console import Console
 from rich.table import Table
-from transformers import (
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
-    HfArgumentParser,
-    PreTrainedTokenizerBase,
-    set_seed,
-)
+from transformers import HfArgumentParser, PreTrainedTokenizerBase, set_seed
 
 from rmcore import RewardConfig, RewardTrainer
 from rmcore.data import check_pair_columns, load_pairs
 from rmcore.launch import LaunchArguments, check_sharded_training, relaunch, should_launch, without_launch_flags
-from rmcore.models import default_model_path
+from rmcore.models import default_model_path, load_reward_backbone, load_tokenizer
 from rmcore.script_args import LoraArguments, ScriptArguments, build_peft_config
 
 PROG = "rewardflow train"
@@ -71,13 +65,12 @@ def load_splits(script_args: ScriptArguments, seed: int) -> tuple[Dataset, Datas
     return parts["train"], parts["test"]
 
 
-def load_model(script_args: ScriptArguments) -> tuple[Any, PreTrainedTokenizerBase]:
-    """The model as a one-label sequence classifier, and its tokenizer."""
+def load_model(script_args: ScriptArguments, training_args: RewardConfig) -> tuple[Any, PreTrainedTokenizerBase]:
+    """The model as a one-label sequence classifier (fp32 master weights by default), and its tokenizer."""
     path = script_args.model_name_or_path or default_model_path()
-    remote = script_args.trust_remote_code
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=remote)
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, trust_remote_code=remote)
-    return model, tokenizer
+    remote = training_args.trust_remote_code
+    tokenizer = load_tokenizer(path, remote)
+    return load_reward_backbone(path, training_args.model_init_kwargs, remote), tokenizer
 
 
 def summary_table(rows: dict[str, Any]) -> Table:
@@ -117,7 +110,7 @@ def build_trainer(script_args: ScriptArguments, training_args: RewardConfig, lor
     """Load and check the pairs, load the model, tokenize: every input error surfaces here, before training."""
     train_pairs, eval_pairs = load_splits(script_args, training_args.seed)
     set_seed(training_args.seed)  # a new score head starts the same in every run and every process
-    model, tokenizer = load_model(script_args)
+    model, tokenizer = load_model(script_args, training_args)
     return RewardTrainer(
         model=model,
         args=training_args,

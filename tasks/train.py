@@ -15,11 +15,11 @@ from datasets import Dataset
 from filelock import FileLock
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, set_seed
+from transformers import AutoConfig, set_seed
 
 from rmcore import RewardConfig, RewardTrainer
 from rmcore.launch import LaunchArguments, is_launched_worker, run_distributed
-from rmcore.models import default_model_path
+from rmcore.models import default_model_path, load_reward_backbone, load_tokenizer
 from rmcore.tokenization import model_max_length
 from tasks.checkpoints import (
     CompleteCheckpointCallback,
@@ -68,8 +68,8 @@ def resolve_max_length(model_name_or_path: str, config: RewardConfig) -> int:
     """The token limit training will use: the config's, else the model's own (read from its config)."""
     if config.max_length:
         return config.max_length
-    model_config = AutoConfig.from_pretrained(model_name_or_path)
-    tokenizer = AutoTokenizer.from_pretrained(model_name_or_path)
+    model_config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=config.trust_remote_code)
+    tokenizer = load_tokenizer(model_name_or_path, config.trust_remote_code)
     return model_max_length(SimpleNamespace(config=model_config), tokenizer)
 
 
@@ -159,8 +159,8 @@ def _train(
         config = dataclasses.replace(config)
     path = model_name_or_path or default_model_path()
     set_seed(config.seed)  # the new score head is initialised here, before the Trainer seeds anything
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
+    tokenizer = load_tokenizer(path, config.trust_remote_code)
+    model = load_reward_backbone(path, config.model_init_kwargs, config.trust_remote_code)
     trainer = RewardTrainer(
         model=model,
         args=config,
