@@ -7,7 +7,6 @@ documentation, and `HfArgumentParser(RewardConfig)` turns every field into a com
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,7 +161,10 @@ class RewardConfig(TrainingArguments):
     # Inherited fields whose defaults differ for reward models
     remove_unused_columns: bool = field(
         default=False,
-        metadata={"help": "Keep all dataset columns: the collator picks the reward columns it needs."},
+        metadata={
+            "help": "Keep all dataset columns: the collator picks the reward columns it needs. True is turned "
+            "off by RewardTrainer with a warning, since it would drop the pair columns."
+        },
     )
     logging_steps: float = field(
         default=10, metadata={"help": "Log every this many steps (a float < 1 is a ratio of all steps)."}
@@ -224,10 +226,3 @@ class RewardConfig(TrainingArguments):
         for flag in ("per_device_train_batch_size", "per_device_eval_batch_size"):
             if getattr(self, flag) < 1:
                 raise ValueError(f"--{flag} must be at least 1, got {getattr(self, flag)}")
-        if self.remove_unused_columns:
-            warnings.warn(
-                "remove_unused_columns=True would drop the pair columns before the collator sees them; using False",
-                UserWarning,
-                stacklevel=3,
-            )
-            self.remove_unused_columns = False

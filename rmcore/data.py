@@ -113,6 +113,14 @@ def _from_id_columns(batch: dict[str, list]) -> dict[str, list]:
     }
 
 
+def _untruncated(batch: dict[str, list]) -> dict[str, list]:
+    """Pre-tokenized pairs: nothing was cut; TRL's id columns are added when absent."""
+    out = {"truncated": [False] * len(batch["input_ids_chosen"])}
+    if "chosen_ids" not in batch:
+        out.update(chosen_ids=batch["input_ids_chosen"], rejected_ids=batch["input_ids_rejected"])
+    return out
+
+
 def check_text_features(dataset: Dataset, name: str) -> None:
     """Text columns hold strings (also `large_string`) or message lists; anything else is refused up front."""
     for column in (*TEXT_COLUMNS, "prompt"):
@@ -128,8 +136,12 @@ def check_text_features(dataset: Dataset, name: str) -> None:
 
 
 def _tokenize_rows(batch: dict[str, list], indices: list[int], **kwargs: Any) -> dict[str, list]:
-    """`tokenize_pairs` with the row numbers `datasets` passes, so an error names the row."""
-    return tokenize_pairs(batch, indices=indices, **kwargs)
+    """`tokenize_pairs` with the row numbers `datasets` passes, so an error names the row.
+
+    Also writes TRL's `chosen_ids`/`rejected_ids`, so code written against TRL finds its columns.
+    """
+    out = tokenize_pairs(batch, indices=indices, **kwargs)
+    return {**out, "chosen_ids": out["input_ids_chosen"], "rejected_ids": out["input_ids_rejected"]}
 
 
 def _first_row(dataset: Dataset | IterableDataset) -> dict[str, Any]:
@@ -166,7 +178,7 @@ def prepare_pairs(
         form = "tokens"
     if form == "tokens":
         if "truncated" not in columns:
-            dataset = dataset.map(lambda b: {"truncated": [False] * len(b["input_ids_chosen"])}, batched=True)
+            dataset = dataset.map(_untruncated, batched=True)
         return dataset
     if not stream:
         check_text_features(dataset, name)

@@ -23,7 +23,7 @@ TOKENIZER_FILES = (
     "spiece.model",
 )
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}
-TAGS = ("trl", "reward-trainer", "rmcore")
+TAGS = ["trl", "reward-trainer"]  # TRL's own, so code that looks for them finds them
 
 
 def default_model_path() -> str:
@@ -124,10 +124,8 @@ def upcast_trainable(model: nn.Module) -> bool:
 
 def add_model_tags(model: nn.Module) -> None:
     """Tag the model (and so its model card) as a reward model, as TRL does."""
-    target = model
-    if not hasattr(target, "add_model_tags"):
-        return
-    target.add_model_tags(list(TAGS))
+    if hasattr(model, "add_model_tags"):
+        model.add_model_tags(list(TAGS))
 
 
 def disable_dropout(model: nn.Module) -> int:
@@ -228,6 +226,13 @@ def configure_tokenizer(tokenizer: PreTrainedTokenizerBase, args: Any) -> None:
         from rmcore.chat import resolve_chat_template
 
         tokenizer.chat_template = resolve_chat_template(path)
+
+
+def setup_tokenizer(model: nn.Module | str | None, tokenizer: Any, args: Any) -> PreTrainedTokenizerBase:
+    """`resolve_tokenizer` then `configure_tokenizer`: the tokenizer training will use."""
+    tokenizer = resolve_tokenizer(model, tokenizer, args)
+    configure_tokenizer(tokenizer, args)
+    return tokenizer
 
 
 def prepare_reward_model(

@@ -27,7 +27,7 @@ from rmcore.config import RewardConfig
 from rmcore.data import is_prepared, pair_texts, prepare_split
 from rmcore.loss import pairwise_loss
 from rmcore.metrics import compute_reward_metrics
-from rmcore.models import add_model_tags, configure_tokenizer, prepare_reward_model, resolve_model, resolve_tokenizer
+from rmcore.models import TAGS, add_model_tags, prepare_reward_model, resolve_model, setup_tokenizer
 from rmcore.packing import packed_pair_rewards, supports_packing
 from rmcore.prefix_sharing import prefix_sharing_applies, shared_prefix_pair_rewards
 from rmcore.report import write_eval_report
@@ -52,6 +52,8 @@ class RewardTrainer(Trainer):
     text (optional `prompt`, `margin`).
     """
 
+    _tag_names = TAGS
+
     def __init__(
         self,
         model: nn.Module | str | None = None,
@@ -72,11 +74,10 @@ class RewardTrainer(Trainer):
         args = args if args is not None else RewardConfig(output_dir="reward_model")
         if train_dataset is None:
             raise ValueError("`train_dataset` is required: RewardTrainer trains on preference pairs")
-        if args.remove_unused_columns:  # a plain TrainingArguments; RewardConfig already turned it off
+        if args.remove_unused_columns:
             warnings.warn("remove_unused_columns=True would drop the pair columns; using False", stacklevel=2)
             args.remove_unused_columns = False
-        processing_class = resolve_tokenizer(model, processing_class or tokenizer, args)
-        configure_tokenizer(processing_class, args)
+        processing_class = setup_tokenizer(model, processing_class or tokenizer, args)
         set_seed(args.seed)  # the new score head of a model loaded by name starts the same in every run
         model = resolve_model(model, args)
         self.peft_config = peft_config
@@ -119,7 +120,7 @@ class RewardTrainer(Trainer):
         mode = getattr(args, "prefix_sharing", "false")
         self._share_prefix = self.model is not None and prefix_sharing_applies(self.model, mode)
         self._pack = getattr(args, "padding_free", False) and self.model is not None and supports_packing(self.model)
-        if self.model is not None:
+        if self.model is not None:  # TRL's tags, on the model and so on its model card
             add_model_tags(self.model)
 
     # ----- set-up -------------------------------------------------------------------------------
