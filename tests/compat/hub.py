@@ -197,6 +197,41 @@ MODELS = {
     "Qwen/Qwen3-4B": (_qwen2, "Qwen2ForCausalLM", QWEN_TOKENS, False),
 }  # fmt: skip
 _root: Path | None = None
+REMOTE_ID = "trl-internal-testing/tiny-RemoteForCausalLM"
+# A model that ships its own code (a renamed Qwen2), loadable only with trust_remote_code=True.
+REMOTE_CODE = {
+    "configuration_remote.py": (
+        "from transformers import Qwen2Config\n\n\nclass RemoteConfig(Qwen2Config):\n    model_type = 'remote'\n"
+    ),
+    "modeling_remote.py": (
+        "from transformers import Qwen2ForCausalLM, Qwen2ForSequenceClassification\n\n"
+        "from .configuration_remote import RemoteConfig\n\n\n"
+        "class RemoteForCausalLM(Qwen2ForCausalLM):\n    config_class = RemoteConfig\n\n\n"
+        "class RemoteForSequenceClassification(Qwen2ForSequenceClassification):\n    config_class = RemoteConfig\n"
+    ),
+}
+REMOTE_AUTO_MAP = {
+    "AutoConfig": "configuration_remote.RemoteConfig",
+    "AutoModelForCausalLM": "modeling_remote.RemoteForCausalLM",
+    "AutoModelForSequenceClassification": "modeling_remote.RemoteForSequenceClassification",
+}
+
+
+def _save_remote(folder: Path) -> None:
+    """The remote-code stand-in: a tiny Qwen2 saved under its own model type, with its code beside it."""
+    from transformers import Qwen2ForCausalLM
+
+    tokenizer = word_tokenizer(**QWEN_TOKENS)
+    config = _qwen2(len(tokenizer))
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(config).to(torch.bfloat16)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    saved = json.loads((folder / "config.json").read_text())
+    saved.update(model_type="remote", architectures=["RemoteForCausalLM"], auto_map=REMOTE_AUTO_MAP)
+    (folder / "config.json").write_text(json.dumps(saved, indent=2))
+    for name, code in REMOTE_CODE.items():
+        (folder / name).write_text(code)
 
 
 def hub(model_id: str) -> str:
@@ -207,6 +242,9 @@ def hub(model_id: str) -> str:
         atexit.register(shutil.rmtree, _root, True)
     folder = _root / model_id.replace("/", "--")
     if folder.is_dir():
+        return str(folder)
+    if model_id == REMOTE_ID:
+        _save_remote(folder)
         return str(folder)
     build, architecture, token_kwargs, one_label = MODELS[model_id]
     tokenizer = word_tokenizer(**token_kwargs)
