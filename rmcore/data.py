@@ -169,7 +169,8 @@ def prepare_pairs(
     if form == "ids":
         if not set(ID_COLUMNS) <= set(columns):
             warnings.warn(
-                "columns `chosen_input_ids`/`rejected_input_ids` are deprecated: name them `chosen_ids`/`rejected_ids`",
+                "legacy columns `chosen_input_ids`/`rejected_input_ids` are deprecated and will not be supported in v1 "
+                "(as in TRL): name them `chosen_ids`/`rejected_ids`",
                 FutureWarning,
                 stacklevel=3,
             )

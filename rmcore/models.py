@@ -77,8 +77,8 @@ def parse_model_init_kwargs(model_init_kwargs: Mapping[str, Any] | None, trust_r
     return kwargs
 
 
-def load_tokenizer(name: str, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
-    """The tokenizer saved with a model; a local folder without one is refused, not given a 5-token vocab."""
+def check_model_folder(name: str) -> None:
+    """A model path must exist, and a local model folder must hold its tokenizer (else every word is [UNK])."""
     check_model_source(name)
     path = Path(name).expanduser()
     if path.is_dir() and not any((path / f).is_file() for f in TOKENIZER_FILES):
@@ -86,6 +86,11 @@ def load_tokenizer(name: str, trust_remote_code: bool = False) -> PreTrainedToke
             f"model folder {name!r} holds no tokenizer ({', '.join(TOKENIZER_FILES)}): save the tokenizer "
             "next to the model (tokenizer.save_pretrained) or pass processing_class="
         )
+
+
+def load_tokenizer(name: str, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+    """The tokenizer saved with a model; a local folder without one is refused, not given a 5-token vocab."""
+    check_model_folder(name)
     return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
 
 
@@ -188,6 +193,7 @@ def load_reward_model(path: str | Path, trust_remote_code: bool = False) -> tupl
 def resolve_model(model: nn.Module | str | None, args: Any) -> nn.Module | None:
     """A model name is loaded by `load_reward_backbone`; a model object in bf16/fp16 gets fp32 master weights."""
     if isinstance(model, str):
+        check_model_folder(model)  # before the weights load
         return load_reward_backbone(
             model, getattr(args, "model_init_kwargs", None), getattr(args, "trust_remote_code", False)
         )

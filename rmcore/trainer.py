@@ -77,9 +77,9 @@ class RewardTrainer(Trainer):
         if args.remove_unused_columns:
             warnings.warn("remove_unused_columns=True would drop the pair columns; using False", stacklevel=2)
             args.remove_unused_columns = False
-        processing_class = setup_tokenizer(model, processing_class or tokenizer, args)
         set_seed(args.seed)  # the new score head of a model loaded by name starts the same in every run
         model = resolve_model(model, args)
+        processing_class = setup_tokenizer(model, processing_class or tokenizer, args)
         self.peft_config = peft_config
         if model is not None:
             model = prepare_reward_model(model, processing_class, args, peft_config)
@@ -144,7 +144,7 @@ class RewardTrainer(Trainer):
         """Evaluate; a raw text or conversational dataset, a DatasetDict or a dict of them is prepared first."""
         if isinstance(eval_dataset, dict):  # Trainer evaluates each and prefixes with its name
             eval_dataset = dict(eval_dataset)
-        elif eval_dataset is not None:
+        elif eval_dataset is not None and not isinstance(eval_dataset, str):  # a str names one of self.eval_dataset
             eval_dataset = self._prepare_split(eval_dataset, self.processing_class, metric_key_prefix)
         return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
 

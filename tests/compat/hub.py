@@ -204,10 +204,19 @@ REMOTE_CODE = {
         "from transformers import Qwen2Config\n\n\nclass RemoteConfig(Qwen2Config):\n    model_type = 'remote'\n"
     ),
     "modeling_remote.py": (
-        "from transformers import Qwen2ForCausalLM, Qwen2ForSequenceClassification\n\n"
+        "from torch import nn\n"
+        "from transformers import Qwen2ForCausalLM, Qwen2ForSequenceClassification\n"
+        "from transformers import Qwen2Model, Qwen2PreTrainedModel\n\n"
         "from .configuration_remote import RemoteConfig\n\n\n"
         "class RemoteForCausalLM(Qwen2ForCausalLM):\n    config_class = RemoteConfig\n\n\n"
-        "class RemoteForSequenceClassification(Qwen2ForSequenceClassification):\n    config_class = RemoteConfig\n"
+        "class RemoteForSequenceClassification(Qwen2ForSequenceClassification):\n"
+        "    config_class = RemoteConfig\n\n"
+        "    def __init__(self, config):\n"
+        "        Qwen2PreTrainedModel.__init__(self, config)\n"
+        "        self.num_labels = config.num_labels\n"
+        "        self.model = Qwen2Model(config)\n"
+        "        self.score = nn.Linear(config.hidden_size, self.num_labels, bias=False)\n"
+        "        self.post_init()\n"
     ),
 }
 REMOTE_AUTO_MAP = {

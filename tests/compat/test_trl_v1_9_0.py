@@ -294,6 +294,12 @@ class TestRewardTrainer(TrlTestCase):
             assert new_param.dtype == torch.float16
             assert not torch.equal(param, new_param), f"Parameter {n} has not changed."
 
+    @pytest.mark.xfail(
+        strict=True,
+        reason="deliberate: with a peft_config rmcore trains the reward head too (task SEQ_CLS, `score` in "
+        "modules_to_save; TRL leaves the random head frozen), so the frozen copy `score.original_module` is the "
+        "non-base parameter this check finds unchanged",
+    )
     @require_peft
     def test_train_dense_with_peft_config(self):
         model_id = hub("trl-internal-testing/tiny-Qwen2ForCausalLM-2.5")
@@ -325,6 +331,12 @@ class TestRewardTrainer(TrlTestCase):
             elif "base_layer" not in n:  # We expect the peft params to be different (except for the base layer)
                 assert not torch.equal(param, new_param), f"Parameter {n} has not changed."
 
+    @pytest.mark.xfail(
+        strict=True,
+        reason="deliberate: with a peft_config rmcore trains the reward head too (task SEQ_CLS, `score` in "
+        "modules_to_save; TRL leaves the random head frozen), so the frozen copy `score.original_module` is the "
+        "non-base parameter this check finds unchanged",
+    )
     @require_peft
     def test_train_moe_with_peft_config(self):
         model_id = hub("trl-internal-testing/tiny-Qwen3MoeForCausalLM")
@@ -389,6 +401,12 @@ class TestRewardTrainer(TrlTestCase):
             elif "base_layer" not in n:  # We expect the peft params to be different (except for the base layer)
                 assert not torch.equal(param, new_param), f"Parameter {n} has not changed."
 
+    @pytest.mark.xfail(
+        strict=True,
+        reason="deliberate: with a peft_config rmcore trains the reward head too (task SEQ_CLS, `score` in "
+        "modules_to_save; TRL leaves the random head frozen), so the frozen copy `score.original_module` is the "
+        "non-base parameter this check finds unchanged",
+    )
     # In practice, this test is the same as `test_train_dense_with_peft_config`, since gradient checkpointing is
     # enabled by default in `RewardTrainer`. We keep it as a regression guard: if the default ever changes, we still
     # explicitly test PEFT + gradient checkpointing, which has caused issues in the past.
@@ -423,6 +441,12 @@ class TestRewardTrainer(TrlTestCase):
             elif "base_layer" not in n:  # We expect the peft params to be different (except for the base layer)
                 assert not torch.equal(param, new_param), f"Parameter {n} has not changed."
 
+    @pytest.mark.xfail(
+        strict=True,
+        reason="deliberate: with a peft_config rmcore trains the reward head too (task SEQ_CLS, `score` in "
+        "modules_to_save; TRL leaves the random head frozen), so the frozen copy `score.original_module` is the "
+        "non-base parameter this check finds unchanged",
+    )
     @pytest.mark.parametrize("use_reentrant", [True, False])
     @require_peft
     def test_train_with_peft_config_and_gradient_checkpointing_reentrant(self, use_reentrant):
