@@ -35,6 +35,23 @@ def is_conversational(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and isinstance(value[0], Mapping) and "role" in value[0]
 
 
+def encode_messages(value: Any) -> Any:
+    """A message list as canonical JSON text (how the store keeps it in a string column); text unchanged."""
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, list) else value
+
+
+def decode_messages(value: Any) -> Any:
+    """The message list a JSON string holds (as stored in Parquet or CSV); anything else unchanged."""
+    if isinstance(value, str) and value.startswith("[") and '"role"' in value:
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            return value
+        if is_conversational(decoded):
+            return decoded
+    return value
+
+
 def message_problem(messages: Any) -> str | None:
     """What is wrong with a message list, in words, or None when it is well formed."""
     if not isinstance(messages, list):

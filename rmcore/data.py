@@ -12,8 +12,7 @@ from typing import Any
 from datasets import Dataset, DatasetDict, IterableDataset, load_dataset
 from transformers import PreTrainedTokenizerBase
 
-from rmcore.chat import is_conversational
-from rmcore.tokenization import TEXT_COLUMNS, TOKEN_COLUMNS, tokenize_pairs
+from rmcore.tokenization import TEXT_COLUMNS, TOKEN_COLUMNS, is_conversational_row, tokenize_pairs
 
 logger = logging.getLogger(__name__)
 ID_COLUMNS = ("chosen_ids", "rejected_ids")  # TRL's pre-tokenized columns (no attention masks)
@@ -184,8 +183,7 @@ def prepare_pairs(
     if not stream:
         check_text_features(dataset, name)
         map_kwargs["desc"] = f"Tokenizing {name}"
-    first = _first_row(dataset)
-    conversational = is_conversational({k: first[k] for k in ("prompt", "chosen", "rejected") if k in first})
+    conversational = is_conversational_row(_first_row(dataset))
     return dataset.map(
         _tokenize_rows,
         batched=True,

@@ -12,7 +12,7 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
-from rmcore.chat import chat_template_in_effect, check_messages, is_conversational, render_conversation
+from rmcore.chat import chat_template_in_effect, check_messages, decode_messages, is_conversational, render_conversation
 
 TOKEN_COLUMNS = ("input_ids_chosen", "attention_mask_chosen", "input_ids_rejected", "attention_mask_rejected")
 TEXT_COLUMNS = ("chosen", "rejected")
@@ -110,6 +110,9 @@ def conversation_texts(
     conversational in every column: a dataset mixing text and message lists is refused, naming the row.
     """
     n = len(batch["chosen"])
+    batch = {
+        k: [decode_messages(v) for v in batch[k]] if k in ("prompt", "chosen", "rejected") else batch[k] for k in batch
+    }
     prompts = batch.get("prompt") or [[]] * n
     tools = batch.get("tools") or [None] * n
     kwargs = batch.get("chat_template_kwargs") or [None] * n
@@ -148,6 +151,28 @@ def text_pair_texts(batch: dict[str, list[Any]], indices: Sequence[int] | None, 
     )
 
 
+def is_conversational_row(row: dict[str, Any]) -> bool:
+    """Whether a row's pair is conversational: message lists, or message lists stored as JSON text."""
+    return is_conversational({k: decode_messages(row[k]) for k in ("prompt", "chosen", "rejected") if k in row})
+
+
+def pair_sequences(
+    batch: dict[str, list[Any]],
+    tokenizer: PreTrainedTokenizerBase,
+    indices: Sequence[int] | None = None,
+    name: str = "dataset",
+    conversational: bool | None = None,
+) -> tuple[list[str], list[str], bool]:
+    """The full chosen and rejected texts of each pair, as trained on and scored, and whether a chat
+    template wrote them (then they carry their own special tokens)."""
+    if conversational is None:
+        conversational = is_conversational_row({k: batch[k][0] for k in batch})
+    if not conversational:
+        return (*text_pair_texts(batch, indices, name), False)
+    chosen, rejected = conversation_texts(batch, tokenizer, indices, name)
+    return chosen, rejected, chat_template_in_effect(tokenizer) is not None
+
+
 def tokenize_pairs(
     batch: dict[str, list[Any]],
     tokenizer: PreTrainedTokenizerBase,
@@ -163,13 +188,7 @@ def tokenize_pairs(
     (`conversational`), so a later row of the other kind is an error, not a silent re-interpretation.
     Adds `truncated` (either side truncated) so the trainer can report how many pairs were cut.
     """
-    if conversational is None:
-        conversational = is_conversational({k: batch[k][0] for k in ("prompt", "chosen", "rejected") if k in batch})
-    if conversational:
-        chosen, rejected = conversation_texts(batch, tokenizer, indices, name)
-    else:
-        chosen, rejected = text_pair_texts(batch, indices, name)
-    templated = conversational and chat_template_in_effect(tokenizer) is not None
+    chosen, rejected, templated = pair_sequences(batch, tokenizer, indices, name, conversational)
     ids_c, cut_c = tokenize_texts(chosen, tokenizer, max_length, templated)
     ids_r, cut_r = tokenize_texts(rejected, tokenizer, max_length, templated)
     return {
