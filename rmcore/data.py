@@ -129,7 +129,7 @@ def check_text_features(dataset: Dataset, name: str) -> None:
         if getattr(feature, "dtype", None) in STRING_DTYPES or isinstance(feature, list):
             continue
         inner = getattr(feature, "feature", None)  # datasets' List/Sequence of messages
-        if isinstance(inner, dict) and "role" in inner:
+        if isinstance(inner, dict):  # messages; each row's are checked when it is rendered
             continue
         raise ValueError(f"{name}: column `{column}` must hold strings or message lists, not {feature}")
 
