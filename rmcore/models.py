@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -252,3 +253,16 @@ def prepare_reward_model(
     if peft_config is not None and not isinstance(model, PeftModel):
         model = apply_peft(model, peft_config)
     return model
+
+
+def wrap_model_init(
+    model_init: Callable, tokenizer: PreTrainedTokenizerBase, args: Any, peft_config: PeftConfig | None
+) -> Callable:
+    """A `model_init` (hyperparameter search) whose every model is prepared like a model handed over."""
+    takes_trial = len(inspect.signature(model_init).parameters) == 1
+
+    def prepared_model_init(trial=None):
+        model = model_init(trial) if takes_trial else model_init()
+        return prepare_reward_model(model, tokenizer, args, peft_config)
+
+    return prepared_model_init

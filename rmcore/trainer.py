@@ -7,7 +7,6 @@ data preparation from `rmcore.data`, reports from `rmcore.report` / `rmcore.plot
 from __future__ import annotations
 
 import copy
-import inspect
 import logging
 import warnings
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from rmcore.config import RewardConfig
 from rmcore.data import is_prepared, pair_texts, prepare_split
 from rmcore.loss import pairwise_loss
 from rmcore.metrics import compute_reward_metrics
-from rmcore.models import TAGS, add_model_tags, prepare_reward_model, resolve_model, setup_tokenizer
+from rmcore.models import TAGS, add_model_tags, prepare_reward_model, resolve_model, setup_tokenizer, wrap_model_init
 from rmcore.packing import packed_pair_rewards, supports_packing
 from rmcore.prefix_sharing import prefix_sharing_applies, shared_prefix_pair_rewards
 from rmcore.report import write_eval_report
@@ -84,7 +83,7 @@ class RewardTrainer(Trainer):
         if model is not None:
             model = prepare_reward_model(model, processing_class, args, peft_config)
         if model_init is not None:
-            model_init = self._wrap_model_init(model_init, processing_class, args)
+            model_init = wrap_model_init(model_init, processing_class, args, peft_config)
 
         length = max_length or getattr(args, "max_length", None)
         if length is not None and model is not None:
@@ -124,20 +123,11 @@ class RewardTrainer(Trainer):
             add_model_tags(self.model)
 
     # ----- set-up -------------------------------------------------------------------------------
-    def _wrap_model_init(self, model_init: Callable, tokenizer: Any, args: TrainingArguments) -> Callable:
-        takes_trial = len(inspect.signature(model_init).parameters) == 1
-
-        def prepared_model_init(trial=None):
-            model = model_init(trial) if takes_trial else model_init()
-            return prepare_reward_model(model, tokenizer, args, self.peft_config)
-
-        return prepared_model_init
-
     def _prepare_split(self, dataset: Dataset | IterableDataset, tokenizer: Any, name: str) -> Dataset:
         if is_prepared(dataset):
             return dataset
-        num_proc = self._num_proc
-        dataset, self.truncated_counts[name] = prepare_split(dataset, tokenizer, self.max_length, num_proc, name)
+        prepared = prepare_split(dataset, tokenizer, self.max_length, self._num_proc, name)
+        dataset, self.truncated_counts[name] = prepared
         return dataset
 
     def evaluate(self, eval_dataset: Any = None, ignore_keys: list | None = None, metric_key_prefix: str = "eval"):
