@@ -113,13 +113,14 @@ def conversation_texts(
     batch = {
         k: [decode_messages(v) for v in batch[k]] if k in ("prompt", "chosen", "rejected") else batch[k] for k in batch
     }
-    prompts = batch.get("prompt") or [[]] * n
+    # An empty prompt is no prompt: stores fill "" where a file had no prompt column.
+    prompts = [p if p not in ("", None) else [] for p in batch.get("prompt") or [[]] * n]
     tools = batch.get("tools") or [None] * n
     kwargs = batch.get("chat_template_kwargs") or [None] * n
     chosen, rejected = [], []
     for i in range(n):
         sides = {"chosen": batch["chosen"][i], "rejected": batch["rejected"][i]}
-        if "prompt" in batch:
+        if "prompt" in batch and prompts[i]:
             sides["prompt"] = prompts[i]
         for column, value in sides.items():
             if not isinstance(value, list):

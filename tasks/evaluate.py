@@ -59,7 +59,8 @@ def renders_with_template(pairs_df: pd.DataFrame, tokenizer: Any) -> bool:
     """Conversational pairs rendered by a chat template carry their own special tokens."""
     if pairs_df.empty or chat_template_in_effect(tokenizer) is None:
         return False
-    return is_conversational_row(pairs_df.iloc[0].to_dict())
+    first = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in pairs_df.iloc[0].to_dict().items()}
+    return is_conversational_row(first)
 
 
 def score_pairs(

@@ -100,7 +100,7 @@ class PairModel(pa.DataFrameModel):
     def _same_format(cls, df: pd.DataFrame) -> Series[bool]:
         """A pair is all text or all messages: a text reply after a conversational prompt cannot be rendered."""
         rows = zip(df.chosen, df.rejected, df.prompt, strict=True)
-        kinds = [{isinstance(v, list) for v in row if isinstance(v, str | list)} for row in rows]
+        kinds = [{isinstance(v, list) for v in row if isinstance(v, str | list) and v != ""} for row in rows]
         return pd.Series([len(k) <= 1 for k in kinds], index=df.index)
 
     @pa.check("chosen", "rejected", "prompt", name="utf8", ignore_na=False)
