@@ -143,9 +143,12 @@ def resolve_chat_template(path: str | Path) -> str:
     name = str(path)
     if name.endswith((".jinja", ".j2")) or Path(name).is_file():
         return load_chat_template(name)
-    if not Path(name).exists() and (name.startswith((".", "/", "~")) or name.count("/") > 1):
-        raise FileNotFoundError(f"chat_template_path={name!r}: no such file or folder")
     from transformers import AutoTokenizer  # a folder or hub id: only its template is taken
+
+    from rmcore.models import is_missing_local_path
+
+    if is_missing_local_path(name):
+        raise FileNotFoundError(f"chat_template_path={name!r}: no such file or folder")
 
     template = chat_template_in_effect(AutoTokenizer.from_pretrained(name))
     if template is None:

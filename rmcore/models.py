@@ -44,13 +44,16 @@ def check_reward_model(model: nn.Module) -> None:
         )
 
 
+def is_missing_local_path(name: str) -> bool:
+    """True for a name that can only be a local path (./x, /x, ~/x, a/b/c) and does not exist."""
+    if Path(name).expanduser().exists():
+        return False
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+
+
 def check_model_source(name: str) -> None:
     """A path that names a folder must exist: otherwise transformers answers with the hub's repo-id error."""
-    path = Path(name).expanduser()
-    if path.exists():
-        return
-    looks_local = name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
-    if looks_local:
+    if is_missing_local_path(name):
         raise FileNotFoundError(f"model {name!r}: no such folder")
 
 
