@@ -17,11 +17,11 @@ LoRA:
 
 from __future__ import annotations
 
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, HfArgumentParser
+from transformers import HfArgumentParser
 
 from rmcore import RewardConfig, RewardTrainer
 from rmcore.data import load_pairs
-from rmcore.models import default_model_path
+from rmcore.models import default_model_path, load_reward_backbone, load_tokenizer
 from rmcore.script_args import LoraArguments, ScriptArguments, build_peft_config
 
 
@@ -33,10 +33,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     # Model & Tokenizer
     ################
     model_name = script_args.model_name_or_path or default_model_path()
-    tokenizer = AutoTokenizer.from_pretrained(model_name, trust_remote_code=script_args.trust_remote_code)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        model_name, num_labels=1, trust_remote_code=script_args.trust_remote_code
-    )
+    tokenizer = load_tokenizer(model_name, training_args.trust_remote_code)
+    model = load_reward_backbone(model_name, training_args.model_init_kwargs, training_args.trust_remote_code)
 
     ##############
     # Load dataset

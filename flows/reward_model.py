@@ -54,7 +54,7 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
     registry = RegistryConfig(name=params.registered_model_name)
     with tracking_run(str(home), params.experiment_name, key, hashes, params.tracking_uri) as run_id:
         log_run_inputs(run_id, config, params.model_dump(mode="json"), train_df, eval_df, ingest_report)
-        max_length = resolve_max_length(job.model_name_or_path, config, params.trust_remote_code)
+        max_length = resolve_max_length(job.model_name_or_path, config)
         cache = home / "cache" / "tokenized"
         train_ds = tokenize(train_df, job.model_name_or_path, max_length, cache, config.dataset_num_proc)
         result = train(train_ds, None, config, job)

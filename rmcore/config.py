@@ -6,7 +6,9 @@ documentation, and `HfArgumentParser(RewardConfig)` turns every field into a com
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from transformers import TrainingArguments
@@ -26,7 +28,50 @@ def bf16_supported() -> bool:
 class RewardConfig(TrainingArguments):
     """Settings for `RewardTrainer`. Every field has help text; see `rewardflow train --help`."""
 
+    _VALID_DICT_FIELDS = [*TrainingArguments._VALID_DICT_FIELDS, "model_init_kwargs"]
+
+    # Parameters that control the model
+    model_init_kwargs: dict[str, Any] | str | None = field(
+        default=None,
+        metadata={
+            "help": "Keyword arguments (a dict, or JSON on the command line) for "
+            "`AutoModelForSequenceClassification.from_pretrained` when the model is given by name. `dtype` "
+            "defaults to float32 (master weights; bf16/fp16 come from autocast), unlike transformers' 'auto'."
+        },
+    )
+    trust_remote_code: bool = field(
+        default=False,
+        metadata={"help": "Allow models and tokenizers that ship their own Python code (hub or folder)."},
+    )
+    keep_model_dtype: bool = field(
+        default=False,
+        metadata={
+            "help": "Train a model object handed over in bf16/fp16 in that dtype. False = upcast its trainable "
+            "parameters to float32 with a warning, since pure half-precision Adam updates underflow."
+        },
+    )
+    chat_template_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "Chat template for conversational data: a Jinja file (.jinja/.j2) or a tokenizer folder/hub id "
+            "whose template is taken. None = the tokenizer's own; a tokenizer without one renders messages in "
+            "hh-rlhf's Human/Assistant form."
+        },
+    )
+
     # Parameters that control the data
+    eos_token: str | None = field(
+        default=None,
+        metadata={"help": "Token that ends a sequence; must be in the vocabulary. None = the tokenizer's eos_token."},
+    )
+    pad_token: str | None = field(
+        default=None,
+        metadata={"help": "Token used for padding; must be in the vocabulary. None = the tokenizer's, else EOS."},
+    )
+    pad_to_multiple_of: int | None = field(
+        default=None,
+        metadata={"help": "Pad padded batches to a multiple of this many tokens (tensor cores like 8). None = off."},
+    )
     max_length: int | None = field(
         default=None,
         metadata={
@@ -74,8 +119,15 @@ class RewardConfig(TrainingArguments):
             "[prompt][chosen reply][rejected reply] whose mask hides the chosen reply from the rejected one "
             "(about 35 percent fewer tokens on hh-rlhf). auto = on for causal decoders with sdpa or eager "
             "attention, where rewards are unchanged; off for encoders, whose bidirectional attention makes it inexact. "
-            "true = on, or an error saying why it would change the rewards. false = off.",
+            "true = on, or an error saying why it would change the rewards. false = off (Python bools work too).",
             "choices": ["auto", "true", "false"],
+        },
+    )
+    activation_offloading: bool = field(
+        default=False,
+        metadata={
+            "help": "Keep the activations saved for backward in CPU memory (torch.autograd.graph.save_on_cpu): "
+            "less GPU memory, slower steps. A no-op on CPU."
         },
     )
     disable_dropout: bool = field(
@@ -109,7 +161,10 @@ class RewardConfig(TrainingArguments):
     # Inherited fields whose defaults differ for reward models
     remove_unused_columns: bool = field(
         default=False,
-        metadata={"help": "Keep all dataset columns: the collator picks the reward columns it needs."},
+        metadata={
+            "help": "Keep all dataset columns: the collator picks the reward columns it needs. True is turned "
+            "off by RewardTrainer with a warning, since it would drop the pair columns."
+        },
     )
     logging_steps: float = field(
         default=10, metadata={"help": "Log every this many steps (a float < 1 is a ratio of all steps)."}
@@ -129,7 +184,9 @@ class RewardConfig(TrainingArguments):
         default=False,
         metadata={"help": "DDP: look for parameters without gradients each step. A reward model uses them all."},
     )
-    save_strategy: str = field(default="no", metadata={"help": "When to write checkpoints: 'no', 'steps' or 'epoch'."})
+    save_strategy: str = field(
+        default="steps", metadata={"help": "When to write checkpoints: 'no', 'steps' (every save_steps) or 'epoch'."}
+    )
 
     def __post_init__(self) -> None:
         if self.bf16 is None:
@@ -138,6 +195,7 @@ class RewardConfig(TrainingArguments):
             self.use_cpu = True  # transformers refuses bf16 without a GPU unless told to use the CPU
         if self.max_length is not None and self.max_length < 2:
             raise ValueError(f"max_length must be at least 2 tokens, got {self.max_length}")
+        self._normalise_trl_fields()
         if self.prefix_sharing not in ("auto", "true", "false"):
             raise ValueError(f"prefix_sharing must be 'auto', 'true' or 'false', got {self.prefix_sharing!r}")
         if self.length_group_batches < 0:
@@ -145,3 +203,26 @@ class RewardConfig(TrainingArguments):
         if self.center_rewards_coefficient is not None and self.center_rewards_coefficient < 0:
             raise ValueError(f"center_rewards_coefficient must be >= 0 or None, got {self.center_rewards_coefficient}")
         super().__post_init__()
+
+    def to_dict(self) -> dict[str, Any]:
+        """TrainingArguments hides every `*_token` field as a secret; eos/pad tokens are not secrets."""
+        d = super().to_dict()
+        d.update(eos_token=self.eos_token, pad_token=self.pad_token)
+        return d
+
+    def _normalise_trl_fields(self) -> None:
+        """Accept what a TRL user passes: bools for prefix_sharing, JSON model_init_kwargs; refuse bad sizes."""
+        if isinstance(self.prefix_sharing, bool):
+            self.prefix_sharing = str(self.prefix_sharing).lower()
+        if isinstance(self.model_init_kwargs, str):
+            try:
+                self.model_init_kwargs = json.loads(self.model_init_kwargs)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"model_init_kwargs must be a JSON object, got {self.model_init_kwargs!r}") from e
+        if self.model_init_kwargs is not None and not isinstance(self.model_init_kwargs, dict):
+            raise ValueError(f"model_init_kwargs must be a dict, got {self.model_init_kwargs!r}")
+        if self.pad_to_multiple_of is not None and self.pad_to_multiple_of < 1:
+            raise ValueError(f"pad_to_multiple_of must be >= 1 or None, got {self.pad_to_multiple_of}")
+        for flag in ("per_device_train_batch_size", "per_device_eval_batch_size"):
+            if getattr(self, flag) < 1:
+                raise ValueError(f"--{flag} must be at least 1, got {getattr(self, flag)}")

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import gzip
+import logging
 import math
+import warnings
 from pathlib import Path
+from typing import Any
 
-from datasets import Dataset, DatasetDict, load_dataset
+from datasets import Dataset, DatasetDict, IterableDataset, load_dataset
 from transformers import PreTrainedTokenizerBase
 
-from rmcore.tokenization import TEXT_COLUMNS, TOKEN_COLUMNS, tokenize_pairs
+from rmcore.tokenization import TEXT_COLUMNS, TOKEN_COLUMNS, is_conversational_row, tokenize_pairs
+
+logger = logging.getLogger(__name__)
+ID_COLUMNS = ("chosen_ids", "rejected_ids")  # TRL's pre-tokenized columns (no attention masks)
+LEGACY_ID_COLUMNS = ("chosen_input_ids", "rejected_input_ids")
+STRING_DTYPES = ("string", "large_string")
 
 _FORMATS = {".jsonl": "json", ".json": "json", ".gz": "json", ".parquet": "parquet", ".csv": "csv"}
 
@@ -54,15 +62,24 @@ def load_pairs(source: str, split: str = "train") -> Dataset:
     return loaded[split] if isinstance(loaded, DatasetDict) else loaded
 
 
-def check_pair_columns(dataset: Dataset, name: str = "dataset") -> str:
-    """Say which form the dataset has ("tokens" or "text"), or fail naming what is missing."""
-    if len(dataset) == 0:
+def column_names(dataset: Dataset | IterableDataset) -> list[str]:
+    """Column names of a dataset or a stream (a stream without features is asked for its first row)."""
+    if dataset.column_names is not None:
+        return list(dataset.column_names)
+    return list(next(iter(dataset)).keys())
+
+
+def check_pair_columns(dataset: Dataset | IterableDataset, name: str = "dataset") -> str:
+    """Say which form the dataset has ("tokens", "ids" or "text"), or fail naming what is missing."""
+    if isinstance(dataset, Dataset) and len(dataset) == 0:
         raise ValueError(f"{name} is empty: there are no preference pairs to train or evaluate on")
-    columns = set(dataset.column_names)
-    if "margin" in columns:
-        check_margins(dataset["margin"], name)
+    columns = set(column_names(dataset))
+    if "margin" in columns and isinstance(dataset, Dataset):
+        check_margins(list(dataset["margin"]), name)
     if set(TOKEN_COLUMNS) <= columns:
         return "tokens"
+    if set(ID_COLUMNS) <= columns or set(LEGACY_ID_COLUMNS) <= columns:
+        return "ids"
     if set(TEXT_COLUMNS) <= columns:
         return "text"
     missing_text = sorted(set(TEXT_COLUMNS) - columns)
@@ -75,45 +92,151 @@ def check_pair_columns(dataset: Dataset, name: str = "dataset") -> str:
 def check_margins(margins: list, name: str) -> None:
     """Margins must be finite numbers: a string or NaN would silently poison the loss."""
     for row, value in enumerate(margins):
+        if isinstance(value, list) and len(value) == 1:  # TRL's own tests store margins as [m]
+            value = value[0]
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise ValueError(f"{name} row {row}: column `margin` must be a finite number, got {value!r}")
 
 
+def _margin_scalar(batch: dict[str, list]) -> dict[str, list]:
+    return {"margin": [m[0] if isinstance(m, list) else m for m in batch["margin"]]}
+
+
+def _from_id_columns(batch: dict[str, list]) -> dict[str, list]:
+    """TRL's `chosen_ids`/`rejected_ids` to our four token columns (every token is real)."""
+    return {
+        "input_ids_chosen": batch["chosen_ids"],
+        "attention_mask_chosen": [[1] * len(x) for x in batch["chosen_ids"]],
+        "input_ids_rejected": batch["rejected_ids"],
+        "attention_mask_rejected": [[1] * len(x) for x in batch["rejected_ids"]],
+    }
+
+
+def _untruncated(batch: dict[str, list]) -> dict[str, list]:
+    """Pre-tokenized pairs: nothing was cut; TRL's id columns are added when absent."""
+    out = {"truncated": [False] * len(batch["input_ids_chosen"])}
+    if "chosen_ids" not in batch:
+        out.update(chosen_ids=batch["input_ids_chosen"], rejected_ids=batch["input_ids_rejected"])
+    return out
+
+
+def check_text_features(dataset: Dataset, name: str) -> None:
+    """Text columns hold strings (also `large_string`) or message lists; anything else is refused up front."""
+    for column in (*TEXT_COLUMNS, "prompt"):
+        feature = dataset.features.get(column)
+        if feature is None:
+            continue
+        if getattr(feature, "dtype", None) in STRING_DTYPES or isinstance(feature, list):
+            continue
+        inner = getattr(feature, "feature", None)  # datasets' List/Sequence of messages
+        if isinstance(inner, dict):  # messages; each row's are checked when it is rendered
+            continue
+        raise ValueError(f"{name}: column `{column}` must hold strings or message lists, not {feature}")
+
+
+def _tokenize_rows(batch: dict[str, list], indices: list[int], **kwargs: Any) -> dict[str, list]:
+    """`tokenize_pairs` with the row numbers `datasets` passes, so an error names the row.
+
+    Also writes TRL's `chosen_ids`/`rejected_ids`, so code written against TRL finds its columns.
+    """
+    out = tokenize_pairs(batch, indices=indices, **kwargs)
+    return {**out, "chosen_ids": out["input_ids_chosen"], "rejected_ids": out["input_ids_rejected"]}
+
+
+def _first_row(dataset: Dataset | IterableDataset) -> dict[str, Any]:
+    return dataset[0] if isinstance(dataset, Dataset) else next(iter(dataset))
+
+
 def prepare_pairs(
-    dataset: Dataset,
+    dataset: Dataset | IterableDataset,
     tokenizer: PreTrainedTokenizerBase,
     max_length: int,
     num_proc: int | None = None,
     name: str = "dataset",
-) -> Dataset:
-    """Return the dataset with the four token columns and `truncated`, tokenizing text pairs if needed."""
+) -> Dataset | IterableDataset:
+    """Return the dataset with the four token columns and `truncated`, tokenizing text pairs if needed.
+
+    Accepts text or conversational pairs, TRL's `chosen_ids`/`rejected_ids`, or our four token
+    columns, as a `Dataset` or a stream (`IterableDataset`, mapped lazily).
+    """
     form = check_pair_columns(dataset, name)
+    columns = column_names(dataset)
+    stream = isinstance(dataset, IterableDataset)
+    map_kwargs = {} if stream else {"num_proc": num_proc}
+    if "margin" in columns:
+        dataset = dataset.map(_margin_scalar, batched=True, **map_kwargs)
+    if form == "ids":
+        if not set(ID_COLUMNS) <= set(columns):
+            warnings.warn(
+                "legacy columns `chosen_input_ids`/`rejected_input_ids` are deprecated and will not be supported in v1 "
+                "(as in TRL): name them `chosen_ids`/`rejected_ids`",
+                FutureWarning,
+                stacklevel=3,
+            )
+            dataset = dataset.rename_columns(dict(zip(LEGACY_ID_COLUMNS, ID_COLUMNS, strict=True)))
+        dataset = dataset.map(_from_id_columns, batched=True, **map_kwargs)
+        form = "tokens"
     if form == "tokens":
-        if "truncated" not in dataset.column_names:
-            dataset = dataset.add_column("truncated", [False] * len(dataset))
+        if "truncated" not in columns:
+            dataset = dataset.map(_untruncated, batched=True)
         return dataset
-    for column in (*TEXT_COLUMNS, "prompt"):
-        if column in dataset.column_names and dataset.features[column].dtype != "string":
-            raise ValueError(f"{name}: column `{column}` must hold strings, not {dataset.features[column]}")
+    if not stream:
+        check_text_features(dataset, name)
+        map_kwargs["desc"] = f"Tokenizing {name}"
+    conversational = is_conversational_row(_first_row(dataset))
     return dataset.map(
-        tokenize_pairs,
+        _tokenize_rows,
         batched=True,
-        num_proc=num_proc,
-        fn_kwargs={"tokenizer": tokenizer, "max_length": max_length},
-        desc=f"Tokenizing {name}",
+        with_indices=True,
+        fn_kwargs={"tokenizer": tokenizer, "max_length": max_length, "name": name, "conversational": conversational},
+        **map_kwargs,
     )
 
 
 def pair_texts(dataset: Dataset, tokenizer: PreTrainedTokenizerBase) -> tuple[list[str], list[str]]:
     """The full chosen and rejected texts of each pair: the text columns if kept, else decoded tokens."""
-    if set(TEXT_COLUMNS) <= set(dataset.column_names):
-        prompts = dataset["prompt"] if "prompt" in dataset.column_names else [""] * len(dataset)
+    if isinstance(dataset, IterableDataset):  # a stream is read once more, row by row
+        rows = list(dataset)
+        dataset = Dataset.from_dict({k: [r[k] for r in rows] for k in TOKEN_COLUMNS})
+    if set(TEXT_COLUMNS) <= set(dataset.column_names) and dataset.features["chosen"].dtype in STRING_DTYPES:
+        prompts = list(dataset["prompt"]) if "prompt" in dataset.column_names else [""] * len(dataset)
         return (
             [p + c for p, c in zip(prompts, dataset["chosen"], strict=True)],
             [p + r for p, r in zip(prompts, dataset["rejected"], strict=True)],
         )
+    # datasets returns a `Column`, which transformers 5 would decode as one sequence: make it a list.
     decode = tokenizer.batch_decode
     return (
-        decode(dataset["input_ids_chosen"], skip_special_tokens=True),
-        decode(dataset["input_ids_rejected"], skip_special_tokens=True),
+        decode(list(dataset["input_ids_chosen"]), skip_special_tokens=True),
+        decode(list(dataset["input_ids_rejected"]), skip_special_tokens=True),
     )
+
+
+def prepare_split(
+    dataset: Dataset | IterableDataset,
+    tokenizer: PreTrainedTokenizerBase,
+    max_length: int,
+    num_proc: int | None,
+    name: str,
+) -> tuple[Dataset | IterableDataset, int]:
+    """`prepare_pairs` plus the count of truncated pairs, logged (0 for a stream, which is not read ahead)."""
+    dataset = prepare_pairs(dataset, tokenizer, max_length, num_proc, name)
+    if isinstance(dataset, IterableDataset):
+        return dataset, 0
+    count = int(sum(dataset["truncated"]))
+    if count:
+        logger.warning(
+            "%s: %d of %d pairs are longer than max_length=%d and were truncated from the left "
+            "(the final replies are kept)",
+            name,
+            count,
+            len(dataset),
+            max_length,
+        )
+    return dataset, count
+
+
+def is_prepared(dataset: Any) -> bool:
+    """True for a dataset `prepare_pairs` has already seen (token columns and `truncated`)."""
+    names = getattr(dataset, "column_names", None) or []
+    return set(TOKEN_COLUMNS) <= set(names) and "truncated" in names

@@ -35,3 +35,8 @@ def compute_reward_metrics(eval_pred: EvalPrediction) -> dict[str, float]:
     if isinstance(predictions, tuple):
         predictions = predictions[0]
     return reward_metrics(predictions[:, 0], predictions[:, 1])
+
+
+def compute_accuracy(eval_pred: EvalPrediction) -> dict[str, float]:
+    """TRL's name for the reward `compute_metrics`: the share of pairs whose chosen reward is higher."""
+    return {"accuracy": compute_reward_metrics(eval_pred)["accuracy"]}

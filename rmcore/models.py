@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
+import torch
 from peft import LoraConfig, PeftConfig, PeftModel, TaskType, get_peft_model
 from torch import nn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
+
+# Files one of which every saved tokenizer writes; a model folder without any has no tokenizer.
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "vocab.json",
+    "tokenizer.model",
+    "spiece.model",
+)
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}
+TAGS = ["trl", "reward-trainer"]  # TRL's own, so code that looks for them finds them
 
 
 def default_model_path() -> str:
@@ -22,9 +39,102 @@ def check_reward_model(model: nn.Module) -> None:
     num_labels = getattr(getattr(model, "config", None), "num_labels", None)
     if num_labels != 1:
         raise ValueError(
-            f"a reward model needs num_labels=1, but this model has num_labels={num_labels}: load it with "
+            f"the model has `num_labels={num_labels}`, but reward models require `num_labels=1`: load it with "
             "AutoModelForSequenceClassification.from_pretrained(name, num_labels=1)"
         )
+
+
+def is_missing_local_path(name: str) -> bool:
+    """True for a name that can only be a local path (./x, /x, ~/x, a/b/c) and does not exist."""
+    if Path(name).expanduser().exists():
+        return False
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+
+
+def check_model_source(name: str) -> None:
+    """A path that names a folder must exist: otherwise transformers answers with the hub's repo-id error."""
+    if is_missing_local_path(name):
+        raise FileNotFoundError(f"model {name!r}: no such folder")
+
+
+def parse_model_init_kwargs(model_init_kwargs: Mapping[str, Any] | None, trust_remote_code: bool) -> dict[str, Any]:
+    """`from_pretrained` kwargs for a reward model: float32 master weights unless `dtype` says otherwise.
+
+    transformers 5 defaults to dtype="auto", which trains a bf16 checkpoint in pure bf16 (Adam updates
+    underflow); TRL loads float32 unless told otherwise, and so do we.
+    """
+    kwargs = dict(model_init_kwargs or {})
+    if "torch_dtype" in kwargs:
+        kwargs.setdefault("dtype", kwargs.pop("torch_dtype"))
+    dtype = kwargs.get("dtype", "float32")
+    if isinstance(dtype, str):
+        if dtype not in DTYPES:
+            raise ValueError(
+                f"model_init_kwargs['dtype']={dtype!r} is not a dtype: use one of {', '.join(DTYPES)} or a torch.dtype"
+            )
+        dtype = DTYPES[dtype]
+    elif not isinstance(dtype, torch.dtype):
+        raise ValueError(f"model_init_kwargs['dtype']={dtype!r} is not a dtype: use one of {', '.join(DTYPES)}")
+    kwargs["dtype"] = dtype
+    kwargs["num_labels"] = 1  # the model's only output is the reward
+    kwargs.setdefault("trust_remote_code", trust_remote_code)
+    return kwargs
+
+
+def check_model_folder(name: str) -> None:
+    """A model path must exist, and a local model folder must hold its tokenizer (else every word is [UNK])."""
+    check_model_source(name)
+    path = Path(name).expanduser()
+    if path.is_dir() and not any((path / f).is_file() for f in TOKENIZER_FILES):
+        raise ValueError(
+            f"model folder {name!r} holds no tokenizer ({', '.join(TOKENIZER_FILES)}): save the tokenizer "
+            "next to the model (tokenizer.save_pretrained) or pass processing_class="
+        )
+
+
+def load_tokenizer(name: str, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+    """The tokenizer saved with a model; a local folder without one is refused, not given a 5-token vocab."""
+    check_model_folder(name)
+    return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+
+
+def load_reward_backbone(
+    name: str, model_init_kwargs: Mapping[str, Any] | None = None, trust_remote_code: bool = False
+) -> nn.Module:
+    """Load a model (folder or hub id) as a num_labels=1 classifier with fp32 master weights by default.
+
+    The one loading path of the trainer, the pipeline's train task and `rewardflow train`.
+    """
+    check_model_source(name)
+    kwargs = parse_model_init_kwargs(model_init_kwargs, trust_remote_code)
+    return AutoModelForSequenceClassification.from_pretrained(name, **kwargs)
+
+
+def upcast_trainable(model: nn.Module) -> bool:
+    """Cast a model whose trainable parameters are bf16/fp16 to float32, with a warning. True if cast.
+
+    Mixed precision belongs in autocast over fp32 master weights: pure half-precision Adam updates
+    underflow, and some parameters then never change.
+    """
+    low = {p.dtype for p in model.parameters() if p.requires_grad and p.dtype in (torch.bfloat16, torch.float16)}
+    if not low:
+        return False
+    warnings.warn(
+        f"the model's trainable parameters are {', '.join(sorted(str(d) for d in low))}: training them in float32 "
+        "(mixed precision is autocast via bf16/fp16); set keep_model_dtype=True to train in the model's dtype",
+        UserWarning,
+        stacklevel=3,
+    )
+    for param in model.parameters():
+        if param.requires_grad and param.dtype in (torch.bfloat16, torch.float16):
+            param.data = param.data.float()
+    return True
+
+
+def add_model_tags(model: nn.Module) -> None:
+    """Tag the model (and so its model card) as a reward model, as TRL does."""
+    if hasattr(model, "add_model_tags"):
+        model.add_model_tags(list(TAGS))
 
 
 def disable_dropout(model: nn.Module) -> int:
@@ -73,16 +183,89 @@ def load_reward_model(path: str | Path, trust_remote_code: bool = False) -> tupl
     path = str(path)
     if is_adapter_dir(path):
         base = json.loads((Path(path) / "adapter_config.json").read_text())["base_model_name_or_path"]
-        model = AutoModelForSequenceClassification.from_pretrained(
-            base, num_labels=1, trust_remote_code=trust_remote_code
-        )
+        model = load_reward_backbone(base, trust_remote_code=trust_remote_code)
         model = PeftModel.from_pretrained(model, path)
     else:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=1, trust_remote_code=trust_remote_code
-        )
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        model = load_reward_backbone(path, trust_remote_code=trust_remote_code)
+    tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
     ensure_pad_token(model, tokenizer)
     check_reward_model(model)
     model.eval()
     return model, tokenizer
+
+
+def resolve_model(model: nn.Module | str | None, args: Any) -> nn.Module | None:
+    """A model name is loaded by `load_reward_backbone`; a model object in bf16/fp16 gets fp32 master weights."""
+    if isinstance(model, str):
+        check_model_folder(model)  # before the weights load
+        return load_reward_backbone(
+            model, getattr(args, "model_init_kwargs", None), getattr(args, "trust_remote_code", False)
+        )
+    if model is not None and getattr(args, "model_init_kwargs", None) is not None:
+        warnings.warn("model_init_kwargs are ignored: the model is already loaded", UserWarning, stacklevel=3)
+    if model is not None and not getattr(args, "keep_model_dtype", False):
+        upcast_trainable(model)
+    return model
+
+
+def resolve_tokenizer(model: nn.Module | str | None, tokenizer: Any, args: Any) -> PreTrainedTokenizerBase:
+    """The tokenizer given, else the one saved with the model (its name or `config.name_or_path`), as TRL does."""
+    if tokenizer is not None:
+        return tokenizer
+    name = model if isinstance(model, str) else getattr(getattr(model, "config", None), "name_or_path", None)
+    if not name:
+        raise ValueError(
+            "RewardTrainer needs the tokenizer: pass tokenizer= or processing_class= (this model has no "
+            "config.name_or_path to load one from)"
+        )
+    return load_tokenizer(name, getattr(args, "trust_remote_code", False))
+
+
+def configure_tokenizer(tokenizer: PreTrainedTokenizerBase, args: Any) -> None:
+    """Apply `eos_token`, `pad_token` and `chat_template_path`; a token outside the vocabulary is refused."""
+    vocab = tokenizer.get_vocab()
+    for flag in ("eos_token", "pad_token"):
+        token = getattr(args, flag, None)
+        if token is None:
+            continue
+        if token not in vocab:
+            raise ValueError(f"{flag}={token!r} is not in the vocabulary of {type(tokenizer).__name__}")
+        setattr(tokenizer, flag, token)
+    path = getattr(args, "chat_template_path", None)
+    if path is not None:
+        from rmcore.chat import resolve_chat_template
+
+        tokenizer.chat_template = resolve_chat_template(path)
+
+
+def setup_tokenizer(model: nn.Module | str | None, tokenizer: Any, args: Any) -> PreTrainedTokenizerBase:
+    """`resolve_tokenizer` then `configure_tokenizer`: the tokenizer training will use."""
+    tokenizer = resolve_tokenizer(model, tokenizer, args)
+    configure_tokenizer(tokenizer, args)
+    return tokenizer
+
+
+def prepare_reward_model(
+    model: nn.Module, tokenizer: PreTrainedTokenizerBase, args: Any, peft_config: PeftConfig | None
+) -> nn.Module:
+    """Check, pad-token, dropout-off and (optionally) LoRA-wrap a reward model for training."""
+    check_reward_model(model)
+    ensure_pad_token(model, tokenizer)
+    if getattr(args, "disable_dropout", True):
+        disable_dropout(model)
+    if peft_config is not None and not isinstance(model, PeftModel):
+        model = apply_peft(model, peft_config)
+    return model
+
+
+def wrap_model_init(
+    model_init: Callable, tokenizer: PreTrainedTokenizerBase, args: Any, peft_config: PeftConfig | None
+) -> Callable:
+    """A `model_init` (hyperparameter search) whose every model is prepared like a model handed over."""
+    takes_trial = len(inspect.signature(model_init).parameters) == 1
+
+    def prepared_model_init(trial=None):
+        model = model_init(trial) if takes_trial else model_init()
+        return prepare_reward_model(model, tokenizer, args, peft_config)
+
+    return prepared_model_init

@@ -31,8 +31,10 @@ def score_texts(
     batch_size: int = 32,
     max_length: int | None = None,
     bf16: bool | None = None,
+    templated: bool = False,
 ) -> list[float]:
-    """One reward per text, in the order given.
+    """One reward per text, in the order given; `templated` texts (chat template output) get no added
+    special tokens, as in training.
 
     Texts are sorted by token length so each batch pads little, truncated from the left like in
     training, and scored under `torch.inference_mode`.
@@ -40,7 +42,7 @@ def score_texts(
     if not texts:
         return []
     max_length = max_length or model_max_length(model, tokenizer)
-    ids, _ = tokenize_texts(texts, tokenizer, max_length)
+    ids, _ = tokenize_texts(texts, tokenizer, max_length, templated)
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
     device = next(model.parameters()).device
     scores = [0.0] * len(ids)

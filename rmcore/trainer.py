@@ -7,7 +7,6 @@ data preparation from `rmcore.data`, reports from `rmcore.report` / `rmcore.plot
 from __future__ import annotations
 
 import copy
-import inspect
 import logging
 import warnings
 from collections.abc import Callable
@@ -19,21 +18,21 @@ from datasets import Dataset, IterableDataset
 from peft import PeftConfig, PeftModel
 from torch import nn
 from torch.utils.data import Sampler
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
+from transformers import Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import EvalLoopOutput
 
 from rmcore.collator import RewardDataCollatorWithPadding
 from rmcore.config import RewardConfig
-from rmcore.data import pair_texts, prepare_pairs
+from rmcore.data import is_prepared, pair_texts, prepare_split
 from rmcore.loss import pairwise_loss
 from rmcore.metrics import compute_reward_metrics
-from rmcore.models import apply_peft, check_reward_model, disable_dropout, ensure_pad_token
+from rmcore.models import TAGS, add_model_tags, prepare_reward_model, resolve_model, setup_tokenizer, wrap_model_init
 from rmcore.packing import packed_pair_rewards, supports_packing
 from rmcore.prefix_sharing import prefix_sharing_applies, shared_prefix_pair_rewards
 from rmcore.report import write_eval_report
 from rmcore.rewards import is_distributed_wrapper, pair_rewards
 from rmcore.sampler import LengthGroupedPairSampler, pair_lengths
-from rmcore.tokenization import model_max_length
+from rmcore.tokenization import check_max_length, model_max_length
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +50,8 @@ class RewardTrainer(Trainer):
     `peft_config`, `max_length`, and datasets of either the four token columns or `chosen`/`rejected`
     text (optional `prompt`, `margin`).
     """
+
+    _tag_names = TAGS
 
     def __init__(
         self,
@@ -70,41 +71,42 @@ class RewardTrainer(Trainer):
         processing_class: Any = None,
     ) -> None:
         args = args if args is not None else RewardConfig(output_dir="reward_model")
-        if isinstance(model, str):
-            processing_class = processing_class or tokenizer or AutoTokenizer.from_pretrained(model)
-            model = AutoModelForSequenceClassification.from_pretrained(model, num_labels=1)
-        processing_class = processing_class if processing_class is not None else tokenizer
-        if processing_class is None:
-            raise ValueError("RewardTrainer needs the tokenizer: pass tokenizer= or processing_class=")
+        if train_dataset is None:
+            raise ValueError("`train_dataset` is required: RewardTrainer trains on preference pairs")
         if args.remove_unused_columns:
-            logger.warning("remove_unused_columns=True would drop the pair columns; using False")
+            warnings.warn("remove_unused_columns=True would drop the pair columns; using False", stacklevel=2)
             args.remove_unused_columns = False
+        set_seed(args.seed)  # the new score head of a model loaded by name starts the same in every run
+        model = resolve_model(model, args)
+        processing_class = setup_tokenizer(model, processing_class or tokenizer, args)
         self.peft_config = peft_config
         if model is not None:
-            model = self._prepare_model(model, processing_class, args)
+            model = prepare_reward_model(model, processing_class, args, peft_config)
         if model_init is not None:
-            model_init = self._wrap_model_init(model_init, processing_class, args)
+            model_init = wrap_model_init(model_init, processing_class, args, peft_config)
 
         length = max_length or getattr(args, "max_length", None)
+        if length is not None and model is not None:
+            check_max_length(length, model)
         self.max_length = length or model_max_length(model, processing_class)
-        num_proc = getattr(args, "dataset_num_proc", None)
         self.truncated_counts: dict[str, int] = {}
+        self._num_proc = getattr(args, "dataset_num_proc", None)
         if train_dataset is not None:
-            train_dataset = self._prepare_split(train_dataset, processing_class, num_proc, "train")
+            train_dataset = self._prepare_split(train_dataset, processing_class, "train")
         if isinstance(eval_dataset, dict):
-            eval_dataset = {
-                k: self._prepare_split(v, processing_class, num_proc, f"eval_{k}") for k, v in eval_dataset.items()
-            }
+            eval_dataset = {k: self._prepare_split(v, processing_class, f"eval_{k}") for k, v in eval_dataset.items()}
         elif eval_dataset is not None:
-            eval_dataset = self._prepare_split(eval_dataset, processing_class, num_proc, "eval")
+            eval_dataset = self._prepare_split(eval_dataset, processing_class, "eval")
 
+        pad_multiple = getattr(args, "pad_to_multiple_of", None)
         self._tokens_real = 0
         self._tokens_computed = 0
         self._eval_order: list[int] | None = None
         super().__init__(
             model=model,
             args=args,
-            data_collator=data_collator or RewardDataCollatorWithPadding(processing_class),
+            data_collator=data_collator
+            or RewardDataCollatorWithPadding(processing_class, pad_to_multiple_of=pad_multiple),
             train_dataset=train_dataset,
             eval_dataset=eval_dataset,
             processing_class=processing_class,
@@ -117,43 +119,34 @@ class RewardTrainer(Trainer):
         mode = getattr(args, "prefix_sharing", "false")
         self._share_prefix = self.model is not None and prefix_sharing_applies(self.model, mode)
         self._pack = getattr(args, "padding_free", False) and self.model is not None and supports_packing(self.model)
+        if self.model is not None:  # TRL's tags, on the model and so on its model card
+            add_model_tags(self.model)
 
     # ----- set-up -------------------------------------------------------------------------------
-    def _prepare_model(self, model: nn.Module, tokenizer: Any, args: TrainingArguments) -> nn.Module:
-        check_reward_model(model)
-        ensure_pad_token(model, tokenizer)
-        if getattr(args, "disable_dropout", True):
-            disable_dropout(model)
-        if self.peft_config is not None and not isinstance(model, PeftModel):
-            model = apply_peft(model, self.peft_config)
-        return model
-
-    def _wrap_model_init(self, model_init: Callable, tokenizer: Any, args: TrainingArguments) -> Callable:
-        takes_trial = len(inspect.signature(model_init).parameters) == 1
-
-        def prepared_model_init(trial=None):
-            model = model_init(trial) if takes_trial else model_init()
-            return self._prepare_model(model, tokenizer, args)
-
-        return prepared_model_init
-
-    def _prepare_split(self, dataset: Dataset, tokenizer: Any, num_proc: int | None, name: str) -> Dataset:
-        if isinstance(dataset, IterableDataset):  # a stream arrives tokenized (e.g. tasks.data.store.stream_store)
-            self.truncated_counts[name] = 0
+    def _prepare_split(self, dataset: Dataset | IterableDataset, tokenizer: Any, name: str) -> Dataset:
+        if is_prepared(dataset):
             return dataset
-        dataset = prepare_pairs(dataset, tokenizer, self.max_length, num_proc, name)
-        count = int(sum(dataset["truncated"]))
-        self.truncated_counts[name] = count
-        if count:
-            logger.warning(
-                "%s: %d of %d pairs are longer than max_length=%d and were truncated from the left "
-                "(the final replies are kept)",
-                name,
-                count,
-                len(dataset),
-                self.max_length,
-            )
+        prepared = prepare_split(dataset, tokenizer, self.max_length, self._num_proc, name)
+        dataset, self.truncated_counts[name] = prepared
         return dataset
+
+    def evaluate(self, eval_dataset: Any = None, ignore_keys: list | None = None, metric_key_prefix: str = "eval"):
+        """Evaluate; a raw text or conversational dataset, a DatasetDict or a dict of them is prepared first."""
+        if isinstance(eval_dataset, dict):  # Trainer evaluates each and prefixes with its name
+            eval_dataset = dict(eval_dataset)
+        elif eval_dataset is not None and not isinstance(eval_dataset, str):  # a str names one of self.eval_dataset
+            eval_dataset = self._prepare_split(eval_dataset, self.processing_class, metric_key_prefix)
+        return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+
+    def predict(self, test_dataset: Any, ignore_keys: list | None = None, metric_key_prefix: str = "test"):
+        test_dataset = self._prepare_split(test_dataset, self.processing_class, metric_key_prefix)
+        return super().predict(test_dataset, ignore_keys, metric_key_prefix)
+
+    def training_step(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if not getattr(self.args, "activation_offloading", False):
+            return super().training_step(*args, **kwargs)
+        with torch.autograd.graph.save_on_cpu(pin_memory=torch.cuda.is_available()):
+            return super().training_step(*args, **kwargs)
 
     # ----- batches --------------------------------------------------------------------------------
     def _get_train_sampler(self, train_dataset: Dataset | None = None) -> Sampler | None:

@@ -9,28 +9,58 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from datasets import Dataset
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from rmcore import load_reward_model, reward_metrics, score_texts
-from rmcore.data import pair_texts
+from rmcore.chat import chat_template_in_effect
 from rmcore.report import write_eval_report
-from rmcore.tokenization import model_max_length, tokenize_texts
+from rmcore.tokenization import is_conversational_row, model_max_length, pair_sequences, tokenize_texts
 
 MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
 SCORE_COLUMNS = ("reward_chosen", "reward_rejected", "correct", "truncated")
 
 
-def frame_texts(pairs_df: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """prompt + chosen and prompt + rejected of validated pairs, joined by the core as in training."""
-    columns = [c for c in ("prompt", "chosen", "rejected") if c in pairs_df.columns]
-    return pair_texts(Dataset.from_pandas(pairs_df[columns], preserve_index=False), tokenizer=None)
+def text_columns(pairs_df: pd.DataFrame) -> list[str]:
+    return [c for c in ("prompt", "chosen", "rejected") if c in pairs_df.columns]
+
+
+def frame_texts(pairs_df: pd.DataFrame, name: str = "pairs", tokenizer: Any = None) -> tuple[list[str], list[str]]:
+    """prompt + chosen and prompt + rejected, as in training (conversations rendered by the tokenizer's chat
+    template, or hh-rlhf text); fails naming the missing column."""
+    missing = [c for c in ("chosen", "rejected") if c not in pairs_df.columns]
+    pairs_df = pairs_df.assign(  # Arrow hands message lists to pandas as arrays
+        **{c: [v.tolist() if isinstance(v, np.ndarray) else v for v in pairs_df[c]] for c in text_columns(pairs_df)}
+    )
+    if missing:
+        raise ValueError(f"{name} lacks column(s) {missing}; it has {sorted(map(str, pairs_df.columns))}")
+    for column in ("chosen", "rejected", "prompt"):
+        if column in pairs_df.columns:
+            bad = [i for i, v in enumerate(pairs_df[column]) if not isinstance(v, str | list)]
+            if bad:
+                raise ValueError(
+                    f"{name} row {bad[0]}: column `{column}` must be a string or a message list, "
+                    f"got {pairs_df[column].iloc[bad[0]]!r}"
+                )
+    if pairs_df.empty:
+        return [], []
+    batch = {c: pairs_df[c].tolist() for c in ("prompt", "chosen", "rejected", "tools") if c in pairs_df.columns}
+    chosen, rejected, _ = pair_sequences(batch, tokenizer, name=name)
+    return chosen, rejected
+
+
+def renders_with_template(pairs_df: pd.DataFrame, tokenizer: Any) -> bool:
+    """Conversational pairs rendered by a chat template carry their own special tokens."""
+    if pairs_df.empty or chat_template_in_effect(tokenizer) is None:
+        return False
+    first = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in pairs_df.iloc[0].to_dict().items()}
+    return is_conversational_row(first)
 
 
 def score_pairs(
@@ -46,13 +76,14 @@ def score_pairs(
         DataFrame [N] with columns reward_chosen, reward_rejected (float), correct, truncated (bool),
         in the order of `pairs_df`.
     """
-    chosen, rejected = frame_texts(pairs_df)
+    chosen, rejected = frame_texts(pairs_df, tokenizer=tokenizer)
+    templated = renders_with_template(pairs_df, tokenizer)
     max_length = max_length or model_max_length(model, tokenizer)
-    reward_chosen = score_texts(model, tokenizer, chosen, batch_size, max_length)
-    reward_rejected = score_texts(model, tokenizer, rejected, batch_size, max_length)
+    reward_chosen = score_texts(model, tokenizer, chosen, batch_size, max_length, templated=templated)
+    reward_rejected = score_texts(model, tokenizer, rejected, batch_size, max_length, templated=templated)
     # Tokenizing again only for the flags is cheap next to the forward passes.
-    _, cut_chosen = tokenize_texts(chosen, tokenizer, max_length) if chosen else (None, [])
-    _, cut_rejected = tokenize_texts(rejected, tokenizer, max_length) if rejected else (None, [])
+    _, cut_chosen = tokenize_texts(chosen, tokenizer, max_length, templated) if chosen else (None, [])
+    _, cut_rejected = tokenize_texts(rejected, tokenizer, max_length, templated) if rejected else (None, [])
     scored = pd.DataFrame(
         {
             "reward_chosen": np.asarray(reward_chosen, dtype=np.float64),

@@ -14,6 +14,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from rmcore.chat import message_problem
 from tasks.data.id_index import IdIndex
 
 # Every rule, in the order reasons are listed, with what a failing value is said to be.
@@ -22,7 +23,9 @@ RULES = {
     "utf8": "is not valid UTF-8",
     "truncated_file": "is cut off: the file ends mid-stream",
     "required_fields": "is missing or null",
-    "string_type": "must be a string",
+    "string_type": "must be a string or a message list",
+    "message_list": "is not a well-formed message list",
+    "same_format": "mixes text and message lists in one pair",
     "non_empty": "is empty or only whitespace",
     "chosen_ne_rejected": "is the same text as `rejected`",
     "margin_finite": "must be a finite number",
@@ -35,7 +38,13 @@ TEXT_FIELDS = ("chosen", "rejected", "prompt")
 
 
 def _is_text_or_none(value: Any) -> bool:
-    return value is None or isinstance(value, str)
+    """Text, or a list (a conversation, whose messages `message_list` checks)."""
+    return value is None or isinstance(value, str | list)
+
+
+def _is_messages_if_list(value: Any) -> bool:
+    """A list must be `{"role", "content"}` messages with known roles and string content, and not empty."""
+    return not isinstance(value, list) or message_problem(value) is None
 
 
 def encodes(value: Any) -> bool:
@@ -60,6 +69,12 @@ def _finite_or_absent(value: Any) -> bool:
         return False
 
 
+def _same_reply(chosen: Any, rejected: Any) -> bool:
+    if isinstance(chosen, str) and isinstance(rejected, str):
+        return chosen.strip() == rejected.strip()
+    return isinstance(chosen, list) and chosen == rejected
+
+
 class PairModel(pa.DataFrameModel):
     """One row per parsed pair; `margin` None = absent, `row_bytes` = size of the row as it came in."""
 
@@ -77,6 +92,17 @@ class PairModel(pa.DataFrameModel):
     def _string(cls, column: Series[object]) -> Series[bool]:
         return column.map(_is_text_or_none)
 
+    @pa.check("chosen", "rejected", "prompt", name="message_list", ignore_na=False)
+    def _messages(cls, column: Series[object]) -> Series[bool]:
+        return column.map(_is_messages_if_list)
+
+    @pa.dataframe_check(name="same_format", ignore_na=False)
+    def _same_format(cls, df: pd.DataFrame) -> Series[bool]:
+        """A pair is all text or all messages: a text reply after a conversational prompt cannot be rendered."""
+        rows = zip(df.chosen, df.rejected, df.prompt, strict=True)
+        kinds = [{isinstance(v, list) for v in row if isinstance(v, str | list) and v != ""} for row in rows]
+        return pd.Series([len(k) <= 1 for k in kinds], index=df.index)
+
     @pa.check("chosen", "rejected", "prompt", name="utf8", ignore_na=False)
     def _utf8(cls, column: Series[object]) -> Series[bool]:
         return column.map(encodes)
@@ -93,7 +119,7 @@ class PairModel(pa.DataFrameModel):
     def _differ(cls, df: pd.DataFrame) -> Series[bool]:
         """Compared after stripping: pairs that differ only in surrounding whitespace teach nothing."""
         pairs = zip(df.chosen, df.rejected, strict=True)
-        same = [isinstance(c, str) and isinstance(r, str) and c.strip() == r.strip() for c, r in pairs]
+        same = [_same_reply(c, r) for c, r in pairs]
         return pd.Series([not s for s in same], index=df.index)
 
     class Config:

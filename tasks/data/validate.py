@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 
+from rmcore.chat import encode_messages, message_problem
 from tasks.data.config import DataConfig
 from tasks.data.id_index import IdIndex
 from tasks.data.records import RawRecord, frame_to_records
@@ -45,6 +46,8 @@ def describe(failures: list[tuple[str, str, Any]]) -> tuple[list[str], str]:
     for rule, column, value in failures:
         is_column = column in TEXT_FIELDS or column == "margin"
         text = f"`{column}` {RULES[rule]}" if is_column else RULES[rule]
+        if rule == "message_list" and isinstance(value, list):
+            text += f" ({message_problem(value)})"
         if rule == "margin_finite":
             text += f", got {value!r}"[:80]
         if rule == "row_size":
@@ -133,10 +136,18 @@ def with_ids(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def good_frame(frame: pd.DataFrame, records: list[RawRecord]) -> pd.DataFrame:
-    """The output columns: prompt and margin only when some row has them (absent margin = 0, no margin)."""
-    out = pd.DataFrame({"chosen": frame.chosen.astype(str), "rejected": frame.rejected.astype(str)})
+    """The output columns: prompt and margin only when some row has them (absent margin = 0, no margin).
+
+    Conversations become canonical JSON text, so the store's string columns hold them (rmcore decodes them).
+    """
+    out = pd.DataFrame(
+        {
+            "chosen": [str(encode_messages(v)) for v in frame.chosen],
+            "rejected": [str(encode_messages(v)) for v in frame.rejected],
+        }
+    )
     if frame.prompt.notna().any():
-        out["prompt"] = [p or "" for p in frame.prompt]
+        out["prompt"] = [encode_messages(p) or "" for p in frame.prompt]
     if frame.margin.map(lambda v: v is not None).any():
         out["margin"] = [0.0 if m is None else float(m) for m in frame.margin]
     out["pair_id"] = list(frame.pair_id)

@@ -88,6 +88,19 @@ def ensure_registered_model(name: str) -> None:
             raise
 
 
+CHAT_TEMPLATE_TAG = "chat_template_hash"
+
+
+def chat_template_tags(model_dir: str | Path) -> dict[str, str]:
+    """The version tag that records how the model saw conversations: sha256 of its chat template, or "none"
+    (conversations rendered as hh-rlhf text). A server renders with the template whose hash matches."""
+    from transformers import AutoTokenizer
+
+    from rmcore.chat import chat_template_hash
+
+    return {CHAT_TEMPLATE_TAG: chat_template_hash(AutoTokenizer.from_pretrained(str(model_dir))) or "none"}
+
+
 def _create_version(run_id: str, model_artifact_path: str, name: str, tags: Mapping[str, Any]) -> str:
     mlflow_client = client()
     # The run's concrete artifact URI, not runs:/: `mlflow.register_model` on runs:/ looks for an

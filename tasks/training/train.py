@@ -15,11 +15,11 @@ from datasets import Dataset
 from filelock import FileLock
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, set_seed
+from transformers import AutoConfig, set_seed
 
 from rmcore import RewardConfig, RewardTrainer
 from rmcore.launch import LaunchArguments, check_sharded_training, is_launched_worker, run_distributed
-from rmcore.models import default_model_path
+from rmcore.models import default_model_path, load_reward_backbone, load_tokenizer
 from rmcore.tokenization import model_max_length
 from tasks.atomic import write_atomic
 from tasks.training.checkpoints import (
@@ -65,12 +65,12 @@ def build_reward_config(output_dir: Path, overrides: dict[str, Any]) -> RewardCo
     return RewardConfig(**{**defaults, **overrides})
 
 
-def resolve_max_length(model_name_or_path: str, config: RewardConfig, trust_remote_code: bool = False) -> int:
+def resolve_max_length(model_name_or_path: str, config: RewardConfig) -> int:
     """The token limit training will use: the config's, else the model's own (read from its config)."""
     if config.max_length:
         return config.max_length
-    model_config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
-    tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
+    model_config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=config.trust_remote_code)
+    tokenizer = load_tokenizer(model_name_or_path, config.trust_remote_code)
     return model_max_length(SimpleNamespace(config=model_config), tokenizer)
 
 
@@ -120,7 +120,6 @@ class TrainJob:
     peft_config: Any = None
     resume: bool = True
     launch: LaunchArguments = field(default_factory=LaunchArguments)
-    trust_remote_code: bool = False
     work_key: str | None = None  # names the inputs; a folder holding other work is refused, never mixed
 
 
@@ -181,10 +180,8 @@ def _train(
         config = dataclasses.replace(config)
     path = job.model_name_or_path or default_model_path()
     set_seed(config.seed)  # the new score head is initialised here, before the Trainer seeds anything
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=job.trust_remote_code)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=1, trust_remote_code=job.trust_remote_code
-    )
+    tokenizer = load_tokenizer(path, config.trust_remote_code)
+    model = load_reward_backbone(path, config.model_init_kwargs, config.trust_remote_code)
     trainer = RewardTrainer(
         model=model,
         args=config,

@@ -16,9 +16,9 @@ import pytest
 
 from deployments.config import ScheduleConfig, ServerConfig
 from deployments.servers import process_specs
+from rmcore.config import RewardConfig
 from rmcore.models import load_reward_model
 from rmcore.safety import PathEscapeError, is_under, resolve_under
-from rmcore.script_args import ScriptArguments
 from tasks.tracking.runs import check_model_dir
 
 PACKAGES = ("rmcore", "tasks", "flows", "deployments", "rewardflow", "examples", "benchmarks")
@@ -43,7 +43,7 @@ def test_every_torch_load_is_weights_only():
 def test_remote_code_is_off_unless_flagged():
     """Inject: nothing. Check every trust_remote_code default is False and no source hard-codes True."""
     assert inspect.signature(load_reward_model).parameters["trust_remote_code"].default is False
-    assert ScriptArguments().trust_remote_code is False
+    assert RewardConfig(output_dir="x", report_to="none").trust_remote_code is False
     hard_coded = [str(p) for p in project_sources() if "trust_remote_code=True" in p.read_text()]
     assert not hard_coded, hard_coded
 

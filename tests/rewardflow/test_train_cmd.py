@@ -89,6 +89,10 @@ def test_unknown_flag_is_named_and_nothing_is_written(tmp_path, capsys):
         (["--output_dir", "unused"], "--dataset_name"),
         (["--dataset_name", "x.jsonl"], "--output_dir"),
         (["--dataset_name", "x.jsonl", "--output_dir", "unused", "--eval_fraction", "1.5"], "eval_fraction"),
+        (
+            ["--dataset_name", "x.jsonl", "--output_dir", "unused", "--per_device_train_batch_size", "0"],
+            "--per_device_train_batch_size must be at least 1, got 0",
+        ),
         (["--dataset_name", "x.jsonl", "--output_dir", "unused", "--learning_rate", "fast"], "--learning_rate"),
     ],
 )
@@ -184,3 +188,28 @@ def test_truncated_gzip_is_named_by_file_and_line(tmp_path, capsys):
     assert train_cmd.main(["--dataset_name", str(path), "--output_dir", str(tmp_path / "m"), *QUICK]) == 1
     err = capsys.readouterr().err
     assert "pairs.jsonl.gz:" in err and "truncated_file" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--model_name_or_path", "./no/such/model"], "'./no/such/model': no such folder"),
+        (["--model_name_or_path", "BARE"], "holds no tokenizer"),
+        (["--max_length", "100000"], "--max_length 100000 is above this model's position limit of 512"),
+        (["--model_init_kwargs", '{"dtype": "float17"}'], "model_init_kwargs['dtype']='float17'"),
+        (["--chat_template_path", "./no/template.jinja"], "chat_template_path='./no/template.jinja'"),
+    ],
+    ids=["missing-model", "no-tokenizer", "max-length", "dtype", "template"],
+)
+def test_bad_model_setup_is_named_and_nothing_is_written(tmp_path, capsys, extra, message):
+    from transformers import AutoModelForSequenceClassification
+
+    from rmcore.models import default_model_path
+
+    if "BARE" in extra:  # a model folder saved without its tokenizer
+        AutoModelForSequenceClassification.from_pretrained(default_model_path()).save_pretrained(tmp_path / "bare")
+        extra = ["--model_name_or_path", str(tmp_path / "bare")]
+    data, out = write_pairs(tmp_path / "pairs.jsonl", PAIRS), tmp_path / "model"
+    assert train_cmd.main(["--dataset_name", data, "--output_dir", str(out), *QUICK, *extra]) == 1
+    assert message in capsys.readouterr().err
+    assert not out.exists()

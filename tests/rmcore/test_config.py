@@ -117,3 +117,19 @@ def test_bad_values_are_refused_naming_the_field(tmp_path, kwargs, name):
 def test_unknown_flag_is_refused_naming_it(tmp_path):
     with pytest.raises(ValueError, match="--no_such_flag"):
         parse(["--output_dir", str(tmp_path), "--no_such_flag", "1"])
+
+
+def test_trl_user_fields(tmp_path):
+    config = RewardConfig(
+        output_dir=str(tmp_path), report_to="none", prefix_sharing=False, model_init_kwargs='{"dtype": "bfloat16"}'
+    )
+    assert config.prefix_sharing == "false"
+    assert config.model_init_kwargs == {"dtype": "bfloat16"}
+    assert config.save_strategy == "steps"  # transformers' and TRL's default
+    assert config.trust_remote_code is False and config.chat_template_path is None
+
+
+def test_batch_size_zero_is_refused_naming_the_flag(tmp_path):
+    with pytest.raises(ValueError, match="--per_device_train_batch_size must be at least 1, got 0"):
+        RewardConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=0)
+    assert not (tmp_path / "out").exists()

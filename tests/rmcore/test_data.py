@@ -120,3 +120,33 @@ def test_empty_files_in_a_folder_are_skipped(tmp_path):
     (tmp_path / "a.jsonl").write_text("")
     with pytest.raises(ValueError, match="every pair file in this folder is empty"):
         load_pairs(str(tmp_path))
+
+
+def test_large_string_columns_and_one_element_margins_are_accepted(gpt2_tokenizer):
+    import pyarrow as pa
+
+    table = pa.table(
+        {
+            "chosen": pa.array([r["chosen"] for r in ROWS], pa.large_string()),
+            "rejected": pa.array([r["rejected"] for r in ROWS], pa.large_string()),
+            "margin": [[1.0], [0.5]],
+        }
+    )
+    out = prepare_pairs(Dataset(table), gpt2_tokenizer, max_length=16)
+    assert out["margin"] == [1.0, 0.5]
+    assert out["chosen_ids"] == out["input_ids_chosen"] and len(out) == 2
+
+
+def test_evaluation_texts_decode_token_columns(gpt2_tokenizer):
+    from rmcore.data import pair_texts
+
+    ids = gpt2_tokenizer(["human hello", "human yes"])["input_ids"]
+    dataset = Dataset.from_dict(
+        {
+            "input_ids_chosen": ids,
+            "attention_mask_chosen": ids,
+            "input_ids_rejected": ids,
+            "attention_mask_rejected": ids,
+        }  # noqa: E501
+    )
+    assert pair_texts(dataset, gpt2_tokenizer)[0] == ["human hello", "human yes"]

@@ -16,7 +16,7 @@ def test_check_reward_model_refuses_two_labels():
         BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)
     )
     assert model.config.num_labels == 2
-    with pytest.raises(ValueError, match="num_labels=1.*num_labels=2"):
+    with pytest.raises(ValueError, match="num_labels=2.*require `num_labels=1`"):
         check_reward_model(model)
 
 
@@ -76,3 +76,48 @@ def test_load_reward_model_reads_an_adapter_folder(tmp_path, make_llama, llama_t
     assert score_texts(loaded, tokenizer, texts, bf16=False) == pytest.approx(
         score_texts(model, llama_tokenizer, texts, bf16=False), abs=1e-6
     )
+
+
+# ----- loading: fp32 master weights, clear errors -------------------------------------------------------------
+def _bf16_llama_folder(tmp_path, make_llama, llama_tokenizer):
+    model = make_llama().to(torch.bfloat16)
+    model.save_pretrained(tmp_path / "m")
+    llama_tokenizer.save_pretrained(tmp_path / "m")
+    return str(tmp_path / "m")
+
+
+def test_bf16_checkpoint_loads_with_fp32_master_weights(tmp_path, make_llama, llama_tokenizer):
+    from rmcore.models import load_reward_backbone
+
+    folder = _bf16_llama_folder(tmp_path, make_llama, llama_tokenizer)
+    assert AutoModelForSequenceClassification.from_pretrained(folder).dtype == torch.bfloat16  # transformers' "auto"
+    model = load_reward_backbone(folder)
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    assert load_reward_backbone(folder, {"dtype": "bfloat16"}).dtype == torch.bfloat16  # asked for
+
+
+def test_unknown_dtype_names_the_field(tmp_path, make_llama, llama_tokenizer):
+    from rmcore.models import load_reward_backbone
+
+    with pytest.raises(ValueError, match=r"model_init_kwargs\['dtype'\]='float17'"):
+        load_reward_backbone(_bf16_llama_folder(tmp_path, make_llama, llama_tokenizer), {"dtype": "float17"})
+
+
+def test_missing_model_folder_and_folder_without_tokenizer_are_refused(tmp_path, make_llama):
+    from rmcore.models import load_reward_backbone, load_tokenizer
+
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        load_reward_backbone(str(tmp_path / "nope" / "model"))
+    make_llama().save_pretrained(tmp_path / "bare")
+    with pytest.raises(ValueError, match="holds no tokenizer"):
+        load_tokenizer(str(tmp_path / "bare"))
+
+
+def test_half_precision_model_object_is_upcast_with_a_warning(make_llama):
+    from rmcore.models import upcast_trainable
+
+    model = make_llama().to(torch.bfloat16)
+    with pytest.warns(UserWarning, match="training them in float32"):
+        assert upcast_trainable(model)
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    assert not upcast_trainable(model)

@@ -72,3 +72,15 @@ def test_model_max_length_is_the_smaller_limit(minilm, minilm_tokenizer, make_gp
     assert model_max_length(minilm, minilm_tokenizer) == 512
     # the word tokenizer sets no limit (a huge sentinel), so the position embeddings decide
     assert model_max_length(make_gpt2(), gpt2_tokenizer) == 64
+
+
+def test_conversations_stored_as_json_text_with_empty_prompts(minilm_tokenizer):
+    import json
+
+    chosen = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    rejected = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "go away"}]
+    batch = {"prompt": [""], "chosen": [json.dumps(chosen)], "rejected": [json.dumps(rejected)]}
+    out = tokenize_pairs(batch, minilm_tokenizer, max_length=32)
+    assert minilm_tokenizer.decode(out["input_ids_rejected"][0], skip_special_tokens=True) == (
+        "human : hi assistant : go away"
+    )

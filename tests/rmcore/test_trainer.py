@@ -113,7 +113,7 @@ def test_num_labels_other_than_one_is_refused(tmp_path, make_config, text_pairs,
     from transformers import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(minilm_path, num_labels=2)
-    with pytest.raises(ValueError, match="num_labels=1.*num_labels=2"):
+    with pytest.raises(ValueError, match="num_labels=2.*require `num_labels=1`"):
         RewardTrainer(
             model=model, args=make_config(tmp_path / "out"), tokenizer=minilm_tokenizer, train_dataset=text_pairs
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 
@@ -147,3 +148,45 @@ def test_real_shared_pairs_validate(shared_pairs):
     result = validate_records(read_pair_records([str(shared_pairs)]), DataConfig(), set())
     assert result.read == 1800 and len(result.good) + result.quarantined == 1800
     assert len(result.good) == 1800
+
+
+USER = {"role": "user", "content": "What is a cat?"}
+GOOD = [USER, {"role": "assistant", "content": "A small animal."}]
+BAD_REPLY = [USER, {"role": "assistant", "content": "No."}]
+
+
+@pytest.mark.parametrize(
+    ("row", "rule", "says"),
+    [
+        ({"chosen": [{"content": "x"}], "rejected": BAD_REPLY}, "message_list", "no 'role'"),
+        ({"chosen": [{"role": "robot", "content": "x"}], "rejected": BAD_REPLY}, "message_list", "unknown role"),
+        ({"chosen": [{"role": "user", "content": 3}], "rejected": BAD_REPLY}, "message_list", "must be a string"),
+        ({"chosen": [], "rejected": BAD_REPLY}, "message_list", "empty message list"),
+        ({"chosen": GOOD, "rejected": GOOD}, "chosen_ne_rejected", "same"),
+        ({"prompt": [USER], "chosen": "A small animal.", "rejected": BAD_REPLY[1:]}, "same_format", "mixes"),
+    ],
+)
+def test_malformed_conversations_are_quarantined_by_rule(tmp_path, write_pairs, row, rule, says):
+    path = write_pairs(tmp_path / "chat.jsonl", [{"chosen": GOOD, "rejected": BAD_REPLY}, row])
+    result = validate_records(read_pair_records([str(path)]), DataConfig(), set())
+    assert len(result.good) == 1 and result.read == 2
+    assert [(r["line"], r["rules"]) for r in result.bad] == [(2, [rule])]
+    assert says in result.bad[0]["message"]
+
+
+def test_conversations_are_kept_as_json_text_that_rmcore_tokenizes(tmp_path, write_pairs):
+    from transformers import AutoTokenizer
+
+    from rmcore.models import default_model_path
+    from rmcore.tokenization import tokenize_pairs
+
+    minilm_tokenizer = AutoTokenizer.from_pretrained(default_model_path())
+
+    rows = [{"prompt": [USER], "chosen": GOOD[1:], "rejected": BAD_REPLY[1:]}]
+    path = write_pairs(tmp_path / "chat.jsonl", rows)
+    good = validate_records(read_pair_records([str(path)]), DataConfig(), set()).good
+    assert json.loads(good.prompt[0]) == [USER] and json.loads(good.chosen[0]) == GOOD[1:]
+    batch = {c: good[c].tolist() for c in ("prompt", "chosen", "rejected")}
+    out = tokenize_pairs(batch, minilm_tokenizer, max_length=64)
+    text = minilm_tokenizer.decode(out["input_ids_chosen"][0], skip_special_tokens=True)
+    assert text == "human : what is a cat? assistant : a small animal."

@@ -253,3 +253,20 @@ def test_pair_metrics_of_the_fixture_models_are_far_apart(model_dirs):
     good = pair_metrics(score_pairs(*load_model_any(str(model_dirs["good"])), PAIRS))
     bad = pair_metrics(score_pairs(*load_model_any(str(model_dirs["bad"])), PAIRS))
     assert good["accuracy"] - bad["accuracy"] > 0.3
+
+
+def test_chat_template_tags_hash_the_saved_template(tmp_path):
+    import hashlib
+
+    from transformers import AutoTokenizer
+
+    from rmcore.models import default_model_path
+    from tasks.register import chat_template_tags
+
+    tokenizer = AutoTokenizer.from_pretrained(default_model_path())
+    tokenizer.save_pretrained(tmp_path / "plain")
+    assert chat_template_tags(tmp_path / "plain") == {"chat_template_hash": "none"}
+    tokenizer.chat_template = "{{ messages[0]['content'] }}"
+    tokenizer.save_pretrained(tmp_path / "chat")
+    expected = hashlib.sha256(tokenizer.chat_template.encode()).hexdigest()
+    assert chat_template_tags(tmp_path / "chat") == {"chat_template_hash": expected}
