@@ -101,8 +101,9 @@ def train_and_evaluate(
     from tasks.training.train import TrainJob, resolve_max_length, train_reward_model
 
     check_sharded_training(launch.accelerate_config_file, config.merge_adapter_on_save)  # before any reading
-    train_df, eval_df = read_splits(script, inputs, config.seed)
     model = script.model_name_or_path or default_model_path()
+    max_length = resolve_max_length(model, config)  # model-side mistakes are named before any reading
+    train_df, eval_df = read_splits(script, inputs, config.seed)
     settings = {"model": model, "lora": vars(lora), "trust_remote_code": config.trust_remote_code}
     job = TrainJob(
         model,
@@ -112,7 +113,6 @@ def train_and_evaluate(
         work_key(train_df, eval_df, config, settings),
     )
     out = Path(config.output_dir)
-    max_length = resolve_max_length(model, config)
     train_ds = tokenize_pairs_cached(train_df, model, max_length, out / "cache", config.dataset_num_proc)
     result = train_reward_model(train_ds, None, config, job)
     metrics = (

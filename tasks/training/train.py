@@ -19,8 +19,14 @@ from transformers import AutoConfig, set_seed
 
 from rmcore import RewardConfig, RewardTrainer
 from rmcore.launch import LaunchArguments, check_sharded_training, is_launched_worker, run_distributed
-from rmcore.models import default_model_path, load_reward_backbone, load_tokenizer
-from rmcore.tokenization import model_max_length
+from rmcore.models import (
+    configure_tokenizer,
+    default_model_path,
+    load_reward_backbone,
+    load_tokenizer,
+    parse_model_init_kwargs,
+)
+from rmcore.tokenization import check_max_length, model_max_length
 from tasks.atomic import write_atomic
 from tasks.training.checkpoints import (
     CompleteCheckpointCallback,
@@ -66,12 +72,22 @@ def build_reward_config(output_dir: Path, overrides: dict[str, Any]) -> RewardCo
 
 
 def resolve_max_length(model_name_or_path: str, config: RewardConfig) -> int:
-    """The token limit training will use: the config's, else the model's own (read from its config)."""
-    if config.max_length:
-        return config.max_length
-    model_config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=config.trust_remote_code)
+    """The token limit training will use: the config's, else the model's own (read from its config).
+
+    It reads the model's tokenizer and config, so every model-side mistake (a missing folder, a folder
+    without a tokenizer, a bad `model_init_kwargs`, `chat_template_path` or `max_length`) is named here,
+    before any pair is tokenized or any file written.
+    """
     tokenizer = load_tokenizer(model_name_or_path, config.trust_remote_code)
-    return model_max_length(SimpleNamespace(config=model_config), tokenizer)
+    configure_tokenizer(tokenizer, config)
+    parse_model_init_kwargs(config.model_init_kwargs, config.trust_remote_code)
+    model = SimpleNamespace(
+        config=AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=config.trust_remote_code)
+    )
+    if config.max_length:
+        check_max_length(config.max_length, model)
+        return config.max_length
+    return model_max_length(model, tokenizer)
 
 
 def finished_result(output_dir: str | Path) -> TrainResult | None:
