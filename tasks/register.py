@@ -24,11 +24,12 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from rmcore.compare import Decision, PromotionRule, decide_promotion
+from rmcore.normalization import describe_shift, scale_shift
 from tasks.evaluate import correct_vector
 from tasks.gate_report import decision_markdown as decision_markdown  # re-exported: the gate's page
 from tasks.gate_report import publish_decision as publish_decision
 from tasks.idempotency import IDEMPOTENCY_TAG
-from tasks.registry_lookup import PREVIOUS_CHALLENGER_TAG, find_version, recorded_decision
+from tasks.registry_lookup import PREVIOUS_CHALLENGER_TAG, find_version, recorded_decision, version_reward_stats
 from tasks.tracking import client, public_tags
 
 CHAMPION = "champion"
@@ -240,6 +241,7 @@ def _gate_locked(
         champion_correct = _champion_outcomes(name, champion, champion_scorer)
         decision = decide_promotion(challenger_correct, champion_correct, rule)
         decision.figures["champion_version"] = float(champion) if champion else float("nan")
+        _add_scale_shift(decision, name, champion, version)
         for key, value in decision_tags(decision, champion).items():
             mlflow_client.set_model_version_tag(name, version, key, value)
         if decision.promote:
@@ -249,6 +251,16 @@ def _gate_locked(
         _restore_champion(name, champion)
         rollback_candidate(name, version)
         raise
+
+
+def _add_scale_shift(decision: Decision, name: str, champion: str | None, version: str) -> None:
+    """The old -> new reward scale in the figures and the reason: a promotion moves an RL loop's reward/KL balance."""
+    if champion is None:
+        return
+    shift = scale_shift(version_reward_stats(name, champion), version_reward_stats(name, version))
+    decision.figures.update(shift)
+    if shift:
+        decision.reason = f"{decision.reason}; {describe_shift(shift)}"
 
 
 def undo_candidate(name: str, version: str, lock_path: str | Path, lock_timeout: float = -1) -> None:
