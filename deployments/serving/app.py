@@ -37,7 +37,14 @@ def field_name(loc: tuple | list) -> str:
 
 def validation_message(errors: list[dict[str, Any]]) -> str:
     """One line naming each bad field: `query: List should have at least 1 item after validation, not 0`."""
-    return "; ".join(f"{field_name(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors[:5])
+    return "; ".join(_one_error(e) for e in errors[:5])
+
+
+def _one_error(error: dict[str, Any]) -> str:
+    loc = error.get("loc", ())
+    if error.get("type") == "json_invalid":  # loc is ('body', character offset)
+        return f"body: not valid JSON ({error.get('msg', '')} at character {loc[-1] if loc else '?'})"
+    return f"{field_name(loc)}: {error.get('msg', 'invalid')}"
 
 
 def bearer_guard(token: str | None):

@@ -9,6 +9,7 @@ from pathlib import Path
 from deployments.config import LOOPBACK_HOSTS
 
 TOKEN_ENV = "REWARDFLOW_SERVE_TOKEN"
+PRECISIONS = {"auto": None, "fp32": False, "bf16": True}
 
 
 @dataclass
@@ -57,6 +58,13 @@ class ServeConfig:
         default=512, metadata={"help": "Most texts (pairs count twice) in one request; more -> 413."}
     )
     max_chars: int = field(default=65536, metadata={"help": "Most characters in one text of a request; longer -> 413."})
+    precision: str = field(
+        default="auto",
+        metadata={
+            "help": "auto = bf16 autocast where the hardware is fast at it (rmcore.config.bf16_supported), "
+            "else fp32; fp32 = always fp32 (rewards independent of how requests were batched); bf16 = always."
+        },
+    )
     max_length: int | None = field(
         default=None, metadata={"help": "Tokens per text (left-truncated as in training). None = the model's."}
     )
@@ -77,4 +85,11 @@ class ServeConfig:
         for name in ("max_batch_texts", "batch_size", "max_texts", "max_chars"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         self.home = str(Path(self.home).expanduser().resolve())
+
+    @property
+    def bf16(self) -> bool | None:
+        """The `bf16` argument of `rmcore.score_texts`: None lets the core decide from the hardware."""
+        return PRECISIONS[self.precision]

@@ -84,13 +84,13 @@ class ModelSlot:
 
 
 def score_loaded(
-    loaded: LoadedModel, texts: list[str], count_truncated: bool, batch_size: int = 32
+    loaded: LoadedModel, texts: list[str], count_truncated: bool, batch_size: int = 32, bf16: bool | None = None
 ) -> tuple[list[float], list[bool] | None]:
-    """Raw rewards of the texts with `rmcore.score_texts` (sorted by length, no gradients, bf16 only where fast).
+    """Raw rewards of the texts with `rmcore.score_texts` (sorted by length, no gradients; bf16 None = where fast).
 
     Truncation flags cost a second tokenization, so they are computed only when a request asks for them.
     """
-    rewards = score_texts(loaded.model, loaded.tokenizer, texts, batch_size, loaded.max_length)
+    rewards = score_texts(loaded.model, loaded.tokenizer, texts, batch_size, loaded.max_length, bf16)
     if not count_truncated:
         return rewards, None
     _, cut = tokenize_texts(texts, loaded.tokenizer, loaded.max_length)
