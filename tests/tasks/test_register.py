@@ -253,3 +253,22 @@ def test_pair_metrics_of_the_fixture_models_are_far_apart(model_dirs):
     good = pair_metrics(score_pairs(*load_model_any(str(model_dirs["good"])), PAIRS))
     bad = pair_metrics(score_pairs(*load_model_any(str(model_dirs["bad"])), PAIRS))
     assert good["accuracy"] - bad["accuracy"] > 0.3
+
+
+def test_the_decision_reports_the_reward_scale_shift(mlflow_home, tracking_uri, model_dirs):
+    name, lock = "rm-scale", mlflow_home / "registry.lock"
+    bad, bad_correct = candidate(mlflow_home, name, model_dirs["bad"], lock)
+    client().log_metric(client().get_model_version(name, bad).run_id, "eval_reward_mean", 1.0)
+    client().log_metric(client().get_model_version(name, bad).run_id, "eval_reward_std", 2.0)
+    first = gate_and_promote(name, bad, bad_correct, scorer, PromotionRule(), lock)
+    assert "scale_std_ratio" not in first.figures  # no champion before: no shift
+    good, good_correct = candidate(mlflow_home, name, model_dirs["good"], lock)
+    for key, value in (("eval_reward_mean", 1.5), ("eval_reward_std", 3.0)):
+        client().log_metric(client().get_model_version(name, good).run_id, key, value)
+
+    decision = gate_and_promote(name, good, good_correct, scorer, PromotionRule(), lock)
+
+    assert decision.figures["scale_mean_shift"] == pytest.approx(0.5)
+    assert decision.figures["scale_std_ratio"] == pytest.approx(1.5)
+    assert decision.reason.endswith("reward scale: mean +0.5, std x1.5")
+    assert client().get_model_version(name, good).tags["gate.scale_std_ratio"] == "1.5"
