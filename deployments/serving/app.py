@@ -85,9 +85,27 @@ def create_app(
     guard = Depends(bearer_guard(config.token))
     app = FastAPI(title="rewardflow reward server", lifespan=lifespan, dependencies=[guard])
     add_error_handlers(app)
+    add_body_limit(app, max_body_bytes(config))
     add_scoring_routes(app, config, slot, batcher)
     add_status_routes(app, config, slot)
     return app
+
+
+def max_body_bytes(config: ServeConfig) -> int:
+    """A body no valid request can exceed: every text at its limit, 4 bytes a character, plus JSON framing."""
+    return config.max_texts * (4 * config.max_chars + 64) + 65536
+
+
+def add_body_limit(app: FastAPI, limit: int) -> None:
+    """Refuse a declared Content-Length beyond `limit` with 413 before the body is read."""
+
+    @app.middleware("http")
+    async def body_limit(request: Request, call_next):
+        declared = request.headers.get("content-length", "0")
+        if declared.isdigit() and int(declared) > limit:
+            message = f"body: {declared} bytes, more than any request within --max-texts and --max-chars ({limit})"
+            return JSONResponse(status_code=413, content={"error": message})
+        return await call_next(request)
 
 
 def add_error_handlers(app: FastAPI) -> None:

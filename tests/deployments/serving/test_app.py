@@ -116,6 +116,12 @@ def test_bad_requests_are_refused_naming_the_field(server, path, content, status
     assert named in response.json()["error"]
 
 
+def test_a_body_larger_than_any_valid_request_is_refused_unread(server):
+    # max_texts=8, max_chars=500: no valid body comes near 1 MB.
+    response = post(server, "/get_reward", content=b"[" + b" " * 1_000_000 + b"]")
+    assert response.status_code == 413 and response.json()["error"].startswith("body: 1000002 bytes")
+
+
 def test_no_model_yet_is_503_with_the_reason(mlflow_home, tracking_uri):
     with running(mlflow_home, model="models:/rm-serve-none@champion", poll_seconds=0.2) as srv:
         reason = wait_for(lambda: "alias" in httpx.get(f"{srv.url}/health").text, 30, "the no-champion reason")
