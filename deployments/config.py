@@ -36,6 +36,11 @@ class ServerConfig:
     prefect_port: int = field(default=4200, metadata={"help": "Port of the Prefect server (API and UI)."})
     mlflow_port: int = field(default=5000, metadata={"help": "Port of the MLflow tracking server (API and UI)."})
     prefect_ui: bool = field(default=True, metadata={"help": "Serve the Prefect UI next to the API."})
+    serve: bool = field(
+        default=False,
+        metadata={"help": "Also start `rewardflow serve`: the champion reward model over HTTP, following promotions."},
+    )
+    serve_port: int = field(default=8000, metadata={"help": "Port of the reward server started by --serve."})
     start_timeout: float = field(
         default=120.0,
         metadata={"help": "Seconds to wait for each process to answer before giving up (servers are slow on 2 CPUs)."},
@@ -45,12 +50,14 @@ class ServerConfig:
     )
 
     def __post_init__(self) -> None:
-        for name in ("prefect_port", "mlflow_port"):
+        for name in ("prefect_port", "mlflow_port", "serve_port"):
             port = getattr(self, name)
             if not 1 <= int(port) <= 65535:
                 raise ValueError(f"{name} must be a TCP port in 1..65535, got {port}")
         if self.prefect_port == self.mlflow_port:
             raise ValueError(f"prefect_port and mlflow_port must differ, both are {self.prefect_port}")
+        if self.serve and self.serve_port in (self.prefect_port, self.mlflow_port):
+            raise ValueError(f"serve_port {self.serve_port} is taken by the Prefect or MLflow server; choose another")
         if self.host not in LOOPBACK_HOSTS and not self.allow_remote:
             raise ValueError(
                 f"host={self.host!r} would expose unauthenticated servers beyond this machine; "

@@ -91,7 +91,7 @@ def process_specs(config: ServerConfig, schedule: ScheduleConfig) -> list[Proces
     # No MLFLOW_TRACKING_URI for the runner: the flow writes HOME/mlflow/mlflow.db directly (tasks.tracking.runs),
     # the same file the MLflow server reads, so training never depends on the server being up.
     runner_env = {**prefect_env(home), "PREFECT_API_URL": prefect_url}
-    return [
+    specs = [
         ProcessSpec(
             "prefect",
             prefect_argv,
@@ -112,6 +112,16 @@ def process_specs(config: ServerConfig, schedule: ScheduleConfig) -> list[Proces
             str(REPO_ROOT),
         ),
     ]
+    return specs + ([serve_spec(config)] if config.serve else [])
+
+
+def serve_spec(config: ServerConfig) -> ProcessSpec:
+    """`rewardflow serve` on the home's registry; a token, if any, reaches it through the environment, never argv."""
+    url = f"http://{client_host(config.host)}:{config.serve_port}"
+    argv = [sys.executable, "-m", "rewardflow.cli", "serve", "--home", config.home]
+    argv += ["--host", config.host, "--port", str(config.serve_port)]
+    log = str(Path(config.home) / "logs" / "serve.log")
+    return ProcessSpec("serve", argv, {}, log, url, f"{url}/health", str(REPO_ROOT))
 
 
 def new_record(config: ServerConfig) -> dict[str, Any]:
@@ -161,7 +171,9 @@ def is_fresh_poll(deployment: dict[str, Any], since: float) -> bool:
 
 def check_ports(config: ServerConfig) -> None:
     """Fail before starting anything when a port is taken, naming the port and the flag that moves it."""
-    for flag, port in (("--prefect-port", config.prefect_port), ("--mlflow-port", config.mlflow_port)):
+    ports = [("--prefect-port", config.prefect_port), ("--mlflow-port", config.mlflow_port)]
+    ports += [("--serve-port", config.serve_port)] if config.serve else []
+    for flag, port in ports:
         if not port_is_free(config.host, port):
             raise RuntimeError(f"port {port} on {config.host} is already taken; choose another with {flag} N")
 
@@ -176,6 +188,8 @@ def answers(spec: ProcessSpec, since: float) -> bool:
     try:
         body = http_get(spec.health_url)
         return spec.name != "runner" or is_fresh_poll(json.loads(body), since)
+    except urllib.error.HTTPError:
+        return spec.name == "serve"  # up and answering; its 503 only says no champion is loaded yet
     except (urllib.error.URLError, OSError, ValueError):
         return False
 
@@ -201,7 +215,7 @@ def running_record(home: str | Path) -> dict[str, Any] | None:
 
 
 def start_servers(config: ServerConfig, schedule: ScheduleConfig) -> dict[str, Any]:
-    """Start the three processes, wait until each answers, and record them in HOME/servers.json.
+    """Start the three processes (four with --serve), wait until each answers, record them in HOME/servers.json.
 
     A previous `up` still running is returned as is; a half-dead one is stopped first. If any process
     fails to come up, the ones already started are stopped before the error propagates.
@@ -217,7 +231,8 @@ def start_servers(config: ServerConfig, schedule: ScheduleConfig) -> dict[str, A
     record = new_record(config)
     specs = process_specs(config, schedule)
     try:
-        # The two servers start side by side; the runner needs the Prefect API, so it comes last.
+        # The two servers start side by side; the runner needs the Prefect API (and the reward server the
+        # MLflow store the servers create), so they come last.
         for batch in (specs[:2], specs[2:]):
             since = time.time() - 1.0
             for spec in batch:

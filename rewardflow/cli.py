@@ -16,6 +16,7 @@ COMMANDS = {
     "validate": "Validate pair files, quarantine bad rows, print counts per rule.",
     "run": "Run the reward-model flow once (every RewardFlowParams field is a flag), register behind the gate.",
     "ingest": "Validate and store new pair files, and announce them so the pipeline retrains.",
+    "serve": "Serve the champion reward model over HTTP (OpenRLHF's /get_reward), following promotions.",
     "up": "Start the Prefect and MLflow servers and the deployment runner on 127.0.0.1.",
     "down": "Stop the servers that `rewardflow up` started.",
     "status": "Show the servers that `rewardflow up` started.",

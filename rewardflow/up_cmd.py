@@ -26,6 +26,8 @@ def print_record(record: dict, heading: str) -> None:
         print(f"  {name:<8} pid {proc['pid']:<8} {proc['url']}  (log: {proc['log']})")
     print(f"Prefect UI: {record['prefect_ui_url']}")
     print(f"MLflow UI:  {record['mlflow_tracking_uri']}")
+    if "serve" in record["processes"]:
+        print(f"Rewards:    {record['processes']['serve']['url']}/get_reward (OpenRLHF --remote_rm_url)")
     print("To use them from this shell:")
     for line in export_lines(record):
         print(f"  {line}")

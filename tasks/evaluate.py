@@ -20,6 +20,7 @@ from transformers import PreTrainedTokenizerBase
 
 from rmcore import load_reward_model, reward_metrics, score_texts
 from rmcore.chat import chat_template_in_effect
+from rmcore.normalization import reward_stats, write_reward_stats
 from rmcore.report import write_eval_report
 from rmcore.tokenization import is_conversational_row, model_max_length, pair_sequences, tokenize_texts
 
@@ -172,8 +173,14 @@ def evaluate_pairs(
     batch_size: int = 32,
     max_length: int | None = None,
     tracking_uri: str | None = None,
+    store_reward_stats: bool = True,
 ) -> EvalResult:
-    """Score the pairs with a model folder or URI; write scores, plots and the logit table under `out_dir`."""
+    """Score the pairs with a model folder or URI; write scores, plots and the logit table under `out_dir`.
+
+    The reward scale on these held-out pairs (`rmcore.normalization.reward_stats` of both sides) joins
+    the metrics as `reward_*`, and with `store_reward_stats` it is written into a model *folder*'s
+    config.json before the model is logged, so a server can normalise rewards with it.
+    """
     loaded, tokenizer = load_model_any(model, tracking_uri)
     scored = score_pairs(loaded, tokenizer, pairs_df, batch_size, max_length)
     out = Path(out_dir)
@@ -181,7 +188,13 @@ def evaluate_pairs(
     scored_path = out / "eval_scores.parquet"
     scored.to_parquet(scored_path, index=False)
     artifacts = write_reports(pairs_df, scored, out) if len(scored) else []
-    return EvalResult(pair_metrics(scored), str(scored_path), artifacts)
+    metrics = pair_metrics(scored)
+    if len(scored):
+        stats = reward_stats([*scored["reward_chosen"], *scored["reward_rejected"]])
+        metrics.update({f"reward_{k}": v for k, v in stats.items()})
+        if store_reward_stats and not is_mlflow_uri(model):
+            write_reward_stats(model, stats)
+    return EvalResult(metrics, str(scored_path), artifacts)
 
 
 @task(name="evaluate-model", cache_policy=NO_CACHE)
@@ -192,6 +205,8 @@ def evaluate_model(
     batch_size: int = 32,
     max_length: int | None = None,
     tracking_uri: str | None = None,
+    store_reward_stats: bool = True,
 ) -> EvalResult:
     """Score the eval pairs (Parquet, written once by the flow) with a model folder or URI (see `evaluate_pairs`)."""
-    return evaluate_pairs(model, pd.read_parquet(pairs_path), out_dir, batch_size, max_length, tracking_uri)
+    pairs_df = pd.read_parquet(pairs_path)
+    return evaluate_pairs(model, pairs_df, out_dir, batch_size, max_length, tracking_uri, store_reward_stats)

@@ -41,3 +41,15 @@ def recorded_decision(name: str, version: str) -> Decision | None:
 def version_run_id(name: str, version: str) -> str:
     """The MLflow run a version was registered from."""
     return str(client().get_model_version(name, version).run_id)
+
+
+def version_reward_stats(name: str, version: str) -> dict[str, float] | None:
+    """The reward scale (`eval_reward_mean`, `eval_reward_std`) its training run logged, or None without one."""
+    mlflow_client = client()
+    run_id = mlflow_client.get_model_version(name, version).run_id
+    if not run_id:
+        return None
+    metrics = mlflow_client.get_run(run_id).data.metrics
+    if "eval_reward_mean" not in metrics or "eval_reward_std" not in metrics:
+        return None
+    return {"mean": metrics["eval_reward_mean"], "std": metrics["eval_reward_std"]}

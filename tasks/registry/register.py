@@ -20,8 +20,9 @@ from filelock import FileLock
 from mlflow.exceptions import MlflowException
 
 from rmcore.compare import Decision, PromotionRule, decide_promotion
+from rmcore.normalization import describe_shift, scale_shift
 from tasks.registry.idempotency import IDEMPOTENCY_TAG
-from tasks.registry.lookup import PREVIOUS_CHALLENGER_TAG, find_version, recorded_decision
+from tasks.registry.lookup import PREVIOUS_CHALLENGER_TAG, find_version, recorded_decision, version_reward_stats
 from tasks.tracking.runs import client, public_tags
 
 CHAMPION = "champion"
@@ -251,6 +252,7 @@ def _gate_locked(
         champion_correct = _champion_outcomes(name, champion, champion_scorer)
         decision = decide_promotion(challenger_correct, champion_correct, rule)
         decision.figures["champion_version"] = float(champion) if champion else float("nan")
+        _add_scale_shift(decision, name, champion, version)
         for key, value in decision_tags(decision, champion).items():
             mlflow_client.set_model_version_tag(name, version, key, value)
         if decision.promote:
@@ -260,6 +262,16 @@ def _gate_locked(
         _restore_champion(name, champion)
         rollback_candidate(name, version)
         raise
+
+
+def _add_scale_shift(decision: Decision, name: str, champion: str | None, version: str) -> None:
+    """The old -> new reward scale in the figures and the reason: a promotion moves an RL loop's reward/KL balance."""
+    if champion is None:
+        return
+    shift = scale_shift(version_reward_stats(name, champion), version_reward_stats(name, version))
+    decision.figures.update(shift)
+    if shift:
+        decision.reason = f"{decision.reason}; {describe_shift(shift)}"
 
 
 def undo_candidate(name: str, version: str, lock_path: str | Path, lock_timeout: float = -1) -> None:

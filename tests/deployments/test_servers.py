@@ -103,3 +103,28 @@ def test_stop_servers_uses_the_record_and_removes_it(config, tmp_path):
     write_record(home, record)
     assert stop_servers(home, timeout=5) == {"toy": "stopped"}
     assert read_record(home) is None and stop_servers(home) == {}
+
+
+def test_serve_adds_the_reward_server_last_without_its_token_in_argv(tmp_path, monkeypatch):
+    from deployments.servers import answers
+    from rewardflow.serve_cmd import build_parser
+    from tests.deployments.serving.serve_helpers import running
+
+    monkeypatch.setenv("REWARDFLOW_SERVE_TOKEN", "tok-not-in-argv")
+    config = ServerConfig(home=str(tmp_path / "home"), prefect_port=4312, mlflow_port=5312, serve=True, serve_port=8312)
+    specs = process_specs(config, ScheduleConfig())
+    assert [s.name for s in specs] == ["prefect", "mlflow", "runner", "serve"]
+    serve = specs[-1]
+    assert serve.argv[1:4] == ["-m", "rewardflow.cli", "serve"] and "tok-not-in-argv" not in " ".join(serve.argv)
+    parsed = build_parser().parse_args(serve.argv[4:])
+    assert (parsed.home, parsed.host, parsed.port) == (config.home, "127.0.0.1", 8312)
+    assert serve.health_url == "http://127.0.0.1:8312/health" and serve.log == f"{config.home}/logs/serve.log"
+    with pytest.raises(ValueError, match="serve_port"):
+        ServerConfig(home=str(tmp_path), prefect_port=4312, mlflow_port=5312, serve=True, serve_port=5312)
+
+    # A reward server with no model loaded (here: an empty folder) answers /health with 503: it is up all the same.
+    monkeypatch.delenv("REWARDFLOW_SERVE_TOKEN")
+    with running(tmp_path / "serve-home", model=str(tmp_path)) as srv:
+        spec = ProcessSpec("serve", [], {}, "", srv.url, f"{srv.url}/health", "")
+        assert answers(spec, since=0.0)
+    assert not answers(spec, since=0.0)  # stopped: nothing answers

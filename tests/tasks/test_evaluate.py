@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,21 @@ def test_evaluate_model_task_writes_scores_plots_and_logit_table(model_dirs, tmp
     assert len(pd.read_parquet(result.scored_path)) == 20
     assert sorted(Path(p).name for p in result.artifacts) == ["eval_logit_table.json", "eval_rewards.png"]
     assert all(Path(p).stat().st_size > 0 for p in result.artifacts)
+
+
+def test_evaluate_model_stores_the_reward_scale_in_the_model_folder(model_dirs, tmp_path):
+    from rmcore.normalization import read_reward_stats, reward_stats
+
+    folder = tmp_path / "model"
+    shutil.copytree(model_dirs["good"], folder)
+    pairs_path = tmp_path / "eval.parquet"
+    fx.synthetic_pairs(12).to_parquet(pairs_path)
+    result = evaluate_model.fn(str(folder), str(pairs_path), str(tmp_path / "out"), batch_size=8)
+    scored = pd.read_parquet(result.scored_path)
+    expected = reward_stats([*scored["reward_chosen"], *scored["reward_rejected"]])
+    assert read_reward_stats(folder) == pytest.approx(expected)
+    assert result.metrics["reward_mean"] == pytest.approx(expected["mean"]) and result.metrics["reward_n"] == 24
+    load_reward_model(folder)  # the extra config key does not get in the way of loading
 
 
 @pytest.mark.skipif(not SHARED_PAIRS.exists(), reason="shared hh-rlhf pairs not present")

@@ -261,7 +261,7 @@ def test_chat_template_tags_hash_the_saved_template(tmp_path):
     from transformers import AutoTokenizer
 
     from rmcore.models import default_model_path
-    from tasks.register import chat_template_tags
+    from tasks.registry.register import chat_template_tags
 
     tokenizer = AutoTokenizer.from_pretrained(default_model_path())
     tokenizer.save_pretrained(tmp_path / "plain")
@@ -270,3 +270,22 @@ def test_chat_template_tags_hash_the_saved_template(tmp_path):
     tokenizer.save_pretrained(tmp_path / "chat")
     expected = hashlib.sha256(tokenizer.chat_template.encode()).hexdigest()
     assert chat_template_tags(tmp_path / "chat") == {"chat_template_hash": expected}
+
+
+def test_the_decision_reports_the_reward_scale_shift(mlflow_home, tracking_uri, model_dirs):
+    name, lock = "rm-scale", mlflow_home / "registry.lock"
+    bad, bad_correct = candidate(mlflow_home, name, model_dirs["bad"], lock)
+    client().log_metric(client().get_model_version(name, bad).run_id, "eval_reward_mean", 1.0)
+    client().log_metric(client().get_model_version(name, bad).run_id, "eval_reward_std", 2.0)
+    first = gate_and_promote(name, bad, bad_correct, scorer, PromotionRule(), lock)
+    assert "scale_std_ratio" not in first.figures  # no champion before: no shift
+    good, good_correct = candidate(mlflow_home, name, model_dirs["good"], lock)
+    for key, value in (("eval_reward_mean", 1.5), ("eval_reward_std", 3.0)):
+        client().log_metric(client().get_model_version(name, good).run_id, key, value)
+
+    decision = gate_and_promote(name, good, good_correct, scorer, PromotionRule(), lock)
+
+    assert decision.figures["scale_mean_shift"] == pytest.approx(0.5)
+    assert decision.figures["scale_std_ratio"] == pytest.approx(1.5)
+    assert decision.reason.endswith("reward scale: mean +0.5, std x1.5")
+    assert client().get_model_version(name, good).tags["gate.scale_std_ratio"] == "1.5"

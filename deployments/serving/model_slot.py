@@ -1,0 +1,97 @@
+"""The model being served, and the slot that holds it: swapped atomically, read without locks.
+
+A scoring batch takes `slot.current` once and keeps that reference to the end, so a swap never changes
+the model under a request: requests in flight finish on the version they started on, and the old
+model is freed when the last of them lets go.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from rmcore import load_reward_model, score_texts
+from rmcore.chat import chat_template_hash
+from rmcore.normalization import read_reward_stats
+from rmcore.tokenization import model_max_length, tokenize_texts
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A reward model ready to score, with what `/info` says about it."""
+
+    model: nn.Module
+    tokenizer: PreTrainedTokenizerBase
+    version: str
+    max_length: int
+    reward_stats: dict[str, float] | None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def base_model_of(model: nn.Module) -> str | None:
+    """The model it was fine-tuned from, as far as its config says (`_name_or_path` is the folder it came from)."""
+    config = getattr(model, "config", None)
+    return getattr(config, "base_model_name_or_path", None) or getattr(config, "model_type", None)
+
+
+def load_folder(folder: str | Path, version: str, info: dict[str, Any], max_length: int | None = None) -> LoadedModel:
+    """Load a model folder and describe it: reward stats from its config.json, chat-template hash, max length."""
+    model, tokenizer = load_reward_model(folder)
+    model.eval()
+    stats = read_reward_stats(folder)
+    length = max_length or model_max_length(model, tokenizer)
+    described = {
+        **info,
+        "version": version,
+        "base_model": info.get("base_model") or base_model_of(model),
+        "max_length": length,
+        "reward_stats": stats,
+        "chat_template_hash": chat_template_hash(tokenizer),
+    }
+    return LoadedModel(model, tokenizer, version, length, stats, described)
+
+
+class ModelSlot:
+    """Holds the current model (None until the first load) and, before that, why there is none."""
+
+    def __init__(self, reason: str = "loading the model") -> None:
+        self._current: LoadedModel | None = None
+        self._reason = reason
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> LoadedModel | None:
+        return self._current
+
+    @property
+    def reason(self) -> str:
+        """Why no model is served yet (meaningful while `current` is None)."""
+        return self._reason
+
+    def set_reason(self, reason: str) -> None:
+        self._reason = reason
+
+    def swap(self, loaded: LoadedModel) -> LoadedModel | None:
+        """Serve `loaded` from now on; returns the model it replaces (still used by batches in flight)."""
+        with self._lock:
+            previous, self._current = self._current, loaded
+        return previous
+
+
+def score_loaded(
+    loaded: LoadedModel, texts: list[str], count_truncated: bool, batch_size: int = 32, bf16: bool | None = None
+) -> tuple[list[float], list[bool] | None]:
+    """Raw rewards of the texts with `rmcore.score_texts` (sorted by length, no gradients; bf16 None = where fast).
+
+    Truncation flags cost a second tokenization, so they are computed only when a request asks for them.
+    """
+    rewards = score_texts(loaded.model, loaded.tokenizer, texts, batch_size, loaded.max_length, bf16)
+    if not count_truncated:
+        return rewards, None
+    _, cut = tokenize_texts(texts, loaded.tokenizer, loaded.max_length)
+    return rewards, list(cut)

@@ -1,0 +1,41 @@
+"""`rewardflow serve --home DIR`: serve the champion reward model over HTTP to an RL loop, on 127.0.0.1.
+
+It follows `models:/reward-model@champion` by default: a promotion is picked up within --poll-seconds
+and swapped in without dropping a request. `POST /get_reward` takes OpenRLHF's payload, so a PPO run
+points `--remote_rm_url http://127.0.0.1:8000/get_reward` at it unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from deployments.config import add_arguments, from_arguments
+from deployments.serving.config import ServeConfig
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rewardflow serve", description=__doc__)
+    parser.add_argument("--home", required=True, help=ServeConfig.__dataclass_fields__["home"].metadata["help"])
+    add_arguments(parser.add_argument_group("server"), ServeConfig, skip=("home",))
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = from_arguments(ServeConfig, args)
+        from deployments.serving.follower import parse_source
+
+        parse_source(config.model)
+    except ValueError as err:
+        print(f"rewardflow serve: {err}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from deployments.serving.server import serve
+
+    guarded = "bearer token required" if config.token else "no token (loopback only)"
+    print(f"Serving {config.model} on http://{config.host}:{config.port} ({guarded})", flush=True)
+    serve(config)
+    return 0
