@@ -1,20 +1,27 @@
-"""Variable-length attention: each packed sequence attends to itself only, at the cost of its own length.
+"""Variable-length attention: each packed piece attends to itself (and to a shared prefix), at the cost of its length.
 
 Packing sequences into rows with a block-diagonal mask keeps every token exact, but attention still
 computes the full row x row score matrix, masked entries included: on MiniLM and hh-rlhf that was 44%
-of a CPU training step. Here the sequences of a batch lie end to end in one row and attention runs
-sequence by sequence without a mask (torch's fused kernel on GPUs; on CPUs two matmuls and a softmax,
-faster there), so attention costs the sum of n_i^2 and linear layers see real tokens only.
+of a CPU training step. Here the pieces of a batch lie end to end in one row and attention runs piece
+by piece: on CPUs two matmuls and a softmax per piece (faster there than the fused CPU kernels); on
+GPUs one fused varlen kernel for the whole row (flash-attention, torch's flash varlen, or FlexAttention
+with a block mask), so attention costs the sum of n_i^2 and linear layers see real tokens only.
+
+A piece may also see an earlier span of the row in full: prefix sharing lays out a pair as
+`[prompt][chosen reply][rejected reply]` and gives the rejected reply the prompt as its prefix, so the
+prompt is computed once and each reply sees exactly what it would see alone.
 
 It is a transformers attention implementation (`AttentionInterface`), switched on only around a
-packed forward (`varlen_attention`): saved configs, padded evaluation and scoring never see it.
+packed forward (`varlen_attention`): saved configs never see it.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -24,19 +31,85 @@ NAME = "rmcore_varlen"
 # On CPUs, sequences up to this length take the math path (fast, scores materialised); longer ones the
 # fused kernel, whose memory grows linearly with length.
 MATH_MAX_LENGTH = 1024
+BACKENDS = ("auto", "flash_attn", "torch_varlen", "flex", "loop")
 
 
 @dataclass
 class VarlenSegments:
-    """Lengths of the sequences lying end to end in a packed row, passed to attention as a keyword.
+    """The pieces lying end to end in a packed row, passed to attention as a keyword.
+
+    Piece i holds `lengths[i]` query tokens; its keys are its own tokens (causally, for decoders) and,
+    where `prefixes[i] = (start, length)` is not empty, first the whole earlier span `row[start:start+length]`:
+    a shared prompt that a rejected reply sees without recomputing it.
 
     Attributes:
-        lengths: tokens of each sequence, in row order; they sum to the row length.
+        lengths: tokens of each piece, in row order; they sum to the row length.
+        prefixes: per piece, (start, length) of the earlier span it also attends to; None = no piece has one.
+        backend: "auto" picks the fastest exact kernel for the device (see `choose_backend`), or one of BACKENDS.
         calls: how many attention layers used them: 0 after a forward means the model bypassed them.
+        cache: per-forward tensors every layer shares (cumulative lengths, key index, block mask).
     """
 
     lengths: Sequence[int]
+    prefixes: Sequence[tuple[int, int]] | None = None
+    backend: str = "auto"
     calls: int = 0
+    cache: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.prefixes is not None and len(self.prefixes) != len(self.lengths):
+            raise ValueError(f"{len(self.prefixes)} prefixes for {len(self.lengths)} pieces")
+
+    def prefix(self, i: int) -> tuple[int, int]:
+        return (0, 0) if self.prefixes is None else tuple(self.prefixes[i])
+
+    @property
+    def has_prefixes(self) -> bool:
+        return self.prefixes is not None and any(n for _, n in self.prefixes)
+
+    def key_index(self, device: torch.device) -> torch.Tensor:
+        """Row positions of each piece's keys (its prefix, then itself), pieces end to end: [sum of key lengths]."""
+        if "key_index" not in self.cache:
+            spans, start = [], 0
+            for i, n in enumerate(self.lengths):
+                p_start, p_len = self.prefix(i)
+                spans += [torch.arange(p_start, p_start + p_len), torch.arange(start, start + n)]
+                start += n
+            self.cache["key_index"] = torch.cat(spans).to(device)
+        return self.cache["key_index"]
+
+    def cumulative(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+        """(cu_seqlens_q, cu_seqlens_k, max_q, max_k) as flash-attention's varlen kernels take them."""
+        if "cumulative" not in self.cache:
+            q_lens = torch.tensor(list(self.lengths), dtype=torch.int32)
+            k_lens = q_lens + torch.tensor([self.prefix(i)[1] for i in range(len(self.lengths))], dtype=torch.int32)
+            zero = torch.zeros(1, dtype=torch.int32)
+            cu_q, cu_k = torch.cat([zero, q_lens.cumsum(0)]), torch.cat([zero, k_lens.cumsum(0)])
+            self.cache["cumulative"] = (
+                cu_q.int().to(device),
+                cu_k.int().to(device),
+                int(q_lens.max()),
+                int(k_lens.max()),
+            )
+        return self.cache["cumulative"]
+
+
+def choose_backend(device: torch.device, dtype: torch.dtype, dropout: float) -> str:
+    """The fastest exact kernel here: on CUDA flash-attention's varlen kernel where the package is
+    installed, else torch's own flash varlen kernel (fp16/bf16), else FlexAttention with a block mask;
+    the per-piece loop on CPUs (its matmuls beat the fused CPU kernels at these lengths) and where none applies."""
+    if device.type != "cuda":
+        return "loop"
+    half = dtype in (torch.float16, torch.bfloat16)
+    if half and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attn"
+    if half and _torch_varlen() is not None:
+        return "torch_varlen"
+    if dropout == 0 and _flex() is not None:
+        return "flex"
+    return "loop"
 
 
 def varlen_attention_forward(
@@ -50,7 +123,7 @@ def varlen_attention_forward(
     rmcore_segments: VarlenSegments | None = None,
     **kwargs,
 ) -> tuple[torch.Tensor, None]:
-    """Attention of [1, heads, T, dim] tensors, one sequence at a time; the AttentionInterface signature.
+    """Attention of [1, heads, T, dim] tensors, piece by piece; the AttentionInterface signature.
 
     Returns:
         ([1, T, heads, dim] output, no weights), as transformers' own implementations return them.
@@ -59,27 +132,143 @@ def varlen_attention_forward(
         raise RuntimeError(f"{NAME} attention needs rmcore_segments=VarlenSegments(...); use rmcore.packed_rewards")
     if query.shape[0] != 1:
         raise ValueError(f"{NAME} attention takes one packed row, got a batch of {query.shape[0]}")
-    rmcore_segments.calls += 1
-    lengths = list(rmcore_segments.lengths)
+    segments = rmcore_segments
+    segments.calls += 1
     is_causal = bool(getattr(module, "is_causal", False))
+    if segments.has_prefixes and not is_causal:
+        raise ValueError(f"{NAME}: shared prefixes are exact for causal attention only")
     scaling = query.shape[-1] ** -0.5 if scaling is None else scaling
+    dropout = dropout if module.training else 0.0
+    backend = segments.backend
+    if backend == "auto":
+        backend = choose_backend(query.device, query.dtype, dropout)
+    kernel = {"flash_attn": _flash_attn, "torch_varlen": _torch_varlen_attention, "flex": _flex_attention}
+    if backend in kernel:
+        return kernel[backend](query, key, value, segments, is_causal, scaling, dropout), None
+    return _loop(query, key, value, segments, is_causal, scaling, dropout), None
+
+
+def _loop(query, key, value, segments: VarlenSegments, is_causal: bool, scaling: float, dropout: float) -> torch.Tensor:
+    """One exact attention call per piece (keys: its prefix, then itself): [1, T, heads, dim]."""
     if key.shape[1] != query.shape[1]:  # grouped-query attention: share each key/value head among its queries
         groups = query.shape[1] // key.shape[1]
         key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
-    dropout = dropout if module.training else 0.0
-    pieces = zip(query.split(lengths, 2), key.split(lengths, 2), value.split(lengths, 2), strict=True)
-    outputs = [_attend(q, k, v, is_causal, scaling, dropout) for q, k, v in pieces]
-    return torch.cat(outputs, dim=2).transpose(1, 2).contiguous(), None
+    outputs, start = [], 0
+    for i, n in enumerate(segments.lengths):
+        q, k, v = (x[:, :, start : start + n] for x in (query, key, value))
+        p_start, p_len = segments.prefix(i)
+        if p_len:
+            k = torch.cat([key[:, :, p_start : p_start + p_len], k], dim=2)
+            v = torch.cat([value[:, :, p_start : p_start + p_len], v], dim=2)
+        outputs.append(_attend(q, k, v, is_causal, scaling, dropout))
+        start += n
+    return torch.cat(outputs, dim=2).transpose(1, 2).contiguous()
+
+
+def _flash_inputs(query, key, value, segments: VarlenSegments):
+    """[T, heads, dim] queries and the gathered [T_k, kv_heads, dim] keys/values flash's varlen kernels take."""
+    q, k, v = (x[0].transpose(0, 1) for x in (query, key, value))
+    if segments.has_prefixes:
+        index = segments.key_index(q.device)
+        k, v = k[index], v[index]
+    return q, k, v
+
+
+def _flash_attn(query, key, value, segments: VarlenSegments, is_causal: bool, scaling: float, dropout: float):
+    """flash-attention's varlen kernel; its causal mask is aligned bottom-right, so a reply sees all its prefix."""
+    from flash_attn import flash_attn_varlen_func
+
+    q, k, v = _flash_inputs(query, key, value, segments)
+    cu_q, cu_k, max_q, max_k = segments.cumulative(q.device)
+    out = flash_attn_varlen_func(
+        q, k, v, cu_q, cu_k, max_q, max_k, dropout_p=dropout, softmax_scale=scaling, causal=is_causal
+    )
+    return out[None]
+
+
+def _torch_varlen_attention(query, key, value, segments: VarlenSegments, is_causal: bool, scaling: float, dropout):
+    """torch's flash varlen kernel (`torch.nn.attention.varlen`), the same layout as flash-attention's."""
+    q, k, v = _flash_inputs(query, key, value, segments)
+    cu_q, cu_k, max_q, max_k = segments.cumulative(q.device)
+    window = (-1, 0) if is_causal else (-1, -1)
+    enable_gqa = k.shape[1] != q.shape[1]
+    out = _torch_varlen()(q, k, v, cu_q, cu_k, max_q, max_k, scale=scaling, window_size=window, enable_gqa=enable_gqa)
+    return out[None]
+
+
+def _flex_attention(query, key, value, segments: VarlenSegments, is_causal: bool, scaling: float, dropout):
+    """FlexAttention over the whole row with a block mask: blocks no piece sees are skipped, not computed."""
+    if "block_mask" not in segments.cache:
+        segments.cache["block_mask"] = _block_mask(segments, is_causal, query.device)
+    flex = _flex() if query.device.type == "cuda" else _eager_flex()
+    out = flex(
+        query,
+        key,
+        value,
+        block_mask=segments.cache["block_mask"],
+        scale=scaling,
+        enable_gqa=key.shape[1] != query.shape[1],
+    )
+    return out.transpose(1, 2).contiguous()
+
+
+def _block_mask(segments: VarlenSegments, is_causal: bool, device: torch.device):
+    """A token sees the tokens of its own piece and of its piece's prefix (earlier tokens only when causal)."""
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    lengths = torch.tensor(list(segments.lengths))
+    piece = torch.repeat_interleave(torch.arange(len(lengths)), lengths)
+    prefix_start = torch.tensor([segments.prefix(i)[0] for i in range(len(lengths))])
+    prefix_end = prefix_start + torch.tensor([segments.prefix(i)[1] for i in range(len(lengths))])
+    piece, prefix_start, prefix_end = piece.to(device), prefix_start.to(device), prefix_end.to(device)
+
+    def mask_mod(b, h, q_idx, kv_idx):
+        own = piece[q_idx] == piece[kv_idx]
+        p = piece[q_idx]
+        shared = (kv_idx >= prefix_start[p]) & (kv_idx < prefix_end[p])
+        visible = own | shared
+        return visible & (q_idx >= kv_idx) if is_causal else visible
+
+    total = int(lengths.sum())
+    return create_block_mask(mask_mod, None, None, total, total, device=device)
+
+
+@functools.cache
+def _torch_varlen():
+    try:
+        from torch.nn.attention.varlen import varlen_attn
+    except ImportError:
+        return None
+    return varlen_attn
+
+
+@functools.cache
+def _flex():
+    """FlexAttention compiled (its fused kernel exists only under torch.compile), or None."""
+    try:
+        from torch.nn.attention.flex_attention import flex_attention
+    except ImportError:
+        return None
+    return torch.compile(flex_attention, dynamic=True)
+
+
+def _eager_flex():
+    """FlexAttention's eager reference (forward only on CPUs): what the equivalence tests run here."""
+    from torch.nn.attention.flex_attention import flex_attention
+
+    return flex_attention
 
 
 def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, is_causal: bool, scaling: float, dropout: float):
     """Attention of one [1, heads, n, dim] sequence by the faster exact kernel for its device and length."""
-    short_on_cpu = q.device.type == "cpu" and q.shape[2] <= MATH_MAX_LENGTH
+    short_on_cpu = q.device.type == "cpu" and k.shape[2] <= MATH_MAX_LENGTH
     return (_math if short_on_cpu else _sdpa)(q, k, v, is_causal, scaling, dropout)
 
 
 def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, is_causal: bool, scaling: float, dropout: float):
     """Fused attention of one sequence (flash / memory-efficient kernels on GPUs, flash on CPUs)."""
+    if is_causal and k.shape[-2] != q.shape[-2]:  # sdpa's is_causal aligns top-left; a prefix needs bottom-right
+        return nn.functional.scaled_dot_product_attention(q, k, v, ~_future(q, k), dropout_p=dropout, scale=scaling)
     return nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=is_causal, scale=scaling)
 
 
@@ -97,11 +286,17 @@ def _math(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, is_causal: bool, sc
     return probs @ v
 
 
+def _future(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """[n_q, n_k] True where a query may not look: the last n_q keys are the queries' own, the first ones a prefix."""
+    n_q, n_k = q.shape[-2], k.shape[-2]
+    return torch.ones((n_q, n_k), dtype=torch.bool, device=q.device).triu(1 + n_k - n_q)
+
+
 def _probs(q: torch.Tensor, k: torch.Tensor, is_causal: bool, scaling: float) -> torch.Tensor:
-    """softmax(q k^T * scaling), future positions masked when causal: [.., n, n]."""
+    """softmax(q k^T * scaling), future positions masked when causal: [.., n_q, n_k]."""
     scores = (q * scaling) @ k.transpose(-1, -2)
     if is_causal:
-        future = torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).triu(1)
+        future = _future(q, k)
         scores = scores.masked_fill(future, float("-inf"))
     return torch.softmax(scores, dim=-1)
 
