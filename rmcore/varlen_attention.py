@@ -302,23 +302,34 @@ def _probs(q: torch.Tensor, k: torch.Tensor, is_causal: bool, scaling: float) ->
 
 
 class _RecomputedAttention(torch.autograd.Function):
-    """softmax(q k^T * scaling) v that keeps q, k, v for backward ([n, dim] each), not the [n, n] probabilities."""
+    """softmax(q k^T * scaling) v that keeps q, k, v for backward ([n, dim] each), not the [n, n] probabilities.
+
+    Under autocast the forward computes in the autocast dtype (as the matmuls outside would); backward
+    runs without autocast, so q, k, v are cast once here and backward computes in that same dtype.
+    """
 
     @staticmethod
     def forward(ctx, q, k, v, is_causal, scaling):
+        device = q.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else q.dtype
+        ctx.dtypes = (q.dtype, k.dtype, v.dtype)
+        q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
         ctx.save_for_backward(q, k, v)
         ctx.is_causal, ctx.scaling = is_causal, scaling
-        return _probs(q, k, is_causal, scaling) @ v
+        with torch.autocast(device, enabled=False):
+            return _probs(q, k, is_causal, scaling) @ v
 
     @staticmethod
     def backward(ctx, grad_out):
         q, k, v = ctx.saved_tensors
+        grad_out = grad_out.to(v.dtype)
         probs = _probs(q, k, ctx.is_causal, ctx.scaling)
         grad_v = probs.transpose(-1, -2) @ grad_out
         grad_probs = grad_out @ v.transpose(-1, -2)
         # probs * (grad_probs - sum(grad_probs * probs)), fused; the scaling folds into the score gradient.
         grad_scores = torch._softmax_backward_data(grad_probs, probs, -1, probs.dtype) * ctx.scaling
-        return grad_scores @ k, grad_scores.transpose(-1, -2) @ q, grad_v, None, None
+        grads = (grad_scores @ k, grad_scores.transpose(-1, -2) @ q, grad_v)
+        return *(g.to(dtype) for g, dtype in zip(grads, ctx.dtypes, strict=True)), None, None
 
 
 AttentionInterface.register(NAME, varlen_attention_forward)

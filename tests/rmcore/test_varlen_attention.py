@@ -206,3 +206,18 @@ def test_backend_choice_by_device():
     assert choose_backend(torch.device("cuda"), torch.bfloat16, 0.0) in ("flash_attn", "torch_varlen")
     with pytest.raises(ValueError, match="backend must be one of"):
         VarlenSegments([1], backend="cudnn")
+
+
+def test_bf16_autocast_with_float_queries_and_bf16_values_trains():
+    """Llama's rotary embedding leaves q, k in fp32 while v comes out of a bf16 linear under autocast."""
+    lengths, prefixes = [4, 2], [(0, 0), (0, 3)]
+    q, k, v = (x.detach().float().requires_grad_() for x in _qkv(lengths))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _ = varlen_attention_forward(
+            _Attention(True), q, k, v.bfloat16(), None, rmcore_segments=VarlenSegments(lengths, prefixes)
+        )
+    assert out.dtype == torch.bfloat16
+    out.float().square().sum().backward()
+    assert q.grad.dtype == k.grad.dtype == torch.float32 and v.grad is not None
+    expected = _with_prefixes(q.detach(), k.detach(), v.detach(), lengths, prefixes)
+    torch.testing.assert_close(out.float(), expected, atol=3e-2, rtol=3e-2)
