@@ -17,8 +17,10 @@ packed forward (`varlen_attention`): saved configs never see it.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import importlib.util
+import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -153,15 +155,21 @@ def _loop(query, key, value, segments: VarlenSegments, is_causal: bool, scaling:
     if key.shape[1] != query.shape[1]:  # grouped-query attention: share each key/value head among its queries
         groups = query.shape[1] // key.shape[1]
         key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
-    outputs, start = [], 0
-    for i, n in enumerate(segments.lengths):
-        q, k, v = (x[:, :, start : start + n] for x in (query, key, value))
+    # split, not slices: the backward of split is one cat, where each slice's would fill a full-size zero tensor
+    lengths = list(segments.lengths)
+    qs, ks, vs = query.split(lengths, 2), key.split(lengths, 2), value.split(lengths, 2)
+    starts = [0, *itertools.accumulate(lengths)][:-1]
+    outputs = []
+    for i, (q, k, v) in enumerate(zip(qs, ks, vs, strict=True)):
         p_start, p_len = segments.prefix(i)
-        if p_len:
-            k = torch.cat([key[:, :, p_start : p_start + p_len], k], dim=2)
-            v = torch.cat([value[:, :, p_start : p_start + p_len], v], dim=2)
+        if p_len:  # the prefix lies inside an earlier piece (a pair's chosen sequence): take it from there
+            j = bisect.bisect_right(starts, p_start) - 1
+            offset = p_start - starts[j]
+            if offset + p_len > lengths[j]:
+                raise ValueError(f"prefix {(p_start, p_len)} of piece {i} spans more than piece {j}")
+            k = torch.cat([ks[j][:, :, offset : offset + p_len], k], dim=2)
+            v = torch.cat([vs[j][:, :, offset : offset + p_len], v], dim=2)
         outputs.append(_attend(q, k, v, is_causal, scaling, dropout))
-        start += n
     return torch.cat(outputs, dim=2).transpose(1, 2).contiguous()
 
 
@@ -288,8 +296,13 @@ def _math(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, is_causal: bool, sc
 
 def _future(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """[n_q, n_k] True where a query may not look: the last n_q keys are the queries' own, the first ones a prefix."""
-    n_q, n_k = q.shape[-2], k.shape[-2]
-    return torch.ones((n_q, n_k), dtype=torch.bool, device=q.device).triu(1 + n_k - n_q)
+    return _future_mask(q.shape[-2], k.shape[-2], q.device)
+
+
+@functools.lru_cache(maxsize=64)
+def _future_mask(n_q: int, n_k: int, device: torch.device) -> torch.Tensor:
+    """Built once per shape, not in every layer's forward and backward (read only: masked_fill copies)."""
+    return torch.ones((n_q, n_k), dtype=torch.bool, device=device).triu(1 + n_k - n_q)
 
 
 def _probs(q: torch.Tensor, k: torch.Tensor, is_causal: bool, scaling: float) -> torch.Tensor:
