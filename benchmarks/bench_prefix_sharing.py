@@ -89,10 +89,13 @@ def token_counts(batches: list[dict]) -> dict[str, int]:
 def summarize(timings: list[dict], counts: dict[str, int], n_pairs: int) -> dict[str, float]:
     """Median pairs/s per setting and the on/off ratios (target: on >= 1.3x the pairs/s of packing alone)."""
     speed = {s: statistics.median(n_pairs / t["seconds"] for t in timings if t["setting"] == s) for s in SETTINGS}
+    # CPU time of this process: steadier than wall time on a machine shared with other jobs
+    per_cpu = {s: statistics.median(n_pairs / t["cpu_seconds"] for t in timings if t["setting"] == s) for s in SETTINGS}
     return {
         "pairs_per_s_off": speed["off"],
         "pairs_per_s_on": speed["on"],
         "speedup": speed["on"] / speed["off"],
+        "speedup_per_cpu_s": per_cpu["on"] / per_cpu["off"],
         **counts,
         "fewer_computed_tokens": 1 - counts["computed_on"] / counts["computed_off"],
     }
@@ -141,10 +144,12 @@ def run_epoch(initial, batches, share: bool, autocast: bool, device: str) -> dic
     train_step(model, optimizer, moved[0], share, autocast)
     sync = torch.cuda.synchronize if device.startswith("cuda") else lambda: None
     sync()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     losses = [train_step(model, optimizer, b, share, autocast) for b in moved]
     sync()
-    return {"setting": "on" if share else "off", "seconds": time.perf_counter() - start, "first_loss": losses[0]}
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    setting = "on" if share else "off"
+    return {"setting": setting, "seconds": seconds, "cpu_seconds": cpu_seconds, "first_loss": losses[0]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         for share in (round_ % 2 == 1, round_ % 2 == 0):  # alternate which setting goes first
             timing = run_epoch(model, batches, share, autocast, args.device)
             timings += [timing] if round_ >= 0 else []
-            print(f"  round {round_:2}: sharing {timing['setting']:3} {timing['seconds']:7.2f} s, "
+            print(f"  round {round_:2}: sharing {timing['setting']:3} {timing['seconds']:7.2f} s "
+                  f"({timing['cpu_seconds']:.1f} CPU-s), "
                   f"first loss {timing['first_loss']:.5f}{'' if round_ >= 0 else ' (warm-up)'}")  # fmt: skip
     summary = summarize(timings, token_counts(batches), len(rows))
     print(json.dumps(summary, indent=2))
