@@ -70,7 +70,8 @@ def test_packed_scores_equal_the_padded_path(decoder, text_pairs, bert_with_mini
     """score_texts packs (no pad token computed) and matches padded batches of compute_rewards (1e-5, fp32)."""
     from rmcore.packing import supports_packing
 
-    decoder_texts = list(text_pairs["chosen"]) + list(text_pairs["rejected"]) + TEXTS  # the tiny decoders' word vocabulary
+    # the tiny decoders know only the words of their test texts
+    decoder_texts = list(text_pairs["chosen"]) + list(text_pairs["rejected"]) + TEXTS
     for (model, tokenizer), texts in ((decoder, decoder_texts), ((bert_with_minilm_vocab, minilm_tokenizer), hh_texts)):
         assert supports_packing(model)
         packed = score_texts(model, tokenizer, texts, batch_size=8, max_length=128, bf16=False)
