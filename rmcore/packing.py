@@ -74,6 +74,22 @@ def supports_packing(model: nn.Module) -> bool:
     return getattr(backbone, "pooler", None) is not None and isinstance(getattr(inner, "classifier", None), nn.Module)
 
 
+def packed_hidden(
+    model: nn.Module, input_ids: torch.Tensor, position_ids: torch.Tensor, segments: VarlenSegments
+) -> torch.Tensor:
+    """The backbone's last hidden states of a packed [1, T] row, attention running piece by piece: [T, hidden]."""
+    inner = _unwrap(model)
+    backbone = getattr(inner, inner.base_model_prefix)
+    with varlen_attention(inner):
+        hidden = backbone(input_ids=input_ids, position_ids=position_ids, rmcore_segments=segments).last_hidden_state
+    if segments.calls == 0:
+        raise RuntimeError(
+            f"{type(inner).__name__} does not route attention through transformers' AttentionInterface, so packed "
+            "sequences would attend to each other; train with padding_free=False"
+        )
+    return hidden[0]
+
+
 def packed_rewards(model: nn.Module, packed: PackedBatch) -> torch.Tensor:
     """One reward per packed sequence, in input order; equal to `compute_rewards` on each sequence alone.
 
@@ -81,19 +97,10 @@ def packed_rewards(model: nn.Module, packed: PackedBatch) -> torch.Tensor:
         [N] rewards.
     """
     inner = _unwrap(model)
-    backbone = getattr(inner, inner.base_model_prefix)
-    segments = VarlenSegments(packed.lengths)
-    with varlen_attention(inner):
-        hidden = backbone(
-            input_ids=packed.input_ids, position_ids=packed.position_ids, rmcore_segments=segments
-        ).last_hidden_state[0]
-    if segments.calls == 0:
-        raise RuntimeError(
-            f"{type(inner).__name__} does not route attention through transformers' AttentionInterface, so packed "
-            "sequences would attend to each other; train with padding_free=False"
-        )
+    hidden = packed_hidden(model, packed.input_ids, packed.position_ids, VarlenSegments(packed.lengths))
     if is_decoder_classifier(model):
         return inner.score(hidden[packed.last_index])[:, 0]
+    backbone = getattr(inner, inner.base_model_prefix)
     pooled = backbone.pooler(hidden[packed.first_index][:, None, :])  # the pooler reads token 0 of each "sequence"
     dropout = getattr(inner, "dropout", nn.Identity())
     return inner.classifier(dropout(pooled))[:, 0]

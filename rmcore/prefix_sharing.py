@@ -2,9 +2,10 @@
 
 Chosen and rejected of an hh-rlhf pair share every turn but the last reply, about 35% of a pair's
 tokens. In a causal model the prompt's hidden states do not depend on what follows, so a pair can be
-packed as one row `[prompt][chosen reply][rejected reply]` whose 4-D mask hides the chosen reply from
-the rejected one and whose position ids restart at the prompt's end for the rejected reply: each
-reply then sees exactly what it would see alone, and both rewards come from one shorter row.
+laid out as `[prompt][chosen reply][rejected reply]`, pairs end to end in one row with no padding:
+attention runs piece by piece (`rmcore.varlen_attention`), the chosen sequence causally over itself,
+the rejected reply over the whole prompt and causally over itself, with position ids restarting at
+the prompt's end. Each reply then sees exactly what it would see alone, and no masked score is computed.
 Wang & Hegde 2024, "Accelerating Direct Preference Optimization with Prefix Sharing"
 (arXiv:2410.20305) report 1.1-1.5x for DPO from the same layout.
 
@@ -19,48 +20,48 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from rmcore.packing import unpad
-from rmcore.rewards import EXACT_ATTENTION, _unwrap, additive_mask, is_decoder_classifier
+from rmcore.packing import packed_hidden, supports_packing, unpad
+from rmcore.rewards import _unwrap, is_decoder_classifier
+from rmcore.varlen_attention import VarlenSegments
 
 MODES = ("auto", "true", "false")
-# Segment ids: every token sees the prompt (causally) and its own segment, never the other reply.
-PROMPT, CHOSEN, REJECTED, PAD = 0, 1, 2, -1
+# `auto` shares a batch only when its prompts hold at least this fraction of its tokens: below it the
+# tokens saved do not pay for the rejected replies' key copies (measured: benchmarks/bench_prefix_sharing.py).
+MIN_SHARED_FRACTION = 0.05
 
 
-# Attention implementations that take a custom 4-D mask as it is (transformers `masking_utils`
-# returns a 4-D mask unchanged): sdpa as a boolean mask, eager as an additive float mask.
 @dataclass(frozen=True)
 class SharedPrefixBatch:
-    """A pair batch packed one pair per row as `[prompt][chosen reply][rejected reply]`, right padded.
+    """A pair batch laid out as `[prompt][chosen reply][rejected reply]` per pair, pairs end to end in one row.
 
     Attributes:
-        input_ids: [B, L] token ids, pad_token_id after the rejected reply.
-        position_ids: [B, L] 0..len(chosen)-1, then len(prompt)..len(rejected)-1 for the rejected reply; 0 on pads.
-        segment_ids: [B, L] PROMPT, CHOSEN, REJECTED or PAD per token.
-        chosen_last: [B] column of the chosen sequence's last token.
-        rejected_last: [B] column of the rejected sequence's last token.
-        unshared_tokens: tokens the normal path computes for this batch (2B x padded length).
+        input_ids: [1, T] token ids.
+        position_ids: [1, T] 0..len(chosen)-1, then len(prompt)..len(rejected)-1 for the rejected reply.
+        segments: the attention pieces: per pair the chosen sequence, then the rejected reply with the prompt as prefix.
+        chosen_last: [B] index in the row of each chosen sequence's last token.
+        rejected_last: [B] index in the row of each rejected sequence's last token.
+        unshared_tokens: real tokens of chosen plus rejected, what plain packing computes.
     """
 
     input_ids: torch.Tensor
     position_ids: torch.Tensor
-    segment_ids: torch.Tensor
+    segments: VarlenSegments
     chosen_last: torch.Tensor
     rejected_last: torch.Tensor
     unshared_tokens: int
+
+    @property
+    def real_tokens(self) -> int:
+        return self.input_ids.numel()
 
     @property
     def computed_tokens(self) -> int:
         return self.input_ids.numel()
 
     @property
-    def real_tokens(self) -> int:
-        return int((self.segment_ids != PAD).sum())
-
-    @property
-    def helps(self) -> bool:
-        """Sharing pays only when the packed rows hold fewer tokens than the padded chosen + rejected rows."""
-        return self.computed_tokens < self.unshared_tokens
+    def shared_fraction(self) -> float:
+        """Fraction of the unshared tokens that sharing does not compute (the prompts' second copies)."""
+        return 1.0 - self.computed_tokens / self.unshared_tokens
 
 
 def common_prefix_length(chosen: torch.Tensor, rejected: torch.Tensor) -> int:
@@ -80,65 +81,46 @@ def common_prefix_length(chosen: torch.Tensor, rejected: torch.Tensor) -> int:
     return min(int(same.cumprod(0).sum()), n - 1)
 
 
-def pack_shared_prefix(batch: dict[str, torch.Tensor], pad_token_id: int) -> SharedPrefixBatch:
-    """Pack each pair of a collated batch (left or right padded) into one `[prompt][chosen][rejected]` row."""
+def pack_shared_prefix(batch: dict[str, torch.Tensor]) -> SharedPrefixBatch:
+    """Lay out each pair of a collated batch (left or right padded) as `[prompt][chosen][rejected]`, end to end."""
     chosen = unpad(batch["input_ids_chosen"], batch["attention_mask_chosen"])
     rejected = unpad(batch["input_ids_rejected"], batch["attention_mask_rejected"])
-    prefixes = [common_prefix_length(c, r) for c, r in zip(chosen, rejected, strict=True)]
-    length = max(c.numel() + r.numel() - p for c, r, p in zip(chosen, rejected, prefixes, strict=True))
-    ids = batch["input_ids_chosen"]
-    device = ids.device
-    input_ids = torch.full((len(chosen), length), pad_token_id, dtype=ids.dtype, device=device)
-    position_ids = torch.zeros((len(chosen), length), dtype=torch.long, device=device)
-    segment_ids = torch.full((len(chosen), length), PAD, dtype=torch.long, device=device)
-    chosen_last, rejected_last = [], []
-    for row, (c, r, p) in enumerate(zip(chosen, rejected, prefixes, strict=True)):
-        lc, lr = c.numel(), r.numel()
-        end = lc + lr - p
-        input_ids[row, :end] = torch.cat([c, r[p:]])
-        position_ids[row, :lc] = torch.arange(lc, device=device)
-        position_ids[row, lc:end] = torch.arange(p, lr, device=device)
-        segment_ids[row, :p], segment_ids[row, p:lc], segment_ids[row, lc:end] = PROMPT, CHOSEN, REJECTED
-        chosen_last.append(lc - 1)
-        rejected_last.append(end - 1)
-    width = max(batch["input_ids_chosen"].shape[1], batch["input_ids_rejected"].shape[1])
+    device = batch["input_ids_chosen"].device
+    ids, positions, lengths, prefixes, chosen_last, rejected_last = [], [], [], [], [], []
+    start = 0
+    for c, r in zip(chosen, rejected, strict=True):
+        p, lc, lr = common_prefix_length(c, r), c.numel(), r.numel()
+        ids += [c, r[p:]]
+        positions += [torch.arange(lc, device=device), torch.arange(p, lr, device=device)]
+        lengths += [lc, lr - p]
+        prefixes += [(0, 0), (start, p)]
+        chosen_last.append(start + lc - 1)
+        start += lc + lr - p
+        rejected_last.append(start - 1)
     as_index = lambda xs: torch.tensor(xs, dtype=torch.long, device=device)  # noqa: E731
     return SharedPrefixBatch(
-        input_ids, position_ids, segment_ids, as_index(chosen_last), as_index(rejected_last), 2 * len(chosen) * width
+        torch.cat(ids)[None],
+        torch.cat(positions)[None],
+        VarlenSegments(lengths, prefixes),
+        as_index(chosen_last),
+        as_index(rejected_last),
+        sum(c.numel() + r.numel() for c, r in zip(chosen, rejected, strict=True)),
     )
 
 
-def shared_prefix_mask(segment_ids: torch.Tensor) -> torch.Tensor:
-    """Causal mask in which a token sees the prompt and its own segment only.
-
-    Pads see the prompt and the pads before them, so no row is fully masked (NaN in sdpa).
-
-    Args:
-        segment_ids: [B, L].
-
-    Returns:
-        [B, 1, L, L] bool, True = may attend.
-    """
-    query, key = segment_ids[:, :, None], segment_ids[:, None, :]
-    visible = (key == query) | (key == PROMPT)
-    causal = torch.ones_like(visible[0]).tril()
-    return (visible & causal)[:, None]
-
-
 def _inexact_reason(model: nn.Module) -> str | None:
-    """Why sharing would change this model's rewards, or None where it is exact."""
+    """Why sharing would change this model's rewards (or cannot run), or None where it is exact."""
     if not is_decoder_classifier(model):
         return "the model is not a causal last-token classifier (an encoder's prompt sees the reply)"
     inner = _unwrap(model)
+    if not supports_packing(model):
+        return "its attention does not go through transformers' AttentionInterface, so replies cannot be laid apart"
     config = inner.config
-    implementation = getattr(config, "_attn_implementation", None)
-    if implementation not in EXACT_ATTENTION:
-        return f"attention implementation {implementation!r} ignores a custom 4-D mask; use one of {EXACT_ATTENTION}"
     layer_types = getattr(config, "layer_types", None) or []
     if any("sliding" in str(t) for t in layer_types) or (
         getattr(config, "sliding_window", None) and getattr(config, "use_sliding_window", True)
     ):
-        return "sliding-window attention is not expressed by a custom 4-D mask"
+        return "sliding-window attention would let a reply see further back than alone"
     backbone = getattr(inner, inner.base_model_prefix)
     if "position_ids" not in inspect.signature(backbone.forward).parameters:
         return f"{type(backbone).__name__} takes no position_ids (e.g. ALiBi), so the rejected reply cannot restart"
@@ -158,35 +140,28 @@ def prefix_sharing_applies(model: nn.Module, mode: str) -> bool:
 
 
 def shared_prefix_rewards(model: nn.Module, packed: SharedPrefixBatch) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rewards of both replies of every packed row, from the decoder's backbone and score head.
+    """Rewards of both replies of every pair, from one forward of the decoder's backbone over the shared row.
 
     Returns:
         (rewards_chosen [B], rewards_rejected [B]).
     """
-    inner = _unwrap(model)
-    backbone = getattr(inner, inner.base_model_prefix)
-    mask = shared_prefix_mask(packed.segment_ids)
-    if inner.config._attn_implementation == "eager":
-        mask = additive_mask(mask, backbone.get_input_embeddings().weight.dtype)
-    hidden = backbone(
-        input_ids=packed.input_ids, attention_mask=mask, position_ids=packed.position_ids
-    ).last_hidden_state
-    rows = torch.arange(hidden.shape[0], device=hidden.device)
-    last = torch.cat([hidden[rows, packed.chosen_last], hidden[rows, packed.rejected_last]])
-    return inner.score(last)[:, 0].chunk(2)
+    hidden = packed_hidden(model, packed.input_ids, packed.position_ids, packed.segments)
+    last = hidden[torch.cat([packed.chosen_last, packed.rejected_last])]
+    return _unwrap(model).score(last)[:, 0].chunk(2)
 
 
 def shared_prefix_pair_rewards(
-    model: nn.Module, batch: dict[str, torch.Tensor], pad_token_id: int
-) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Like `rmcore.rewards.pair_rewards` with each pair's prompt computed once; None when that saves nothing.
+    model: nn.Module, batch: dict[str, torch.Tensor], always: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, SharedPrefixBatch] | None:
+    """Like `rmcore.packing.packed_pair_rewards` with each pair's prompt computed once; None when that saves
+    too little (under MIN_SHARED_FRACTION, unless `always`), for the caller to pack without sharing.
 
-    Call only where `prefix_sharing_applies(model, mode)`; on None, use `pair_rewards`.
+    Call only where `prefix_sharing_applies(model, mode)`.
 
     Returns:
-        (rewards_chosen [B], rewards_rejected [B]), or None.
+        (rewards_chosen [B], rewards_rejected [B], the shared batch, for token counts), or None.
     """
-    packed = pack_shared_prefix(batch, pad_token_id)
-    if not packed.helps:
+    packed = pack_shared_prefix(batch)
+    if not always and packed.shared_fraction < MIN_SHARED_FRACTION:
         return None
-    return shared_prefix_rewards(model, packed)
+    return *shared_prefix_rewards(model, packed), packed

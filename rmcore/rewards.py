@@ -13,14 +13,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-# Attention implementations that take a custom 4-D mask (packing, prefix sharing); flash/flex do not.
-EXACT_ATTENTION = ("sdpa", "eager")
-
-
-def additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """A boolean [.., L, L] mask as eager attention wants it: 0 where allowed, the dtype's minimum elsewhere."""
-    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, torch.finfo(dtype).min)
-
 
 def last_token_indices(attention_mask: torch.Tensor) -> torch.Tensor:
     """Index of the last real token of each row, for left or right padding.

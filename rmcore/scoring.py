@@ -1,4 +1,9 @@
-"""Score texts with a reward model: batched, longest first, without gradients."""
+"""Score texts with a reward model: batched, padding-free where the model packs, without gradients.
+
+Packing (`rmcore.packing`) lays each batch's texts end to end in one row, attention running per
+text: no pad token is computed, and each text gets the reward it gets alone. Models that cannot pack
+are scored in padded batches, longest first so each batch pads little.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from rmcore.config import bf16_supported
+from rmcore.packing import pack_sequences, packed_rewards, supports_packing
 from rmcore.rewards import compute_rewards
 from rmcore.tokenization import model_max_length, tokenize_texts
 
@@ -36,8 +42,8 @@ def score_texts(
     """One reward per text, in the order given; `templated` texts (chat template output) get no added
     special tokens, as in training.
 
-    Texts are sorted by token length so each batch pads little, truncated from the left like in
-    training, and scored under `torch.inference_mode`.
+    Texts are truncated from the left like in training and scored under `torch.inference_mode`,
+    `batch_size` texts per forward: packed end to end where the model supports it, else padded.
     """
     if not texts:
         return []
@@ -51,9 +57,16 @@ def score_texts(
     with torch.inference_mode(), autocast_context(model, bf16):
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            padded = tokenizer.pad([{"input_ids": ids[i]} for i in chunk], return_tensors="pt")
-            rewards = compute_rewards(model, padded["input_ids"].to(device), padded["attention_mask"].to(device))
+            rewards = _batch_rewards(model, tokenizer, [ids[i] for i in chunk], device)
             for i, r in zip(chunk, rewards.float().tolist(), strict=True):
                 scores[i] = r
     model.train(was_training)
     return scores
+
+
+def _batch_rewards(model: nn.Module, tokenizer: PreTrainedTokenizerBase, ids: list[list[int]], device) -> torch.Tensor:
+    """Rewards of one batch of token lists: packed where the model supports it, else one padded batch."""
+    if supports_packing(model):
+        return packed_rewards(model, pack_sequences([torch.tensor(x, device=device) for x in ids]))
+    padded = tokenizer.pad([{"input_ids": x} for x in ids], return_tensors="pt")
+    return compute_rewards(model, padded["input_ids"].to(device), padded["attention_mask"].to(device))

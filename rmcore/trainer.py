@@ -27,10 +27,11 @@ from rmcore.data import is_prepared, pair_texts, prepare_split
 from rmcore.loss import pairwise_loss
 from rmcore.metrics import compute_reward_metrics
 from rmcore.models import TAGS, add_model_tags, prepare_reward_model, resolve_model, setup_tokenizer, wrap_model_init
-from rmcore.packing import packed_pair_rewards, supports_packing
-from rmcore.prefix_sharing import prefix_sharing_applies, shared_prefix_pair_rewards
+from rmcore.packing import supports_packing
+from rmcore.prefix_sharing import prefix_sharing_applies
 from rmcore.report import write_eval_report
-from rmcore.rewards import is_distributed_wrapper, pair_rewards
+from rmcore.reward_forward import padding_free_pair_rewards
+from rmcore.rewards import pair_rewards
 from rmcore.sampler import LengthGroupedPairSampler, pair_lengths
 from rmcore.tokenization import check_max_length, model_max_length
 
@@ -193,26 +194,16 @@ class RewardTrainer(Trainer):
         return loss
 
     def _pair_rewards(self, model: nn.Module, inputs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, tuple]:
-        """Rewards by the cheapest exact path: shared prompt (decoders), packed sequences, or a padded batch.
+        """Rewards by the cheapest exact path: shared prompts (decoders), packed sequences, or a padded batch;
+        the padding-free ones run through the distributed wrapper's forward, so gradients synchronise.
 
         Returns:
-            (rewards_chosen [B], rewards_rejected [B], (real tokens, padded tokens of the unshared batch)).
+            (rewards_chosen [B], rewards_rejected [B], (real tokens, computed tokens)).
         """
-        pad_id = self.processing_class.pad_token_id or 0
-        tokens = padded_token_counts(inputs)
-        if (self._share_prefix or self._pack) and is_distributed_wrapper(model):
-            warnings.warn(  # shown once: packing and prefix sharing call the backbone, past its gradient sync
-                f"{type(model).__name__} wraps the model: padded batches through its forward", stacklevel=2
-            )
-            return *pair_rewards(model, inputs, pad_id), tokens
-        if self._share_prefix:
-            shared = shared_prefix_pair_rewards(model, inputs, pad_id)
-            if shared is not None:
-                return *shared, tokens
-        if self._pack:
-            rewards_chosen, rewards_rejected, packed = packed_pair_rewards(model, inputs)
-            return rewards_chosen, rewards_rejected, (packed.real_tokens, packed.computed_tokens)
-        return *pair_rewards(model, inputs, pad_id), tokens
+        if not (self._share_prefix or self._pack):
+            return *pair_rewards(model, inputs, self.processing_class.pad_token_id or 0), padded_token_counts(inputs)
+        always_share = getattr(self.args, "prefix_sharing", "false") == "true"
+        return padding_free_pair_rewards(model, inputs, self._share_prefix, always_share)
 
     def prediction_step(
         self,

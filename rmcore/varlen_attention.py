@@ -1,42 +1,102 @@
-"""Variable-length attention: each packed sequence attends to itself only, at the cost of its own length.
+"""Variable-length attention: each packed piece attends to itself (and to a shared prefix), at the cost of its length.
 
 Packing sequences into rows with a block-diagonal mask keeps every token exact, but attention still
 computes the full row x row score matrix, masked entries included: on MiniLM and hh-rlhf that was 44%
-of a CPU training step. Here the sequences of a batch lie end to end in one row and attention runs
-sequence by sequence without a mask (torch's fused kernel on GPUs; on CPUs two matmuls and a softmax,
-faster there), so attention costs the sum of n_i^2 and linear layers see real tokens only.
+of a CPU training step. Here the pieces of a batch lie end to end in one row and attention runs piece
+by piece: on CPUs two matmuls and a softmax per piece (faster there than the fused CPU kernels); on
+GPUs one fused varlen kernel for the whole row (`rmcore.fused_varlen`: flash-attention, torch's flash
+varlen, or FlexAttention with a block mask), so attention costs the sum of n_i^2 and linear layers see real tokens only.
+
+A piece may also see an earlier span of the row in full: prefix sharing lays out a pair as
+`[prompt][chosen reply][rejected reply]` and gives the rejected reply the prompt as its prefix, so the
+prompt is computed once and each reply sees exactly what it would see alone.
 
 It is a transformers attention implementation (`AttentionInterface`), switched on only around a
-packed forward (`varlen_attention`): saved configs, padded evaluation and scoring never see it.
+packed forward (`varlen_attention`): saved configs never see it.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
+import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from transformers import AttentionInterface
 
+from rmcore.fused_varlen import KERNELS, choose_backend
+
 NAME = "rmcore_varlen"
 # On CPUs, sequences up to this length take the math path (fast, scores materialised); longer ones the
 # fused kernel, whose memory grows linearly with length.
 MATH_MAX_LENGTH = 1024
+BACKENDS = ("auto", "flash_attn", "torch_varlen", "flex", "loop")
 
 
 @dataclass
 class VarlenSegments:
-    """Lengths of the sequences lying end to end in a packed row, passed to attention as a keyword.
+    """The pieces lying end to end in a packed row, passed to attention as a keyword.
+
+    Piece i holds `lengths[i]` query tokens; its keys are its own tokens (causally, for decoders) and,
+    where `prefixes[i] = (start, length)` is not empty, first the whole earlier span `row[start:start+length]`:
+    a shared prompt that a rejected reply sees without recomputing it.
 
     Attributes:
-        lengths: tokens of each sequence, in row order; they sum to the row length.
+        lengths: tokens of each piece, in row order; they sum to the row length.
+        prefixes: per piece, (start, length) of the earlier span it also attends to; None = no piece has one.
+        backend: "auto" picks the fastest exact kernel for the device (see `choose_backend`), or one of BACKENDS.
         calls: how many attention layers used them: 0 after a forward means the model bypassed them.
+        cache: per-forward tensors every layer shares (cumulative lengths, key index, block mask).
     """
 
     lengths: Sequence[int]
+    prefixes: Sequence[tuple[int, int]] | None = None
+    backend: str = "auto"
     calls: int = 0
+    cache: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.prefixes is not None and len(self.prefixes) != len(self.lengths):
+            raise ValueError(f"{len(self.prefixes)} prefixes for {len(self.lengths)} pieces")
+
+    def prefix(self, i: int) -> tuple[int, int]:
+        return (0, 0) if self.prefixes is None else tuple(self.prefixes[i])
+
+    @property
+    def has_prefixes(self) -> bool:
+        return self.prefixes is not None and any(n for _, n in self.prefixes)
+
+    def key_index(self, device: torch.device) -> torch.Tensor:
+        """Row positions of each piece's keys (its prefix, then itself), pieces end to end: [sum of key lengths]."""
+        if "key_index" not in self.cache:
+            spans, start = [], 0
+            for i, n in enumerate(self.lengths):
+                p_start, p_len = self.prefix(i)
+                spans += [torch.arange(p_start, p_start + p_len), torch.arange(start, start + n)]
+                start += n
+            self.cache["key_index"] = torch.cat(spans).to(device)
+        return self.cache["key_index"]
+
+    def cumulative(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+        """(cu_seqlens_q, cu_seqlens_k, max_q, max_k) as flash-attention's varlen kernels take them."""
+        if "cumulative" not in self.cache:
+            q_lens = torch.tensor(list(self.lengths), dtype=torch.int32)
+            k_lens = q_lens + torch.tensor([self.prefix(i)[1] for i in range(len(self.lengths))], dtype=torch.int32)
+            zero = torch.zeros(1, dtype=torch.int32)
+            cu_q, cu_k = torch.cat([zero, q_lens.cumsum(0)]), torch.cat([zero, k_lens.cumsum(0)])
+            self.cache["cumulative"] = (
+                cu_q.int().to(device),
+                cu_k.int().to(device),
+                int(q_lens.max()),
+                int(k_lens.max()),
+            )
+        return self.cache["cumulative"]
 
 
 def varlen_attention_forward(
@@ -50,7 +110,7 @@ def varlen_attention_forward(
     rmcore_segments: VarlenSegments | None = None,
     **kwargs,
 ) -> tuple[torch.Tensor, None]:
-    """Attention of [1, heads, T, dim] tensors, one sequence at a time; the AttentionInterface signature.
+    """Attention of [1, heads, T, dim] tensors, piece by piece; the AttentionInterface signature.
 
     Returns:
         ([1, T, heads, dim] output, no weights), as transformers' own implementations return them.
@@ -59,27 +119,54 @@ def varlen_attention_forward(
         raise RuntimeError(f"{NAME} attention needs rmcore_segments=VarlenSegments(...); use rmcore.packed_rewards")
     if query.shape[0] != 1:
         raise ValueError(f"{NAME} attention takes one packed row, got a batch of {query.shape[0]}")
-    rmcore_segments.calls += 1
-    lengths = list(rmcore_segments.lengths)
+    segments = rmcore_segments
+    segments.calls += 1
     is_causal = bool(getattr(module, "is_causal", False))
+    if segments.has_prefixes and not is_causal:
+        raise ValueError(f"{NAME}: shared prefixes are exact for causal attention only")
     scaling = query.shape[-1] ** -0.5 if scaling is None else scaling
+    dropout = dropout if module.training else 0.0
+    backend = segments.backend
+    if backend == "auto":
+        backend = choose_backend(query.device, query.dtype, dropout)
+    if backend in KERNELS:
+        return KERNELS[backend](query, key, value, segments, is_causal, scaling, dropout), None
+    return _loop(query, key, value, segments, is_causal, scaling, dropout), None
+
+
+def _loop(query, key, value, segments: VarlenSegments, is_causal: bool, scaling: float, dropout: float) -> torch.Tensor:
+    """One exact attention call per piece (keys: its prefix, then itself): [1, T, heads, dim]."""
     if key.shape[1] != query.shape[1]:  # grouped-query attention: share each key/value head among its queries
         groups = query.shape[1] // key.shape[1]
         key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
-    dropout = dropout if module.training else 0.0
-    pieces = zip(query.split(lengths, 2), key.split(lengths, 2), value.split(lengths, 2), strict=True)
-    outputs = [_attend(q, k, v, is_causal, scaling, dropout) for q, k, v in pieces]
-    return torch.cat(outputs, dim=2).transpose(1, 2).contiguous(), None
+    # split, not slices: the backward of split is one cat, where each slice's would fill a full-size zero tensor
+    lengths = list(segments.lengths)
+    qs, ks, vs = query.split(lengths, 2), key.split(lengths, 2), value.split(lengths, 2)
+    starts = [0, *itertools.accumulate(lengths)][:-1]
+    outputs = []
+    for i, (q, k, v) in enumerate(zip(qs, ks, vs, strict=True)):
+        p_start, p_len = segments.prefix(i)
+        if p_len:  # the prefix lies inside an earlier piece (a pair's chosen sequence): take it from there
+            j = bisect.bisect_right(starts, p_start) - 1
+            offset = p_start - starts[j]
+            if offset + p_len > lengths[j]:
+                raise ValueError(f"prefix {(p_start, p_len)} of piece {i} spans more than piece {j}")
+            k = torch.cat([ks[j][:, :, offset : offset + p_len], k], dim=2)
+            v = torch.cat([vs[j][:, :, offset : offset + p_len], v], dim=2)
+        outputs.append(_attend(q, k, v, is_causal, scaling, dropout))
+    return torch.cat(outputs, dim=2).transpose(1, 2).contiguous()
 
 
 def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, is_causal: bool, scaling: float, dropout: float):
     """Attention of one [1, heads, n, dim] sequence by the faster exact kernel for its device and length."""
-    short_on_cpu = q.device.type == "cpu" and q.shape[2] <= MATH_MAX_LENGTH
+    short_on_cpu = q.device.type == "cpu" and k.shape[2] <= MATH_MAX_LENGTH
     return (_math if short_on_cpu else _sdpa)(q, k, v, is_causal, scaling, dropout)
 
 
 def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, is_causal: bool, scaling: float, dropout: float):
     """Fused attention of one sequence (flash / memory-efficient kernels on GPUs, flash on CPUs)."""
+    if is_causal and k.shape[-2] != q.shape[-2]:  # sdpa's is_causal aligns top-left; a prefix needs bottom-right
+        return nn.functional.scaled_dot_product_attention(q, k, v, ~_future(q, k), dropout_p=dropout, scale=scaling)
     return nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=is_causal, scale=scaling)
 
 
@@ -97,33 +184,55 @@ def _math(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, is_causal: bool, sc
     return probs @ v
 
 
+def _future(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """[n_q, n_k] True where a query may not look: the last n_q keys are the queries' own, the first ones a prefix."""
+    return _future_mask(q.shape[-2], k.shape[-2], q.device)
+
+
+@functools.lru_cache(maxsize=64)
+def _future_mask(n_q: int, n_k: int, device: torch.device) -> torch.Tensor:
+    """Built once per shape, not in every layer's forward and backward (read only: masked_fill copies)."""
+    return torch.ones((n_q, n_k), dtype=torch.bool, device=device).triu(1 + n_k - n_q)
+
+
 def _probs(q: torch.Tensor, k: torch.Tensor, is_causal: bool, scaling: float) -> torch.Tensor:
-    """softmax(q k^T * scaling), future positions masked when causal: [.., n, n]."""
+    """softmax(q k^T * scaling), future positions masked when causal: [.., n_q, n_k]."""
     scores = (q * scaling) @ k.transpose(-1, -2)
     if is_causal:
-        future = torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).triu(1)
+        future = _future(q, k)
         scores = scores.masked_fill(future, float("-inf"))
     return torch.softmax(scores, dim=-1)
 
 
 class _RecomputedAttention(torch.autograd.Function):
-    """softmax(q k^T * scaling) v that keeps q, k, v for backward ([n, dim] each), not the [n, n] probabilities."""
+    """softmax(q k^T * scaling) v that keeps q, k, v for backward ([n, dim] each), not the [n, n] probabilities.
+
+    Under autocast the forward computes in the autocast dtype (as the matmuls outside would); backward
+    runs without autocast, so q, k, v are cast once here and backward computes in that same dtype.
+    """
 
     @staticmethod
     def forward(ctx, q, k, v, is_causal, scaling):
+        device = q.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else q.dtype
+        ctx.dtypes = (q.dtype, k.dtype, v.dtype)
+        q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
         ctx.save_for_backward(q, k, v)
         ctx.is_causal, ctx.scaling = is_causal, scaling
-        return _probs(q, k, is_causal, scaling) @ v
+        with torch.autocast(device, enabled=False):
+            return _probs(q, k, is_causal, scaling) @ v
 
     @staticmethod
     def backward(ctx, grad_out):
         q, k, v = ctx.saved_tensors
+        grad_out = grad_out.to(v.dtype)
         probs = _probs(q, k, ctx.is_causal, ctx.scaling)
         grad_v = probs.transpose(-1, -2) @ grad_out
         grad_probs = grad_out @ v.transpose(-1, -2)
         # probs * (grad_probs - sum(grad_probs * probs)), fused; the scaling folds into the score gradient.
         grad_scores = torch._softmax_backward_data(grad_probs, probs, -1, probs.dtype) * ctx.scaling
-        return grad_scores @ k, grad_scores.transpose(-1, -2) @ q, grad_v, None, None
+        grads = (grad_scores @ k, grad_scores.transpose(-1, -2) @ q, grad_v)
+        return *(g.to(dtype) for g, dtype in zip(grads, ctx.dtypes, strict=True)), None, None
 
 
 AttentionInterface.register(NAME, varlen_attention_forward)

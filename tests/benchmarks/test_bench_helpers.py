@@ -84,3 +84,9 @@ def test_pick_names_from_a_flag_and_refuses_unknown_ones():
     assert pick("--systems", "rmcore,,trl", bench_vs_trl.SYSTEMS) == ["rmcore", "trl"]
     with pytest.raises(SystemExit, match=r"--settings: unknown \['lr 9'\]"):
         pick("--settings", "defaults,lr 9", sweep_defaults.SETTINGS)
+
+
+def test_trl_bf16_default_is_left_out_where_bf16_is_emulated():
+    assert bench_vs_trl.default_systems(native_bf16=True) == bench_vs_trl.SYSTEMS
+    assert "trl" not in bench_vs_trl.default_systems(native_bf16=False)
+    assert "trl-matched" in bench_vs_trl.default_systems(native_bf16=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from peft import LoraConfig, TaskType, get_peft_model
@@ -9,17 +11,17 @@ from transformers import MistralConfig, MistralForSequenceClassification
 
 from rmcore.collator import RewardDataCollatorWithPadding
 from rmcore.loss import pairwise_loss
+from rmcore.packing import packed_pair_rewards
 from rmcore.prefix_sharing import (
-    PAD,
-    additive_mask,
+    MIN_SHARED_FRACTION,
     common_prefix_length,
     pack_shared_prefix,
     prefix_sharing_applies,
-    shared_prefix_mask,
     shared_prefix_pair_rewards,
 )
 from rmcore.rewards import pair_rewards
 from rmcore.tokenization import tokenize_pairs
+from rmcore.varlen_attention import VarlenSegments
 
 LORA_TARGETS = {"GPT2ForSequenceClassification": ["c_attn"], "LlamaForSequenceClassification": ["q_proj", "v_proj"]}
 
@@ -69,15 +71,17 @@ def test_common_prefix_length_refuses_an_empty_sequence():
 
 
 def test_pack_shared_prefix_layout():
+    """Pairs end to end, no padding: [prompt][chosen reply][rejected reply]; the rejected reply sees its prompt."""
     batch = _batch([([5, 6, 7, 8], [5, 6, 9]), ([4, 3], [9, 9])])
-    packed = pack_shared_prefix(batch, pad_token_id=2)
-    assert packed.input_ids.tolist() == [[5, 6, 7, 8, 9], [4, 3, 9, 9, 2]]
-    assert packed.position_ids.tolist() == [[0, 1, 2, 3, 2], [0, 1, 0, 1, 0]]
-    assert packed.segment_ids.tolist() == [[0, 0, 1, 1, 2], [1, 1, 2, 2, PAD]]
-    assert packed.chosen_last.tolist() == [3, 1]
-    assert packed.rejected_last.tolist() == [4, 3]
-    assert (packed.real_tokens, packed.computed_tokens, packed.unshared_tokens) == (9, 10, 16)
-    assert packed.helps
+    packed = pack_shared_prefix(batch)
+    assert packed.input_ids.tolist() == [[5, 6, 7, 8, 9, 4, 3, 9, 9]]
+    assert packed.position_ids.tolist() == [[0, 1, 2, 3, 2, 0, 1, 0, 1]]
+    assert list(packed.segments.lengths) == [4, 1, 2, 2]
+    assert list(packed.segments.prefixes) == [(0, 0), (0, 2), (0, 0), (5, 0)]
+    assert packed.chosen_last.tolist() == [3, 6]
+    assert packed.rejected_last.tolist() == [4, 8]
+    assert (packed.real_tokens, packed.computed_tokens, packed.unshared_tokens) == (9, 9, 11)
+    assert packed.shared_fraction == pytest.approx(2 / 11)
 
 
 def test_pack_shared_prefix_reads_left_padding():
@@ -89,29 +93,14 @@ def test_pack_shared_prefix_reads_left_padding():
             n = int(mask[row].sum())
             ids[row] = torch.cat([ids[row, n:], ids[row, :n]])
             mask[row] = torch.cat([mask[row, n:], mask[row, :n]])
-    a, b = pack_shared_prefix(right, 2), pack_shared_prefix(left, 2)
-    assert torch.equal(a.input_ids, b.input_ids) and torch.equal(a.segment_ids, b.segment_ids)
-
-
-def test_shared_prefix_mask_hides_the_chosen_reply_from_the_rejected_one():
-    segments = torch.tensor([[0, 0, 1, 2, PAD]])
-    assert shared_prefix_mask(segments)[0, 0].int().tolist() == [
-        [1, 0, 0, 0, 0],
-        [1, 1, 0, 0, 0],
-        [1, 1, 1, 0, 0],
-        [1, 1, 0, 1, 0],  # rejected: prompt and itself, not the chosen token before it
-        [1, 1, 0, 0, 1],  # pad: never a fully masked row
-    ]
-
-
-def test_additive_mask():
-    mask = torch.tensor([[True, False]])
-    assert additive_mask(mask, torch.float32).tolist() == [[0.0, torch.finfo(torch.float32).min]]
+    a, b = pack_shared_prefix(right), pack_shared_prefix(left)
+    assert torch.equal(a.input_ids, b.input_ids) and torch.equal(a.position_ids, b.position_ids)
+    assert list(a.segments.prefixes) == list(b.segments.prefixes)
 
 
 # ----- when it applies -----------------------------------------------------------------------------
 @pytest.mark.parametrize("implementation", ["sdpa", "eager"])
-def test_auto_is_on_for_decoders_with_a_4d_mask_attention(decoder, implementation):
+def test_auto_is_on_for_decoders(decoder, implementation):
     model, _ = decoder
     model.set_attn_implementation(implementation)
     assert prefix_sharing_applies(model, "auto")
@@ -130,12 +119,15 @@ def test_auto_is_off_for_an_encoder_and_true_says_why(bert_with_minilm_vocab):
         prefix_sharing_applies(bert_with_minilm_vocab, "true")
 
 
-def test_auto_is_off_where_the_attention_ignores_a_4d_mask(make_gpt2):
+def test_auto_is_off_where_attention_bypasses_the_interface(make_gpt2):
     model = make_gpt2()
-    model.config._attn_implementation = "flash_attention_2"  # its kernels read padding, not custom masks
-    assert not prefix_sharing_applies(model, "auto")
-    with pytest.raises(ValueError, match="'flash_attention_2' ignores a custom 4-D mask"):
-        prefix_sharing_applies(model, "true")
+    model.__class__._supports_attention_backend = False  # a model with its own attention code
+    try:
+        assert not prefix_sharing_applies(model, "auto")
+        with pytest.raises(ValueError, match="AttentionInterface"):
+            prefix_sharing_applies(model, "true")
+    finally:
+        del model.__class__._supports_attention_backend
 
 
 def test_auto_is_off_for_sliding_window_attention():
@@ -155,6 +147,10 @@ def test_unknown_mode_is_refused(make_gpt2):
 
 
 # ----- equivalence with the normal path ------------------------------------------------------------
+def _shared(model, batch, pad):
+    return shared_prefix_pair_rewards(model, batch, always=True)[:2]
+
+
 def _rewards_and_grads(fn, model, batch, pad):
     model.zero_grad()
     chosen, rejected = fn(model, batch, pad)
@@ -165,7 +161,7 @@ def _rewards_and_grads(fn, model, batch, pad):
 
 def assert_same_as_unshared(model, batch, pad):
     """Rewards and parameter gradients of a pairwise loss within 1e-4 of `pair_rewards` (fp32)."""
-    shared = _rewards_and_grads(shared_prefix_pair_rewards, model, batch, pad)
+    shared = _rewards_and_grads(_shared, model, batch, pad)
     unshared = _rewards_and_grads(pair_rewards, model, batch, pad)
     torch.testing.assert_close(shared[0], unshared[0], atol=1e-4, rtol=0)
     torch.testing.assert_close(shared[1], unshared[1], atol=1e-4, rtol=0)
@@ -218,19 +214,43 @@ def test_equal_rewards_and_gradients_with_lora(decoder, text_pairs):
     assert any("lora_A" in n for n in trainable) and any("score" in n for n in trainable)
 
 
-def test_returns_none_when_no_pair_shares_anything(decoder):
-    model, tokenizer = decoder
+def test_returns_none_when_the_prompts_are_too_small_a_share(decoder):
+    model, _ = decoder
     batch = _batch([([5, 6, 7], [8, 9, 10]), ([4, 4, 4], [3, 3, 3])])
-    assert not pack_shared_prefix(batch, 2).helps
-    assert shared_prefix_pair_rewards(model, batch, tokenizer.pad_token_id) is None
+    assert pack_shared_prefix(batch).shared_fraction < MIN_SHARED_FRACTION
+    assert shared_prefix_pair_rewards(model, batch) is None
+    assert shared_prefix_pair_rewards(model, batch, always=True) is not None
 
 
 def test_shared_rows_compute_fewer_tokens(gpt2_tokenizer, text_pairs):
     batch = _text_batch(gpt2_tokenizer, text_pairs)
-    packed = pack_shared_prefix(batch, gpt2_tokenizer.pad_token_id)
+    packed = pack_shared_prefix(batch)
     real = int(batch["attention_mask_chosen"].sum() + batch["attention_mask_rejected"].sum())
-    assert packed.real_tokens < real
-    assert packed.computed_tokens < packed.unshared_tokens
+    assert packed.unshared_tokens == real
+    assert packed.computed_tokens < real and packed.shared_fraction > MIN_SHARED_FRACTION
+
+
+@pytest.mark.filterwarnings("ignore:flex_attention called without torch.compile")
+def test_flex_attention_block_mask_gives_the_same_shared_rewards(decoder, text_pairs):
+    """The GPU kernel's mask (FlexAttention, eager and forward-only on CPUs) against the per-piece loop."""
+    model, tokenizer = decoder
+    packed = pack_shared_prefix(_text_batch(tokenizer, text_pairs))
+    from rmcore.prefix_sharing import shared_prefix_rewards
+
+    with torch.no_grad():
+        loop = torch.cat(shared_prefix_rewards(model, packed))
+        flex_segments = VarlenSegments(packed.segments.lengths, packed.segments.prefixes, backend="flex")
+        flex = torch.cat(shared_prefix_rewards(model, replace(packed, segments=flex_segments)))
+    torch.testing.assert_close(flex, loop, atol=1e-5, rtol=0)
+
+
+def test_shared_equals_plain_packing(decoder, text_pairs):
+    model, tokenizer = decoder
+    batch = _text_batch(tokenizer, text_pairs)
+    with torch.no_grad():
+        shared = torch.cat(shared_prefix_pair_rewards(model, batch, always=True)[:2])
+        packed = torch.cat(packed_pair_rewards(model, batch)[:2])
+    torch.testing.assert_close(shared, packed, atol=1e-5, rtol=0)
 
 
 def test_trainer_uses_prefix_sharing_for_decoders_with_the_same_loss(

@@ -43,3 +43,36 @@ def test_long_text_is_scored_on_its_ending(minilm, minilm_tokenizer):
 
 def test_empty_input_gives_empty_output(make_gpt2, gpt2_tokenizer):
     assert score_texts(make_gpt2(), gpt2_tokenizer, []) == []
+
+
+@pytest.fixture
+def hh_texts(shared_pairs_path) -> list[str]:
+    import gzip
+    import json
+
+    with gzip.open(shared_pairs_path, "rt") as f:
+        rows = [json.loads(next(f)) for _ in range(12)]
+    return [r["chosen"] for r in rows] + [r["rejected"] for r in rows]
+
+
+def _padded_scores(model, tokenizer, texts, batch_size, max_length):
+    tokenizer.truncation_side = "left"  # as training and score_texts truncate
+    scores = []
+    for start in range(0, len(texts), batch_size):
+        chunk = texts[start : start + batch_size]
+        enc = tokenizer(chunk, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+        with torch.no_grad():
+            scores += compute_rewards(model, enc["input_ids"], enc["attention_mask"]).tolist()
+    return scores
+
+
+def test_packed_scores_equal_the_padded_path(decoder, text_pairs, bert_with_minilm_vocab, minilm_tokenizer, hh_texts):
+    """score_texts packs (no pad token computed) and matches padded batches of compute_rewards (1e-5, fp32)."""
+    from rmcore.packing import supports_packing
+
+    # the tiny decoders know only the words of their test texts
+    decoder_texts = list(text_pairs["chosen"]) + list(text_pairs["rejected"]) + TEXTS
+    for (model, tokenizer), texts in ((decoder, decoder_texts), ((bert_with_minilm_vocab, minilm_tokenizer), hh_texts)):
+        assert supports_packing(model)
+        packed = score_texts(model, tokenizer, texts, batch_size=8, max_length=128, bf16=False)
+        assert packed == pytest.approx(_padded_scores(model, tokenizer, texts, 8, 128), abs=1e-5)

@@ -75,3 +75,29 @@ def test_compute_metrics_can_be_overridden(tmp_path, make_gpt2, gpt2_tokenizer, 
     assert "eval_accuracy" not in metrics
     assert metrics["eval_truncated"] == 0
     assert not (tmp_path / "eval_rewards.png").exists()  # eval_plots=False in the test config
+
+
+@pytest.mark.parametrize("kind", ["llama", "bert"])
+def test_packed_evaluation_equals_the_padded_path(
+    kind, tmp_path, make_llama, llama_tokenizer, bert_with_minilm_vocab, minilm_tokenizer, text_pairs, make_config
+):
+    """evaluate/predict run the padding-free path (packing; prefix sharing for decoders) without gradients,
+    and give the rewards of padded batches (1e-5, fp32)."""
+    import numpy as np
+
+    model, tokenizer = (bert_with_minilm_vocab, minilm_tokenizer) if kind == "bert" else (make_llama(), llama_tokenizer)
+    predictions = {}
+    for mode in ("padded", "packed", "shared"):
+        settings = {"padded": {"padding_free": False, "prefix_sharing": "false"}, "packed": {"prefix_sharing": "false"}}
+        trainer = RewardTrainer(
+            model=model,
+            args=make_config(tmp_path / mode, **settings.get(mode, {"prefix_sharing": "auto"})),
+            tokenizer=tokenizer,
+            eval_dataset=text_pairs,
+        )
+        assert trainer._pack is (mode != "padded")
+        assert trainer._share_prefix is (mode == "shared" and kind == "llama")
+        predictions[mode] = trainer.predict(trainer.eval_dataset).predictions
+        assert all(p.grad is None for p in model.parameters())
+    np.testing.assert_allclose(predictions["packed"], predictions["padded"], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(predictions["shared"], predictions["padded"], atol=1e-5, rtol=0)

@@ -153,3 +153,71 @@ def test_packed_rewards_with_grouped_query_attention():
         packed = packed_rewards(model, pack_sequences(sequences))
         alone = torch.cat([compute_rewards(model, s[None], torch.ones(1, len(s), dtype=torch.long)) for s in sequences])
     torch.testing.assert_close(packed, alone, atol=1e-5, rtol=1e-4)
+
+
+def _with_prefixes(q, k, v, lengths, prefixes):
+    """Reference: each piece's queries over [its prefix span, itself], causal aligned bottom-right, by sdpa."""
+    outs, start = [], 0
+    for n, (p_start, p_len) in zip(lengths, prefixes, strict=True):
+        keys = torch.cat([k[:, :, p_start : p_start + p_len], k[:, :, start : start + n]], 2)
+        values = torch.cat([v[:, :, p_start : p_start + p_len], v[:, :, start : start + n]], 2)
+        allowed = torch.ones(n, p_len + n, dtype=torch.bool).tril(p_len)
+        outs.append(nn.functional.scaled_dot_product_attention(q[:, :, start : start + n], keys, values, allowed))
+        start += n
+    return torch.cat(outs, 2).transpose(1, 2)
+
+
+def test_a_piece_sees_its_whole_prefix_and_itself_causally_with_gradients():
+    lengths, prefixes = [4, 2, 3, 3], [(0, 0), (0, 3), (0, 0), (6, 2)]  # pieces 1 and 3 reuse a prompt
+    q, k, v = _qkv(lengths)
+    segments = VarlenSegments(lengths, prefixes)
+    out, _ = varlen_attention_forward(_Attention(True), q, k, v, None, rmcore_segments=segments)
+    expected = _with_prefixes(q, k, v, lengths, prefixes)
+    torch.testing.assert_close(out, expected)
+    grads = torch.autograd.grad(out.square().sum(), (q, k, v))
+    for a, b in zip(grads, torch.autograd.grad(expected.square().sum(), (q, k, v)), strict=True):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="causal attention only"):
+        varlen_attention_forward(_Attention(False), q, k, v, None, rmcore_segments=VarlenSegments(lengths, prefixes))
+
+
+@pytest.mark.filterwarnings("ignore:flex_attention called without torch.compile")
+@pytest.mark.parametrize(
+    ("is_causal", "kv_heads", "prefixes"), [(False, 3, None), (True, 1, None), (True, 3, "shared")]
+)
+def test_flex_attention_block_mask_equals_the_loop(is_causal, kv_heads, prefixes):
+    """The GPU path's FlexAttention mask, run eagerly (forward only on CPUs), against the per-piece loop."""
+    lengths = [4, 2, 3, 3]
+    prefixes = [(0, 0), (0, 3), (0, 0), (6, 2)] if prefixes else None
+    q, k, v = (x.detach().float() for x in _qkv(lengths, kv_heads=kv_heads))
+    attend = lambda backend: varlen_attention_forward(  # noqa: E731
+        _Attention(is_causal), q, k, v, None, rmcore_segments=VarlenSegments(lengths, prefixes, backend=backend)
+    )[0]
+    torch.testing.assert_close(attend("flex"), attend("loop"), atol=1e-5, rtol=0)
+
+
+def test_backend_choice_by_device():
+    from rmcore.varlen_attention import choose_backend
+
+    assert choose_backend(torch.device("cpu"), torch.bfloat16, 0.0) == "loop"
+    # fp32 on CUDA: flash kernels take half precision only, so FlexAttention (or the loop with dropout)
+    assert choose_backend(torch.device("cuda"), torch.float32, 0.0) == "flex"
+    assert choose_backend(torch.device("cuda"), torch.float32, 0.1) == "loop"
+    assert choose_backend(torch.device("cuda"), torch.bfloat16, 0.0) in ("flash_attn", "torch_varlen")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        VarlenSegments([1], backend="cudnn")
+
+
+def test_bf16_autocast_with_float_queries_and_bf16_values_trains():
+    """Llama's rotary embedding leaves q, k in fp32 while v comes out of a bf16 linear under autocast."""
+    lengths, prefixes = [4, 2], [(0, 0), (0, 3)]
+    q, k, v = (x.detach().float().requires_grad_() for x in _qkv(lengths))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _ = varlen_attention_forward(
+            _Attention(True), q, k, v.bfloat16(), None, rmcore_segments=VarlenSegments(lengths, prefixes)
+        )
+    assert out.dtype == torch.bfloat16
+    out.float().square().sum().backward()
+    assert q.grad.dtype == k.grad.dtype == torch.float32 and v.grad is not None
+    expected = _with_prefixes(q.detach(), k.detach(), v.detach(), lengths, prefixes)
+    torch.testing.assert_close(out.float(), expected, atol=3e-2, rtol=3e-2)
