@@ -31,7 +31,9 @@ if str(REPO) not in sys.path:
 TOLERANCES = (0.0, 0.01, 0.02, 0.03, 0.05)
 
 
-def train_and_score(seed: int, train_rows: list[dict], eval_rows: list[dict], max_steps: int) -> pd.DataFrame:
+def train_and_score(
+    seed: int, train_rows: list[dict], eval_rows: list[dict], max_steps: int, max_length: int
+) -> pd.DataFrame:
     """One seed's model: rewards of the eval pairs as a scored frame (reward_chosen, reward_rejected)."""
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
@@ -45,14 +47,20 @@ def train_and_score(seed: int, train_rows: list[dict], eval_rows: list[dict], ma
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
     with tempfile.TemporaryDirectory() as out_dir:
         args = RewardConfig(
-            output_dir=out_dir, report_to="none", disable_tqdm=True, seed=seed, eval_plots=False, max_steps=max_steps
+            output_dir=out_dir,
+            report_to="none",
+            disable_tqdm=True,
+            seed=seed,
+            eval_plots=False,
+            max_steps=max_steps,
+            max_length=max_length,
         )
         trainer = RewardTrainer(
             model=model, args=args, train_dataset=Dataset.from_list(train_rows), processing_class=tokenizer
         )
         trainer.train()
-    chosen = score_texts(trainer.model, tokenizer, [r["chosen"] for r in eval_rows])
-    rejected = score_texts(trainer.model, tokenizer, [r["rejected"] for r in eval_rows])
+    chosen = score_texts(trainer.model, tokenizer, [r["chosen"] for r in eval_rows], max_length=max_length)
+    rejected = score_texts(trainer.model, tokenizer, [r["rejected"] for r in eval_rows], max_length=max_length)
     return pd.DataFrame({"reward_chosen": chosen, "reward_rejected": rejected})
 
 
@@ -112,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-train", type=int, default=1440, help="First pairs trained on.")
     parser.add_argument("--n-eval", type=int, default=360, help="Last pairs scored and compared.")
     parser.add_argument("--max-steps", type=int, default=-1, help="Training steps; -1 = one epoch.")
+    parser.add_argument("--max-length", type=int, default=512, help="Tokens per text in training and scoring.")
     parser.add_argument("--n-resamples", type=int, default=2000, help="Bootstrap resamples per check.")
     parser.add_argument("--out", default=None, help="Also write the figures as JSON here.")
     args = parser.parse_args(argv)
@@ -125,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     train_rows, eval_rows = rows[: args.n_train], rows[len(rows) - args.n_eval :]
     scored = {}
     for seed in seeds:
-        scored[seed] = train_and_score(seed, train_rows, eval_rows, args.max_steps)
+        scored[seed] = train_and_score(seed, train_rows, eval_rows, args.max_steps, args.max_length)
         print(f"seed {seed}: trained and scored", flush=True)
     result = compare_seeds(scored, eval_rows, args.n_resamples)
     print_result(result)
