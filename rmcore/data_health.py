@@ -29,8 +29,8 @@ class HealthConfig:
     length_psi_warn: float = field(
         default=0.1,
         metadata={
-            "help": "Population stability index of prompt/chosen/rejected lengths, batch vs store (10 bins "
-            "at the store's deciles). 0.1 is the usual 'some shift', 0.25 'a different population'."
+            "help": "Population stability index of prompt/chosen/rejected lengths, batch vs store (bins at the "
+            "store's quantiles, 4-10 by size). 0.1 is the usual 'some shift', 0.25 'a different population'."
         },
     )
     length_psi_hold: float = field(default=0.25, metadata={"help": "PSI of a length distribution that holds."})
@@ -56,7 +56,7 @@ class HealthConfig:
     )
     champion_drop_hold: float = field(default=0.15, metadata={"help": "Champion accuracy drop that holds."})
     min_pairs: int = field(
-        default=20,
+        default=50,
         metadata={
             "help": "Fewer pairs in the batch or the store: the distribution checks are recorded but can only "
             "warn (a handful of pairs cannot show a shift). 0 = no floor."
@@ -111,16 +111,27 @@ class HealthReport:
         return {**asdict(self), "reasons": self.reasons}
 
 
-def psi(reference: Sequence[float], batch: Sequence[float], n_bins: int = 10) -> float:
+def psi_bins(n_reference: int, n_batch: int) -> int:
+    """Bins for the PSI of two samples: one per 25 pairs of the smaller, from 4 to 10.
+
+    Two samples of one population have an expected PSI of about (bins - 1)(1/n + 1/m) from sampling
+    alone; with this rule it stays under 0.05 for any batch of 100 pairs or more, well below the
+    0.1 that warns, while a real shift (replies twice as long) scores above 1.
+    """
+    return int(np.clip(min(n_reference, n_batch) // 25, 4, 10))
+
+
+def psi(reference: Sequence[float], batch: Sequence[float], n_bins: int | None = None) -> float:
     """Population stability index: sum over bins of (b - r) * ln(b / r), bins at the reference's quantiles.
 
     Shares are floored at 1e-4, so a bin the reference never fills gives a large finite term. nan when
-    either side is empty.
+    either side is empty. `n_bins` None = `psi_bins`.
     """
     ref = np.asarray(reference, dtype=np.float64)
     new = np.asarray(batch, dtype=np.float64)
     if ref.size == 0 or new.size == 0:
         return float("nan")
+    n_bins = n_bins or psi_bins(ref.size, new.size)
     inner = np.unique(np.quantile(ref, np.linspace(0, 1, n_bins + 1)[1:-1]))
     r = np.bincount(np.searchsorted(inner, ref, side="right"), minlength=inner.size + 1) / ref.size
     b = np.bincount(np.searchsorted(inner, new, side="right"), minlength=inner.size + 1) / new.size
