@@ -18,6 +18,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from rmcore import load_reward_model, reward_metrics, score_texts
+from rmcore.evaluation import ReportConfig, evaluation_summary, flat_metrics
 from rmcore.report import write_eval_report
 from rmcore.tokenization import model_max_length, tokenize_texts
 
@@ -134,13 +135,26 @@ class EvalResult:
     metrics: dict[str, float]
     scored_path: str
     artifacts: list[str] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)  # `rmcore.evaluation.evaluation_summary`
 
 
-def write_reports(pairs_df: pd.DataFrame, scored: pd.DataFrame, out_dir: Path, table_rows: int = 16) -> list[str]:
-    """The reward/margin histograms and the sampled logit table a person looks at."""
+def pairs_summary(pairs_df: pd.DataFrame, scored: pd.DataFrame, config: ReportConfig | None = None) -> dict:
+    """Slices (by the pairs' category column when present), calibration, length bias, reward statistics."""
+    chosen, rejected = pair_texts(pairs_df)
+    rewards = scored["reward_chosen"].to_numpy(), scored["reward_rejected"].to_numpy()
+    return evaluation_summary(chosen, rejected, *rewards, pairs_df, config)
+
+
+def write_reports(
+    pairs_df: pd.DataFrame, scored: pd.DataFrame, out_dir: Path, table_rows: int = 16, summary: dict | None = None
+) -> list[str]:
+    """The histograms, reliability diagram, summary and sampled logit table a person looks at."""
     chosen, rejected = pair_texts(pairs_df)
     rewards = scored["reward_chosen"].tolist(), scored["reward_rejected"].tolist()
-    written = write_eval_report(chosen, rejected, *rewards, out_dir, "eval", "held-out rewards", table_rows)
+    title = "held-out rewards"
+    written = write_eval_report(
+        chosen, rejected, *rewards, out_dir, "eval", title, table_rows, summary=summary, categories=pairs_df
+    )
     return [str(path) for path in written]
 
 
@@ -153,7 +167,11 @@ def evaluate_model(
     max_length: int | None = None,
     tracking_uri: str | None = None,
 ) -> EvalResult:
-    """Score the eval pairs (Parquet) with a model folder or URI; write scores, plots and the logit table."""
+    """Score the eval pairs (Parquet) with a model folder or URI; write scores, plots, summary and logit table.
+
+    The metrics hold the accuracy and, flat, the summary: slice.<name>.accuracy|low|high|n, calibration.*,
+    length_bias.*, reward_stats.*.
+    """
     pairs_df = pd.read_parquet(pairs_path)
     loaded, tokenizer = load_model_any(model, tracking_uri)
     scored = score_pairs(loaded, tokenizer, pairs_df, batch_size, max_length)
@@ -161,5 +179,8 @@ def evaluate_model(
     out.mkdir(parents=True, exist_ok=True)
     scored_path = out / "eval_scores.parquet"
     scored.to_parquet(scored_path, index=False)
-    artifacts = write_reports(pairs_df, scored, out) if len(scored) else []
-    return EvalResult(pair_metrics(scored), str(scored_path), artifacts)
+    if not len(scored):
+        return EvalResult(pair_metrics(scored), str(scored_path))
+    summary = pairs_summary(pairs_df, scored)
+    artifacts = write_reports(pairs_df, scored, out, summary=summary)
+    return EvalResult({**pair_metrics(scored), **flat_metrics(summary)}, str(scored_path), artifacts, summary)
