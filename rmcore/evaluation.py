@@ -121,6 +121,17 @@ def evaluation_summary(
     }
 
 
+def headline_metrics(summary: dict[str, Any]) -> dict[str, float]:
+    """The few summary figures worth a curve in the trainer's logs: calibration and length bias."""
+    bias = summary["length_bias"]
+    return {
+        **summary["calibration"],
+        "spearman_reward_length": bias["spearman_reward_length"],
+        "accuracy_chosen_longer": bias["accuracy_chosen_longer"],
+        "accuracy_chosen_shorter": bias["accuracy_chosen_shorter"],
+    }
+
+
 def metric_name(text: str) -> str:
     """A slice name as a metric-name part: letters, digits, `_`, `-`, `.` only."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "_"

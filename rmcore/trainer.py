@@ -25,6 +25,7 @@ from transformers.trainer_utils import EvalLoopOutput
 from rmcore.collator import RewardDataCollatorWithPadding
 from rmcore.config import RewardConfig
 from rmcore.data import pair_texts, prepare_pairs
+from rmcore.evaluation import evaluation_summary, headline_metrics
 from rmcore.loss import pairwise_loss
 from rmcore.metrics import compute_reward_metrics
 from rmcore.models import apply_peft, check_reward_model, disable_dropout, ensure_pad_token
@@ -268,11 +269,14 @@ class RewardTrainer(Trainer):
         split = metric_key_prefix
         output.metrics[f"{split}_truncated"] = self.truncated_counts.get(split, 0)
         if output.predictions is not None and self.is_world_process_zero():
-            self._write_eval_report(dataloader.dataset, output.predictions, split)
+            summary = self._write_eval_report(dataloader.dataset, output.predictions, split)
+            output.metrics.update({f"{split}_{k}": v for k, v in headline_metrics(summary).items()})
         return output
 
-    def _write_eval_report(self, dataset: Dataset, predictions: np.ndarray, split: str) -> None:
+    def _write_eval_report(self, dataset: Dataset, predictions: np.ndarray, split: str) -> dict:
+        """Print and write the eval report; returns its summary (slices, calibration, length bias)."""
         chosen, rejected = pair_texts(dataset, self.processing_class)
+        summary = evaluation_summary(chosen, rejected, predictions[:, 0], predictions[:, 1])
         write_eval_report(
             chosen,
             rejected,
@@ -284,7 +288,9 @@ class RewardTrainer(Trainer):
             table_rows=getattr(self.args, "eval_table_rows", 0),
             seed=self.args.seed,
             plots=getattr(self.args, "eval_plots", False),
+            summary=summary,
         )
+        return summary
 
     # ----- saving ---------------------------------------------------------------------------------
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
