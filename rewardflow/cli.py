@@ -15,6 +15,7 @@ COMMANDS = {
     "validate": "Validate pair files, quarantine bad rows, print counts per rule.",
     "run": "Run the reward-model flow once: validate, train, evaluate, register behind the champion gate.",
     "ingest": "Validate and store new pair files, and announce them so the pipeline retrains.",
+    "release": "Train on a batch that the ingest health check held (no BATCH: list the held ones).",
     "up": "Start the Prefect and MLflow servers and the deployment runner on 127.0.0.1.",
     "down": "Stop the servers that `rewardflow up` started.",
     "status": "Show the servers that `rewardflow up` started.",
