@@ -16,7 +16,9 @@ from prefect import flow, get_run_logger
 from flows.params import RewardFlowParams
 from flows.steps import build_peft, checked_dataset, pipeline_data_config, sample_pairs, work_identity
 from rmcore.models import default_model_path
+from tasks.data_health import registry_champion
 from tasks.evaluate import evaluate_model
+from tasks.holds import read_holds
 from tasks.ingest import ingest
 from tasks.register import (
     RegistryConfig,
@@ -29,8 +31,23 @@ from tasks.register import (
 from tasks.run_log import log_decision, log_run_inputs, log_run_outputs, run_link
 from tasks.store import read_store
 from tasks.tokenize import tokenize
-from tasks.tracking import end_tracking_run, log_model, start_tracking_run
+from tasks.tracking import default_tracking_uri, end_tracking_run, log_model, set_tags, start_tracking_run
 from tasks.train import build_reward_config, resolve_max_length, train
+
+
+def held_batches_notice(home: Path, logger) -> list[str]:
+    """Say which stored batches this run leaves out because their health check held them."""
+    held = read_holds(home / "store")
+    for batch, entry in sorted(held.items()):
+        logger.warning(
+            "Not training on held batch %s (%s): %s. Release it with `rewardflow release %s --home %s`.",
+            batch,
+            ", ".join(entry["sources"]),
+            "; ".join(entry["reasons"]),
+            batch,
+            home,
+        )
+    return sorted(held)
 
 
 @flow(name="reward-model", log_prints=True)
@@ -39,7 +56,13 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
     logger = get_run_logger()
     home = Path(params.home).resolve()
     dataset = checked_dataset(params)
-    ingest_report = ingest([dataset], home, pipeline_data_config(params)) if dataset else None
+    ingest_report = None
+    if dataset:
+        champion = registry_champion(params.registered_model_name, params.tracking_uri or default_tracking_uri(home))
+        ingest_report = ingest([dataset], home, pipeline_data_config(params), params.health, champion)
+        if ingest_report.status != "ok":
+            logger.warning("Batch %s: %s (%s)", ingest_report.batch_id, ingest_report.status, ingest_report.health)
+    held = held_batches_notice(home, logger)
 
     pairs = read_store(home / "store", params.eval_fraction)
     train_df, eval_df = sample_pairs(pairs, params)
@@ -64,6 +87,7 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
     run_id = start_tracking_run(str(home), params.experiment_name, run_dir.name, hashes, params.tracking_uri)
     try:
         log_run_inputs(run_id, config, params.model_dump(mode="json"), train_df, eval_df, ingest_report)
+        set_tags(run_id, {"data.held_batches": ",".join(held) or "none"})
         base_model = params.model_name_or_path or default_model_path()
         max_length = resolve_max_length(base_model, config)
         cache = home / "cache" / "tokenized"
@@ -86,6 +110,7 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
             registry,
             str(home),
             max_length=max_length,
+            checks=params.gate_checks,
         )
         link = run_link(run_id, params.tracking_uri, str(home))
         publish_decision(decision, registry.name, version, link)
@@ -100,6 +125,8 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
         "version": version,
         "promoted": decision.promote,
         "reason": decision.reason,
+        "blocked_by": decision.blocked_by,
+        "held_batches": held,
         "accuracy": evaluation.metrics.get("accuracy"),
         "n_train": len(train_df),
         "n_eval": len(eval_df),

@@ -76,22 +76,15 @@ def record_hold(store_dir: Path, batch_id: str, report: HealthReport, files: lis
     return True
 
 
-def health_rows(report: HealthReport) -> list[dict]:
-    """The checks as table rows for a Prefect artifact: check, value, warn, hold, status, detail."""
+def health_rows(health: dict) -> list[dict]:
+    """The checks of a `HealthReport.to_dict()` as table rows: check, value, warn, hold, status, detail."""
     return [
-        {
-            "check": c.name,
-            "value": round(c.value, 4),
-            "warn": c.warn,
-            "hold": c.hold,
-            "status": c.status,
-            "detail": c.detail,
-        }
-        for c in report.checks
+        {"check": c["name"], **{k: c[k] for k in ("value", "warn", "hold", "status", "detail")}}
+        for c in health["checks"]
     ]
 
 
-def publish_health(report: HealthReport, batch_id: str, key: str = "ingest-health") -> bool:
+def publish_health(health: dict, batch_id: str, key: str = "ingest-health") -> bool:
     """A Prefect table artifact of the checks, only inside a flow or task run. Returns whether it was made."""
     from prefect.artifacts import create_table_artifact
 
@@ -99,8 +92,9 @@ def publish_health(report: HealthReport, batch_id: str, key: str = "ingest-healt
 
     if not in_prefect_run():
         return False
-    description = f"batch {batch_id}: {report.status} ({report.n_batch} pairs vs {report.n_reference} stored)"
-    create_table_artifact(health_rows(report), key=key, description=description)
+    held = " (held: not trained on until `rewardflow release`)" if health["status"] == "hold" else ""
+    description = f"batch {batch_id}: {health['status']}{held}, {health['n_batch']} pairs vs {health['n_reference']}"
+    create_table_artifact(health_rows(health), key=key, description=description)
     return True
 
 
@@ -113,6 +107,8 @@ def registry_champion(name: str, tracking_uri: str, batch_size: int = 32) -> Cha
         from tasks.evaluate import correct_vector
         from tasks.tracking import client
 
+        if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).is_file():
+            return None  # no store yet, so no champion; do not create one at ingest
         try:
             version = client(tracking_uri).get_model_version_by_alias(name, "champion")
         except MlflowException:

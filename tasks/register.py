@@ -24,7 +24,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from rmcore.compare import Decision, PromotionRule, decide_promotion
+from rmcore.gate_checks import GateChecks, decide_with_checks
 from tasks.evaluate import correct_vector
+from tasks.gate_inputs import GateInputs, champion_scores, gate_inputs
 from tasks.gate_report import decision_markdown as decision_markdown  # re-exported: the gate's page
 from tasks.gate_report import publish_decision as publish_decision
 from tasks.idempotency import IDEMPOTENCY_TAG
@@ -62,7 +64,8 @@ class RegistryConfig:
         return self.lock_path or str(Path(home) / "registry.lock")
 
 
-ChampionScorer = Callable[[str], np.ndarray]
+# Maps a pinned champion URI to its [N] outcomes, or (with gate checks) to its [N] scored frame.
+ChampionScorer = Callable[[str], np.ndarray | pd.DataFrame]
 
 
 class RegistryUnavailableError(RuntimeError):
@@ -185,13 +188,28 @@ def decision_tags(decision: Decision, champion_version: str | None) -> dict[str,
         "gate.decision": "promoted" if decision.promote else "rejected",
         "gate.reason": decision.reason[:4000],
         "gate.champion_version": champion_version or "none",
+        "gate.blocked_by": ",".join(decision.blocked_by)[:4000] or "none",
     }
     tags.update({f"gate.{k}": f"{v:.6g}" for k, v in decision.figures.items() if k != "champion_version"})
     return tags
 
 
-def _champion_outcomes(name: str, champion: str | None, champion_scorer: ChampionScorer) -> np.ndarray | None:
-    return None if champion is None else np.asarray(champion_scorer(f"models:/{name}/{champion}"), dtype=float)
+def _decide(
+    name: str,
+    champion: str | None,
+    challenger_correct: np.ndarray,
+    champion_scorer: ChampionScorer,
+    rule: PromotionRule,
+    checks: GateChecks | None,
+    inputs: GateInputs | None,
+) -> Decision:
+    """The overall rule alone, or with `checks` and `inputs` every check of `rmcore.gate_checks`."""
+    scored = None if champion is None else champion_scorer(f"models:/{name}/{champion}")
+    if checks is not None and inputs is not None:
+        return decide_with_checks(inputs.challenger, scored, inputs.labels, inputs.lengths, rule, checks)
+    if isinstance(scored, pd.DataFrame):
+        scored = scored["correct"]
+    return decide_promotion(challenger_correct, None if scored is None else np.asarray(scored, dtype=float), rule)
 
 
 def gate_and_promote(
@@ -202,13 +220,18 @@ def gate_and_promote(
     rule: PromotionRule,
     lock_path: str | Path,
     lock_timeout: float = -1,
+    checks: GateChecks | None = None,
+    inputs: GateInputs | None = None,
 ) -> Decision:
     """Under the lock: score the current champion, decide, tag the version, move `champion` if it won.
 
     Args:
         challenger_correct: [N] per-pair outcomes (1 = chosen scored higher) of `version` on the eval pairs.
         champion_scorer: maps a model URI (`models:/NAME/VERSION`, pinned to the champion read under
-            the lock) to its [N] outcomes on the same pairs in the same order.
+            the lock) to its [N] outcomes on the same pairs in the same order; with `checks`, to its
+            scored frame (reward_chosen, reward_rejected).
+        checks, inputs: the slice and length-bias checks, and the challenger's scores with the eval
+            pairs' slices and lengths; None = the overall rule alone.
 
     A failure anywhere restores the previous champion alias and deletes the candidate version.
     """
@@ -219,13 +242,19 @@ def gate_and_promote(
         rollback_candidate(name, version)
         raise
     try:
-        return _gate_locked(name, version, challenger_correct, champion_scorer, rule)
+        return _gate_locked(name, version, challenger_correct, champion_scorer, rule, checks, inputs)
     finally:
         lock.release()
 
 
 def _gate_locked(
-    name: str, version: str, challenger_correct: np.ndarray, champion_scorer: ChampionScorer, rule: PromotionRule
+    name: str,
+    version: str,
+    challenger_correct: np.ndarray,
+    champion_scorer: ChampionScorer,
+    rule: PromotionRule,
+    checks: GateChecks | None = None,
+    inputs: GateInputs | None = None,
 ) -> Decision:
     """The read-compare-write; the caller holds the lock. Compensates and re-raises on any failure.
 
@@ -237,8 +266,7 @@ def _gate_locked(
     mlflow_client = client()
     champion = aliases(name).get(CHAMPION)
     try:
-        champion_correct = _champion_outcomes(name, champion, champion_scorer)
-        decision = decide_promotion(challenger_correct, champion_correct, rule)
+        decision = _decide(name, champion, challenger_correct, champion_scorer, rule, checks, inputs)
         decision.figures["champion_version"] = float(champion) if champion else float("nan")
         for key, value in decision_tags(decision, champion).items():
             mlflow_client.set_model_version_tag(name, version, key, value)
@@ -312,15 +340,22 @@ def gate_and_promote_task(
     home: str,
     batch_size: int = 32,
     max_length: int | None = None,
+    checks: GateChecks | None = None,
 ) -> Decision:
     """Score the champion on the same eval pairs under the lock and promote the challenger only if it wins.
 
-    `scores_path` is the challenger's `eval_scores.parquet` from `evaluate_model`, on `pairs_path`.
+    `scores_path` is the challenger's `eval_scores.parquet` from `evaluate_model`, on `pairs_path`. With
+    `checks`, no slice may regress and length bias may not grow beyond them either.
     """
     challenger_correct = pd.read_parquet(scores_path)["correct"].to_numpy(dtype=np.float64)
-    scorer = pairs_scorer(pairs_path, batch_size, max_length)
     lock = config.resolved_lock_path(home)
-    return gate_and_promote(config.name, version, challenger_correct, scorer, rule, lock, config.lock_timeout)
+    if checks is None:
+        scorer = pairs_scorer(pairs_path, batch_size, max_length)
+        return gate_and_promote(config.name, version, challenger_correct, scorer, rule, lock, config.lock_timeout)
+    inputs = gate_inputs(scores_path, pairs_path)
+    scorer = champion_scores(pairs_path, batch_size, max_length)
+    timeout = config.lock_timeout
+    return gate_and_promote(config.name, version, challenger_correct, scorer, rule, lock, timeout, checks, inputs)
 
 
 @task(name="undo-candidate", cache_policy=NO_CACHE)

@@ -9,6 +9,7 @@ from tasks.idempotency import IDEMPOTENCY_TAG
 from tasks.tracking import client
 
 PREVIOUS_CHALLENGER_TAG = "gate.previous_challenger"
+BLOCKED_BY = "gate.blocked_by"
 
 
 def find_version(name: str, idempotency_key: str) -> str | None:
@@ -30,9 +31,10 @@ def recorded_decision(name: str, version: str) -> Decision | None:
         return None
     figures = {}
     for key, value in tags.items():
-        if key.startswith("gate.") and key not in ("gate.decision", "gate.reason", PREVIOUS_CHALLENGER_TAG):
+        if key.startswith("gate.") and key not in ("gate.decision", "gate.reason", BLOCKED_BY, PREVIOUS_CHALLENGER_TAG):
             try:
                 figures[key.removeprefix("gate.")] = float("nan" if value == "none" else value)
             except ValueError:
                 continue
-    return Decision(tags["gate.decision"] == "promoted", tags.get("gate.reason", ""), figures)
+    blocked = [b for b in tags.get(BLOCKED_BY, "none").split(",") if b and b != "none"]
+    return Decision(tags["gate.decision"] == "promoted", tags.get("gate.reason", ""), figures, blocked_by=blocked)
