@@ -59,8 +59,8 @@ def current_rss_mb() -> float:
 
 def child(source: str, home: str, chunk_rows: int) -> None:
     """Run in the subprocess: import, note the RSS, ingest, print one JSON line."""
-    from tasks.data_config import DataConfig
-    from tasks.ingest import ingest_files
+    from tasks.data.config import DataConfig
+    from tasks.data.ingest import ingest_files
 
     after_imports = current_rss_mb()
     start = time.perf_counter()

@@ -1,7 +1,7 @@
 """Settings for running rewardflow as a service: where the servers listen, and when the nightly run fires.
 
 Two concerns, two dataclasses: `ServerConfig` (the processes `rewardflow up` starts) and `ScheduleConfig`
-(the `nightly` deployment's schedule, its event trigger, the inbox sensor and the training it runs).
+(the `nightly` deployment's schedule, its event trigger, the inbox sensor and the flow parameters it runs with).
 Each field's `help` is its one documentation; `rewardflow up --help` prints it.
 """
 
@@ -79,12 +79,12 @@ class ScheduleConfig:
         default=1,
         metadata={"help": "Flow runs the runner executes at once; 1 keeps two trainings off the same 2 CPUs."},
     )
-    max_train_pairs: int | None = field(
-        default=None, metadata={"help": "Cap on the pairs each run trains on. None = every pair in the store."}
-    )
-    training: dict[str, Any] = field(
+    params: dict[str, Any] = field(
         default_factory=dict,
-        metadata={"help": 'RewardConfig overrides for every run, e.g. {"max_steps": 50}. Empty = the flow defaults.'},
+        metadata={
+            "help": 'Flow parameters (RewardFlowParams, checked against it) for every run, e.g. {"max_train_pairs": '
+            '32, "training": {"max_steps": 50}}. The home is the served one. Empty = the flow defaults.'
+        },
     )
 
     def __post_init__(self) -> None:
@@ -98,6 +98,11 @@ class ScheduleConfig:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as err:
             raise ValueError(f"timezone must be an IANA name such as 'Europe/Paris', got {self.timezone!r}") from err
+        if "home" in self.params:
+            raise ValueError("params must not set home: the deployment runs on the home it serves")
+        from flows.params import RewardFlowParams
+
+        RewardFlowParams(**self.params)  # a bad value fails here, naming the field, not at 02:00
 
 
 def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:

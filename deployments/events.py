@@ -25,7 +25,7 @@ def store_resource(home: str | Path) -> dict[str, str]:
 
 
 def arrival_payload(report: Any) -> dict[str, Any]:
-    """The event payload of an ingest report (`tasks.ingest.IngestReport`): data hash and counts.
+    """The event payload of an ingest report (`tasks.data.ingest.IngestReport`): data hash and counts.
 
     `new_pairs` is the report's `good`: rows already in the store are not good, so it counts only new pairs.
     """

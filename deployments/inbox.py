@@ -47,8 +47,8 @@ def inbox_sensor(home: str, event: str = DATA_ARRIVED) -> dict[str, Any]:
     files = ready_files(inbox, time.time())
     if not files:
         return {"files": 0, "emitted": False}
-    from tasks.data_config import DataConfig
-    from tasks.ingest import ingest_files
+    from tasks.data.config import DataConfig
+    from tasks.data.ingest import ingest_files
 
     try:
         report = ingest_files([str(p) for p in files], Path(home), DataConfig())

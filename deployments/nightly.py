@@ -33,11 +33,8 @@ INBOX_SENSOR = "inbox-sensor/inbox"
 
 
 def nightly_parameters(home: str, schedule: ScheduleConfig) -> dict[str, Any]:
-    """The `params` of every scheduled or triggered run: the whole store of HOME, bounded as configured."""
-    params: dict[str, Any] = {"home": home, "training": dict(schedule.training)}
-    if schedule.max_train_pairs is not None:
-        params["max_train_pairs"] = schedule.max_train_pairs
-    return {"params": params}
+    """The `params` (RewardFlowParams) of every scheduled or triggered run: HOME's store, as configured."""
+    return {"params": {**schedule.params, "home": home}}
 
 
 def build_deployments(

@@ -70,7 +70,7 @@ def runner_args(schedule: ScheduleConfig) -> list[str]:
     """The schedule as flags for `python -m deployments.nightly`, so the runner rebuilds the same config."""
     args = ["--cron", schedule.cron, "--timezone", schedule.timezone, "--event", schedule.event]
     args += ["--inbox-interval", str(schedule.inbox_interval), "--concurrency", str(schedule.concurrency)]
-    args += ["--max-train-pairs", str(schedule.max_train_pairs), "--training", json.dumps(schedule.training)]
+    args += ["--params", json.dumps(schedule.params)]
     return args
 
 
@@ -87,7 +87,7 @@ def process_specs(config: ServerConfig, schedule: ScheduleConfig) -> list[Proces
     mlflow_argv += ["--backend-store-uri", f"sqlite:///{mlflow_dir / 'mlflow.db'}", "--workers", "1"]
     mlflow_argv += ["--default-artifact-root", str(mlflow_dir / "artifacts"), "--no-serve-artifacts"]
     runner_argv = [py, "-m", "deployments.nightly", "--home", str(home), *runner_args(schedule)]
-    # No MLFLOW_TRACKING_URI for the runner: the flow writes HOME/mlflow/mlflow.db directly (tasks.tracking),
+    # No MLFLOW_TRACKING_URI for the runner: the flow writes HOME/mlflow/mlflow.db directly (tasks.tracking.runs),
     # the same file the MLflow server reads, so training never depends on the server being up.
     runner_env = {**prefect_env(home), "PREFECT_API_URL": prefect_url}
     return [

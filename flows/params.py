@@ -9,15 +9,7 @@ from pydantic import BaseModel, Field
 from rmcore.compare import PromotionRule
 from rmcore.data_health import HealthConfig
 from rmcore.gate_checks import GateChecks
-
-
-class LoraSettings(BaseModel):
-    """LoRA for large models: train low-rank adapters and the score head only; merged before registering."""
-
-    r: int = Field(16, ge=1, description="Rank of the LoRA matrices.")
-    alpha: int = Field(32, ge=1, description="LoRA scaling numerator (scale = alpha / r).")
-    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout on the LoRA path.")
-    target_modules: list[str] | None = Field(None, description="Module names to adapt; None = PEFT's defaults.")
+from rmcore.script_args import LoraArguments
 
 
 class RewardFlowParams(BaseModel):
@@ -30,11 +22,16 @@ class RewardFlowParams(BaseModel):
         "None = train on what the store already holds.",
     )
     model_name_or_path: str | None = Field(None, description="Base model; None = all-MiniLM-L6-v2 (offline).")
+    trust_remote_code: bool = Field(False, description="Run model code shipped with the model (only models you trust).")
     training: dict[str, Any] = Field(
         default_factory=dict,
         description="RewardConfig overrides, e.g. {'max_steps': 50, 'learning_rate': 1e-4}.",
     )
-    lora: LoraSettings | None = Field(None, description="Train with LoRA; None = full fine-tuning.")
+    lora: LoraArguments = Field(
+        default_factory=LoraArguments,
+        description="LoRA, as `rewardflow train` spells it: {'use_peft': true, 'lora_r': 16, ...}; merged before "
+        "registering. use_peft false = full fine-tuning.",
+    )
     eval_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="Share of pairs held out (by pair hash).")
     max_train_pairs: int | None = Field(None, ge=1, description="Use at most this many training pairs.")
     max_eval_pairs: int | None = Field(None, ge=1, description="Use at most this many eval pairs.")

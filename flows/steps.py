@@ -1,15 +1,29 @@
-"""Small pure helpers of the `reward-model` flow: turn parameters into configs and pick the pairs."""
+"""Small pure helpers of the `reward-model` flow: parameters into configs, the run folder, the summary."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+from typing import Any
+
 import pandas as pd
 
-from flows.params import LoraSettings, RewardFlowParams
-from rmcore.models import lora_config
+from flows.params import RewardFlowParams
+from rmcore import RewardConfig
+from rmcore.compare import Decision
+from rmcore.launch import LaunchArguments
+from rmcore.models import default_model_path
 from rmcore.safety import resolve_under
-from tasks.data_config import DataConfig
-from tasks.idempotency import code_version, config_hash, work_key
-from tasks.store import data_hash
+from rmcore.script_args import build_peft_config
+from tasks.data.config import DataConfig
+from tasks.data.holds import read_holds
+from tasks.data.store import data_hash
+from tasks.evaluate import EvalResult
+from tasks.registry.idempotency import code_version, config_hash, work_key
+from tasks.registry.lookup import version_run_id
+from tasks.training.train import TrainJob, build_reward_config
+
+logger = logging.getLogger(__name__)
 
 
 def checked_dataset(params: RewardFlowParams) -> str | None:
@@ -41,35 +55,67 @@ def pipeline_data_config(params: RewardFlowParams) -> DataConfig:
     return DataConfig(eval_fraction=params.eval_fraction, min_good_fraction=params.min_good_fraction)
 
 
-def build_peft(lora: LoraSettings | None):
-    """A PEFT LoraConfig for the trainer, or None for full fine-tuning."""
-    if lora is None:
-        return None
-    return lora_config(r=lora.r, alpha=lora.alpha, dropout=lora.dropout, target_modules=lora.target_modules)
+def run_folder(home: Path, key: str, eval_df: pd.DataFrame) -> tuple[Path, Path]:
+    """`HOME/runs/<key>`, with the eval pairs written there once; every later step reads them by path."""
+    run_dir = home / "runs" / key
+    run_dir.mkdir(parents=True, exist_ok=True)
+    eval_path = run_dir / "eval_pairs.parquet"
+    eval_df.to_parquet(eval_path, index=False)
+    return run_dir, eval_path
 
 
-def sample_pairs(pairs: pd.DataFrame, params: RewardFlowParams) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train and eval pairs from the store's hash split, capped (by a seeded sample) where asked.
-
-    Raises:
-        ValueError: when either split is empty, naming what to do.
-    """
-    if pairs.empty:
-        raise ValueError(
-            f"the data store under {params.home}/store holds no pairs: pass dataset_name=FILE, or run "
-            f"`rewardflow ingest FILE --home {params.home}` first"
-        )
-    train_df = pairs[pairs["split"] == "train"].reset_index(drop=True)
-    eval_df = pairs[pairs["split"] == "eval"].reset_index(drop=True)
-    if train_df.empty or eval_df.empty:
-        raise ValueError(
-            f"{len(pairs)} stored pairs give {len(train_df)} train and {len(eval_df)} eval pairs at "
-            f"eval_fraction={params.eval_fraction}: add more pairs or change eval_fraction"
-        )
-    return _cap(train_df, params.max_train_pairs, params.seed), _cap(eval_df, params.max_eval_pairs, params.seed)
+def training_config(run_dir: Path, params: RewardFlowParams) -> RewardConfig:
+    """The run's RewardConfig: the pipeline defaults, the seed, then `params.training`; LoRA is merged on save."""
+    config = build_reward_config(run_dir / "train", {"seed": params.seed, **params.training})
+    if params.lora.use_peft:
+        config.merge_adapter_on_save = True
+    return config
 
 
-def _cap(df: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
-    if limit is None or len(df) <= limit:
-        return df
-    return df.sample(n=limit, random_state=seed).sort_index().reset_index(drop=True)
+def train_job(params: RewardFlowParams) -> TrainJob:
+    """Base model, LoRA, processes: how the train task runs."""
+    return TrainJob(
+        model_name_or_path=params.model_name_or_path or default_model_path(),
+        peft_config=build_peft_config(params.lora),
+        launch=LaunchArguments(num_processes=params.num_processes),
+        trust_remote_code=params.trust_remote_code,
+    )
+
+
+def run_summary(
+    name: str,
+    version: str,
+    decision: Decision,
+    evaluation: EvalResult,
+    splits: tuple[pd.DataFrame, pd.DataFrame],
+    run_id: str,
+    link: str,
+    run_dir: Path,
+    hashes: dict[str, str],
+) -> dict[str, Any]:
+    """What the flow returns (and `rewardflow run` prints); logs the outcome in one line."""
+    verdict = "champion" if decision.promote else "not promoted"
+    logger.info("Registered %s v%s: %s (%s)", name, version, verdict, decision.reason)
+    return {
+        "version": version,
+        "promoted": decision.promote,
+        "reason": decision.reason,
+        "blocked_by": decision.blocked_by,
+        "accuracy": evaluation.metrics.get("accuracy"),
+        "n_train": len(splits[0]),
+        "n_eval": len(splits[1]),
+        "mlflow_run_id": run_id,
+        "mlflow_run": link,
+        "reused_version": version_run_id(name, version) != run_id,
+        "run_dir": str(run_dir),
+        **hashes,
+    }
+
+
+def held_batch_notices(home: Path) -> dict[str, str]:
+    """batch id -> a sentence for the run log, for each stored batch left out because its health check held it."""
+    return {
+        batch: f"Not training on held batch {batch} ({', '.join(entry['sources']) or '?'}): "
+        f"{'; '.join(entry['reasons'])}. Release it with `rewardflow release {batch} --home {home}`."
+        for batch, entry in sorted(read_holds(Path(home) / "store").items())
+    }

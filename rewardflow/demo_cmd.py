@@ -1,8 +1,9 @@
 """`rewardflow demo --home DIR`: servers up, pairs in the store, one watched run of `reward-model/nightly`.
 
 What `make demo` runs on a fresh machine. The run is bounded (a few hundred pairs, a few dozen steps,
-short sequences) so it ends in minutes on a 2-core CPU; raise `--max-steps`/`--max-train-pairs` for a
-better model. The servers keep running afterwards, for the Prefect and MLflow UIs.
+short sequences) so it ends in minutes on a 2-core CPU; every flag of `rewardflow run` works here too
+(raise `--max_steps`/`--max_train_pairs` for a better model). The servers keep running afterwards, for
+the Prefect and MLflow UIs.
 """
 
 from __future__ import annotations
@@ -14,39 +15,52 @@ import time
 from pathlib import Path
 from typing import Any
 
+from transformers import HfArgumentParser
+
 from deployments.config import ScheduleConfig, ServerConfig
 from deployments.nightly import NIGHTLY
 from deployments.servers import REPO_ROOT, running_record, start_servers
-from tasks.data_config import DataConfig
-from tasks.ingest import ingest_files
-from tasks.store import store_files
+from flows.params import RewardFlowParams
+from rewardflow.run_flags import make_parser, parse_run_flags
+from tasks.data.config import DataConfig
+from tasks.data.ingest import ingest_files
+from tasks.data.store import store_files
 
 SHARED_PAIRS = Path("shared") / "data" / "hh-rlhf-harmless-base-1800.jsonl.gz"
 HUB_DATASET, HUB_SPLIT = "Anthropic/hh-rlhf", "test[:400]"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rewardflow demo", description=__doc__.split("\n")[0])
-    parser.add_argument("--home", default=".home/demo", help="Pipeline home (default: %(default)s).")
-    parser.add_argument("--data", help="Pair file to train on; default: the shared hh-rlhf pairs, else the hub.")
-    parser.add_argument("--prefect-port", type=int, default=4200, help="Port of the Prefect server.")
-    parser.add_argument("--mlflow-port", type=int, default=5000, help="Port of the MLflow server.")
-    parser.add_argument("--max-train-pairs", type=int, default=256, help="Pairs the demo trains on.")
-    parser.add_argument("--max-eval-pairs", type=int, default=150, help="Held-out pairs it is scored on.")
-    parser.add_argument("--max-steps", type=int, default=32, help="Optimizer steps (8 pairs each).")
-    parser.add_argument("--max-length", type=int, default=192, help="Longest sequence in tokens.")
-    parser.add_argument("--timeout", type=float, default=1800, help="Seconds to wait for the run.")
+# What bounds the demo run, beneath any flag given: a few hundred pairs, a few dozen steps, short sequences.
+DEMO_RUN: dict[str, Any] = {
+    "home": ".home/demo",
+    "max_train_pairs": 256,
+    "max_eval_pairs": 150,
+    "training": {"max_steps": 32, "per_device_train_batch_size": 8, "max_length": 192},
+}
+OWN_FLAGS = ("data", "prefect_port", "mlflow_port", "timeout")
+
+
+def build_parser() -> HfArgumentParser:
+    """The flags of `rewardflow run` (the flow's parameters), plus where the data and servers come from."""
+    bounds = ", ".join(f"--{k} {v}" for k, v in {**DEMO_RUN, **DEMO_RUN["training"]}.items() if k != "training")
+    parser = make_parser("rewardflow demo", f"{__doc__.split(chr(10))[0]} Demo bounds unless given: {bounds}.")
+    demo = parser.add_argument_group("demo")
+    demo.add_argument("--data", help="Pair file to train on; default: the shared hh-rlhf pairs, else the hub.")
+    demo.add_argument("--prefect-port", dest="prefect_port", type=int, default=4200, help="Port of the Prefect server.")
+    demo.add_argument("--mlflow-port", dest="mlflow_port", type=int, default=5000, help="Port of the MLflow server.")
+    demo.add_argument("--timeout", type=float, default=1800, help="Seconds to wait for the run.")
     return parser
 
 
-def demo_training(args: argparse.Namespace) -> dict[str, Any]:
-    """RewardConfig overrides that bound the demo run's time."""
-    return {"max_steps": args.max_steps, "per_device_train_batch_size": 8, "max_length": args.max_length}
+def parse_args(argv: list[str]) -> tuple[RewardFlowParams, argparse.Namespace]:
+    """The run's parameters (demo bounds beneath the flags given, home resolved) and the demo's own flags."""
+    params, own = parse_run_flags(build_parser(), argv, DEMO_RUN, OWN_FLAGS)
+    return params.model_copy(update={"home": str(Path(params.home).resolve())}), argparse.Namespace(**own)
 
 
-def demo_parameters(home: str, args: argparse.Namespace) -> dict[str, Any]:
-    params = {"home": home, "training": demo_training(args), "max_train_pairs": args.max_train_pairs}
-    return {"params": {**params, "max_eval_pairs": args.max_eval_pairs}}
+def demo_parameters(params: RewardFlowParams) -> dict[str, Any]:
+    """The deployment run's parameters: what the demo set or was given, the rest left to the flow."""
+    return {"params": params.model_dump(mode="json", exclude_unset=True)}
 
 
 def shared_pairs_candidates() -> list[Path]:
@@ -103,9 +117,10 @@ def champion_summary(tracking_uri: str, model_name: str = "reward-model") -> str
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
-    home = Path(args.home).resolve()
-    schedule = ScheduleConfig(max_train_pairs=args.max_train_pairs, training=demo_training(args))
+    params, args = parse_args(argv)
+    home = Path(params.home)
+    run_values = {k: v for k, v in demo_parameters(params)["params"].items() if k != "home"}
+    schedule = ScheduleConfig(params=run_values)
     record = running_record(home)
     if record is None:
         print(f"Starting the servers for {home} (up to a minute or two)...", flush=True)
@@ -120,18 +135,18 @@ def main(argv: list[str]) -> int:
     except (LookupError, ValueError) as err:
         print(
             f"rewardflow demo: no preference pairs to train on ({err}).\nPoint it at data with "
-            f"`rewardflow ingest FILE --home {args.home}` (JSONL with chosen/rejected), or "
+            f"`rewardflow ingest FILE --home {home}` (JSONL with chosen/rejected), or "
             f"`rewardflow demo --data FILE`, or go online for {HUB_DATASET}.",
             file=sys.stderr,
         )
         return 1
-    run = watch(record["prefect_api_url"], demo_parameters(str(home), args), args.timeout)
+    run = watch(record["prefect_api_url"], demo_parameters(params), args.timeout)
     ui = record["prefect_ui_url"]
     if not run.state.is_completed():
         print(f"rewardflow demo: the run ended {run.state_name}; see {ui}/runs/flow-run/{run.id}", file=sys.stderr)
         return 1
-    print(champion_summary(record["mlflow_tracking_uri"]))
+    print(champion_summary(record["mlflow_tracking_uri"], params.registered_model_name))
     print(f"Prefect UI: {ui}/runs/flow-run/{run.id}")
-    print(f"MLflow UI:  {record['mlflow_tracking_uri']}/#/models/reward-model")
-    print(f"The servers keep running; stop them with: rewardflow down --home {args.home}")
+    print(f"MLflow UI:  {record['mlflow_tracking_uri']}/#/models/{params.registered_model_name}")
+    print(f"The servers keep running; stop them with: rewardflow down --home {home}")
     return 0

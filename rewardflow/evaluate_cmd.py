@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -68,33 +67,33 @@ def resolve_tracking_uri(args: argparse.Namespace) -> str:
         return args.tracking_uri
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    return f"sqlite:///{Path(args.home).resolve() / 'mlflow' / 'mlflow.db'}"
+    from tasks.tracking.runs import default_tracking_uri
+
+    return default_tracking_uri(args.home)
 
 
 def read_pairs(path: str) -> pd.DataFrame:
-    """The pairs as a DataFrame, or a ValueError naming the file and the problem."""
-    from rmcore.data import check_pair_columns, load_pairs
+    """The pairs, read and validated by the pipeline's rules; a bad row fails naming its file, line and rule."""
+    from tasks.data.config import DataConfig
+    from tasks.data.files import read_valid_pairs
 
-    if not Path(path).exists():
-        raise ValueError(f"{path}: no such file or folder")
-    try:
-        dataset = load_pairs(path)
-    except ValueError:
-        raise
-    except Exception as err:  # datasets wraps JSON and Parquet errors in its own types
-        raise ValueError(f"{path}: cannot be read as pairs ({type(err).__name__}: {err})") from err
-    form = check_pair_columns(dataset, path)
-    if form != "text":
-        raise ValueError(f"{path}: holds token columns only; evaluate needs the text columns chosen/rejected")
-    return dataset.to_pandas()
+    return read_valid_pairs([path], DataConfig())
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    """Load the model and the pairs, score them, return the metrics with what was evaluated."""
+    """Load the model and the pairs, score them, return the metrics with what was evaluated.
+
+    A `models:/` or `runs:/` URI is resolved in the home's store (or --tracking-uri), and MLflow is pointed
+    there before anything else touches it, so nothing is written outside that store.
+    """
     from tasks.evaluate import is_mlflow_uri, load_model_any, pair_metrics, pairs_summary, score_pairs
 
     pairs = read_pairs(args.data)
-    tracking_uri = resolve_tracking_uri(args) if is_mlflow_uri(args.model) else None
+    tracking_uri = None
+    if is_mlflow_uri(args.model):
+        from tasks.tracking.runs import use_tracking
+
+        tracking_uri = use_tracking(resolve_tracking_uri(args))
     model, tokenizer = load_model_any(args.model, tracking_uri)
     scored = score_pairs(model, tokenizer, pairs, args.batch_size, args.max_length)
     summary = pairs_summary(pairs, scored) if len(scored) else {}

@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    from tasks.holds import read_holds, release_batch
+    from tasks.data.holds import read_holds, release_batch
 
     args = build_parser().parse_args(argv)
     store = Path(args.home).resolve() / "store"

@@ -3,86 +3,138 @@
     rewardflow train --dataset_name ../shared/data/hh-rlhf-harmless-base-1800.jsonl.gz \\
         --output_dir runs/rm --num_train_epochs 1 --use_peft --lora_r 16
 
-Flags come from four dataclasses (`ScriptArguments`, `RewardConfig`, `LoraArguments`,
-`LaunchArguments`); bad flags and bad data fail before anything is trained or written. With
-`--num_processes N` (N > 1) the command re-runs itself under `accelerate launch` (see rmcore.launch);
-only the main process saves and prints.
+The same path as the `reward-model` flow, minus the store and the registry: pairs are read and
+validated by the pipeline's rules (a bad row is named by file, line and rule, or set aside with
+`--quarantine DIR`), split by pair hash, tokenized, trained (`--num_processes N` launches N processes
+as the flow does), saved under `OUTPUT_DIR/model` and scored on the held-out pairs under `OUTPUT_DIR/eval`.
+Rerunning the same command resumes from the newest complete checkpoint in `--output_dir`.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from datasets import Dataset
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
-from transformers import (
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
-    HfArgumentParser,
-    PreTrainedTokenizerBase,
-    set_seed,
-)
+from transformers import HfArgumentParser
 
-from rmcore import RewardConfig, RewardTrainer
-from rmcore.data import check_pair_columns, load_pairs
-from rmcore.launch import LaunchArguments, check_sharded_training, relaunch, should_launch, without_launch_flags
+from rmcore import RewardConfig
+from rmcore.launch import LaunchArguments, check_sharded_training
 from rmcore.models import default_model_path
 from rmcore.script_args import LoraArguments, ScriptArguments, build_peft_config
 
 PROG = "rewardflow train"
+# Where results go or how a run resumes: not part of what is trained.
+NOT_WORK = ("output_dir", "logging_dir", "resume_from_checkpoint")
+
+
+@dataclass
+class InputArguments:
+    """What happens to rows that break a data rule."""
+
+    quarantine: str | None = field(
+        default=None,
+        metadata={
+            "help": "Folder for rows that break a rule (kept verbatim with the rule, as the pipeline does); "
+            "training goes on with the good rows. None = refuse the data, naming each bad row's file and line."
+        },
+    )
 
 
 def make_parser() -> HfArgumentParser:
-    return HfArgumentParser((ScriptArguments, RewardConfig, LoraArguments, LaunchArguments), prog=PROG)
+    dataclasses = (ScriptArguments, RewardConfig, LoraArguments, LaunchArguments, InputArguments)
+    return HfArgumentParser(dataclasses, prog=PROG)
 
 
-def parse_args(argv: list[str]) -> tuple[ScriptArguments, RewardConfig, LoraArguments, LaunchArguments]:
+def parse_args(argv: list[str]) -> tuple[ScriptArguments, RewardConfig, LoraArguments, LaunchArguments, InputArguments]:
     """Flags to dataclasses; an unknown flag or a bad value exits with argparse's error (status 2)."""
     parser = make_parser()
     try:
-        script_args, training_args, lora_args, launch_args, rest = parser.parse_args_into_dataclasses(
-            args=argv, return_remaining_strings=True
-        )
+        *parsed, rest = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
     except ValueError as err:  # a dataclass __post_init__ refused a value
         parser.error(str(err))
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    if not script_args.dataset_name:
+    if not parsed[0].dataset_name:
         parser.error("the following arguments are required: --dataset_name")
     if not any(a == "--output_dir" or a.startswith("--output_dir=") for a in argv):
         parser.error("the following arguments are required: --output_dir")
-    return script_args, training_args, lora_args, launch_args
+    return tuple(parsed)  # type: ignore[return-value]
 
 
-def load_splits(script_args: ScriptArguments, seed: int) -> tuple[Dataset, Dataset | None]:
-    """Train and eval pairs: the named test split, else a seeded `eval_fraction` hold-out, else none."""
-    name = script_args.dataset_name
-    train = load_pairs(name, split=script_args.dataset_train_split)
-    check_pair_columns(train, name)
-    if script_args.dataset_test_split:
-        evaluation = load_pairs(name, split=script_args.dataset_test_split)
-        check_pair_columns(evaluation, f"{name} [{script_args.dataset_test_split}]")
-        return train, evaluation
-    if script_args.eval_fraction == 0 or len(train) < 2:
-        return train, None
-    parts = train.train_test_split(test_size=script_args.eval_fraction, seed=seed)
-    return parts["train"], parts["test"]
+def read_splits(script: ScriptArguments, inputs: InputArguments, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Validated train and eval pairs: the named test split, else the pipeline's hash split at eval_fraction."""
+    from tasks.data.config import DataConfig
+    from tasks.data.files import read_valid_pairs
+    from tasks.data.split import split_pairs
+
+    quarantine = Path(inputs.quarantine) if inputs.quarantine else None
+    name = script.dataset_name
+    pairs = read_valid_pairs([name], DataConfig(hub_split=script.dataset_train_split), quarantine)
+    if script.dataset_test_split:
+        held_out = read_valid_pairs([name], DataConfig(hub_split=script.dataset_test_split), quarantine)
+        return pairs, held_out
+    return split_pairs(pairs, script.eval_fraction, seed=seed, where=name)
 
 
-def load_model(script_args: ScriptArguments) -> tuple[Any, PreTrainedTokenizerBase]:
-    """The model as a one-label sequence classifier, and its tokenizer."""
-    path = script_args.model_name_or_path or default_model_path()
-    remote = script_args.trust_remote_code
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=remote)
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, trust_remote_code=remote)
-    return model, tokenizer
+def work_key(train_df: pd.DataFrame, eval_df: pd.DataFrame, config: RewardConfig, job_settings: dict) -> str:
+    """The idempotency key of this training (data + flags + code), as the flow keys its run folders."""
+    from tasks.data.store import data_hash
+    from tasks.registry.idempotency import config_hash
+    from tasks.registry.idempotency import work_key as key_of
+
+    flags = {k: v for k, v in config.to_dict().items() if k not in NOT_WORK}
+    data = f"{data_hash(train_df)}:{data_hash(eval_df) if len(eval_df) else ''}"
+    return key_of(data, config_hash({"training": flags, **job_settings}))
+
+
+def train_and_evaluate(
+    script: ScriptArguments, config: RewardConfig, lora: LoraArguments, launch: LaunchArguments, inputs: InputArguments
+) -> dict[str, Any]:
+    """Read, validate, split, tokenize, train, save, evaluate: the flow's functions in the flow's order."""
+    from tasks.evaluate import evaluate_pairs
+    from tasks.training.tokenize import tokenize_pairs_cached
+    from tasks.training.train import TrainJob, resolve_max_length, train_reward_model
+
+    check_sharded_training(launch.accelerate_config_file, config.merge_adapter_on_save)  # before any reading
+    train_df, eval_df = read_splits(script, inputs, config.seed)
+    model = script.model_name_or_path or default_model_path()
+    settings = {"model": model, "lora": vars(lora), "trust_remote_code": script.trust_remote_code}
+    job = TrainJob(
+        model,
+        build_peft_config(lora),
+        True,
+        launch,
+        script.trust_remote_code,
+        work_key(train_df, eval_df, config, settings),
+    )
+    out = Path(config.output_dir)
+    max_length = resolve_max_length(model, config, script.trust_remote_code)
+    train_ds = tokenize_pairs_cached(train_df, model, max_length, out / "cache", config.dataset_num_proc)
+    result = train_reward_model(train_ds, None, config, job)
+    metrics = (
+        evaluate_pairs(result.model_dir, eval_df, out / "eval", max_length=max_length).metrics if len(eval_df) else {}
+    )
+    return {
+        "model": script.model_name_or_path or "all-MiniLM-L6-v2 (default)",
+        "data": script.dataset_name,
+        "train pairs": len(train_df),
+        "eval pairs": len(eval_df),
+        "steps": result.train_metrics.get("global_step", config.max_steps),
+        "train loss": result.train_metrics.get("train_loss"),
+        "train truncated": result.train_metrics.get("train_truncated", 0),
+        **{f"eval {key.replace('_', ' ')}": value for key, value in metrics.items()},
+        "saved to": result.model_dir,
+    }
 
 
 def summary_table(rows: dict[str, Any]) -> Table:
     """A two-column rich table of what was trained and how well it did."""
-    table = Table(title="rewardflow train", show_header=False)
+    table = Table(title=PROG, show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value", overflow="fold")
     for key, value in rows.items():
@@ -90,72 +142,12 @@ def summary_table(rows: dict[str, Any]) -> Table:
     return table
 
 
-def summary_rows(
-    script_args: ScriptArguments,
-    training_args: RewardConfig,
-    trainer: RewardTrainer,
-    train_metrics: dict[str, Any],
-    eval_metrics: dict[str, Any],
-) -> dict[str, Any]:
-    rows: dict[str, Any] = {
-        "model": script_args.model_name_or_path or "all-MiniLM-L6-v2 (default)",
-        "data": script_args.dataset_name,
-        "train pairs": len(trainer.train_dataset),
-        "eval pairs": len(trainer.eval_dataset) if trainer.eval_dataset is not None else 0,
-        "steps": trainer.state.global_step,
-        "train loss": train_metrics.get("train_loss"),
-        "train truncated": train_metrics.get("train_truncated", 0),
-    }
-    for key in ("accuracy", "mean_margin", "chosen_mean", "rejected_mean", "truncated"):
-        if f"eval_{key}" in eval_metrics:
-            rows[f"eval {key.replace('_', ' ')}"] = eval_metrics[f"eval_{key}"]
-    rows["saved to"] = training_args.output_dir
-    return rows
-
-
-def build_trainer(script_args: ScriptArguments, training_args: RewardConfig, lora_args: LoraArguments) -> RewardTrainer:
-    """Load and check the pairs, load the model, tokenize: every input error surfaces here, before training."""
-    train_pairs, eval_pairs = load_splits(script_args, training_args.seed)
-    set_seed(training_args.seed)  # a new score head starts the same in every run and every process
-    model, tokenizer = load_model(script_args)
-    return RewardTrainer(
-        model=model,
-        args=training_args,
-        processing_class=tokenizer,
-        train_dataset=train_pairs,
-        eval_dataset=eval_pairs,
-        peft_config=build_peft_config(lora_args),
-    )
-
-
-def train_and_save(trainer: RewardTrainer) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Train, save model and tokenizer to output_dir, then evaluate. Returns train and eval metrics."""
-    train_metrics = trainer.train().metrics
-    trainer.save_model(trainer.args.output_dir)
-    trainer.save_metrics("train", train_metrics)
-    eval_metrics: dict[str, Any] = {}
-    if trainer.eval_dataset is not None:
-        eval_metrics = trainer.evaluate()
-        trainer.save_metrics("eval", eval_metrics)
-    return train_metrics, eval_metrics
-
-
 def main(argv: list[str]) -> int:
-    script_args, training_args, lora_args, launch_args = parse_args(argv)
-    if should_launch(launch_args):
-        try:
-            check_sharded_training(launch_args.accelerate_config_file, training_args.merge_adapter_on_save)
-        except (ValueError, FileNotFoundError) as err:
-            print(f"{PROG}: error: {err}", file=sys.stderr)
-            return 1
-        return relaunch(launch_args, ["rewardflow.cli", "train", *without_launch_flags(argv)])
+    script, config, lora, launch, inputs = parse_args(argv)
     try:
-        trainer = build_trainer(script_args, training_args, lora_args)
-    except (ValueError, FileNotFoundError, OSError) as err:
+        rows = train_and_evaluate(script, config, lora, launch, inputs)
+    except (ValueError, FileNotFoundError, OSError, RuntimeError) as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 1
-    train_metrics, eval_metrics = train_and_save(trainer)
-    if not trainer.is_world_process_zero():
-        return 0  # the main process prints the summary; every process took part in training
-    Console().print(summary_table(summary_rows(script_args, training_args, trainer, train_metrics, eval_metrics)))
+    Console().print(summary_table(rows))
     return 0

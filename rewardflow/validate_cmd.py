@@ -12,7 +12,7 @@ from typing import Any
 
 from transformers import HfArgumentParser
 
-from tasks.data_config import DataConfig
+from tasks.data.config import DataConfig
 
 
 def build_parser() -> HfArgumentParser:
@@ -46,9 +46,9 @@ def main(argv: list[str]) -> int:
     except ValueError as err:  # DataConfig.__post_init__ names the bad field
         print(f"rewardflow validate: {err}", file=sys.stderr)
         return 2
-    from tasks.load import SourceError, read_pair_records
-    from tasks.quarantine import write_quarantine
-    from tasks.validate import DataQualityError, check_good_fraction, validate_records
+    from tasks.data.load import SourceError, read_pair_records
+    from tasks.data.quarantine import write_quarantine
+    from tasks.data.validate import DataQualityError, check_good_fraction, validate_records
 
     try:
         records = read_pair_records(args.files, config.hub_split)

@@ -1,7 +1,8 @@
 """Multi-process training through `accelerate launch`, the launcher teams already run for DDP/FSDP/DeepSpeed.
 
-A command asked for N > 1 processes re-runs itself under `accelerate launch`; the workers see
-`WORLD_SIZE` in their environment and train. `accelerate launch --cpu` starts only one process
+One protocol for every caller: `run_distributed` pickles the job (a module-level function and its
+arguments) and runs it under `accelerate launch` in N processes (`rmcore.launch_worker`); the workers
+see `WORLD_SIZE` in their environment and train. `accelerate launch --cpu` starts only one process
 (its simple launcher expects mpirun), so on a CPU-only machine we launch with `--multi_gpu`, which
 runs torchrun; each worker then finds no GPU and joins a gloo process group on 127.0.0.1.
 """
@@ -56,10 +57,6 @@ def is_launched_worker(env: Mapping[str, str] | None = None) -> bool:
     """True inside a process started by accelerate/torchrun: it must train, not launch again."""
     env = os.environ if env is None else env
     return all(name in env for name in WORKER_ENV)
-
-
-def should_launch(args: LaunchArguments, env: Mapping[str, str] | None = None) -> bool:
-    return args.num_processes > 1 and not is_launched_worker(env)
 
 
 def accelerate_command(args: LaunchArguments, target: Sequence[str], use_cpu: bool | None = None) -> list[str]:
@@ -142,24 +139,6 @@ def relaunch(args: LaunchArguments, target: Sequence[str]) -> int:
     use_cpu = not torch.cuda.is_available()
     completed = subprocess.run(accelerate_command(args, target, use_cpu), env=launch_env(use_cpu), check=False)
     return completed.returncode
-
-
-def without_launch_flags(argv: Sequence[str]) -> list[str]:
-    """`argv` minus the LaunchArguments flags, so the workers do not try to launch again."""
-    fields = LaunchArguments.__dataclass_fields__
-    names = {f"--{name}" for name in fields} | {f"--{name.replace('_', '-')}" for name in fields}
-    out: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
-        name = arg.split("=", 1)[0]
-        if name in names:
-            skip = "=" not in arg
-            continue
-        out.append(arg)
-    return out
 
 
 def run_distributed(fn: Callable[..., Any], args: tuple, launch: LaunchArguments, workdir: str | Path) -> Any:

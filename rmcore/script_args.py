@@ -37,8 +37,8 @@ class ScriptArguments:
     eval_fraction: float = field(
         default=0.1,
         metadata={
-            "help": "Fraction of the pairs held out for evaluation (a split seeded by --seed) when no test "
-            "split is given. 0 = no evaluation."
+            "help": "Fraction of the pairs held out for evaluation when no test split is given, chosen by each "
+            "pair's hash (as the pipeline splits its store: a pair keeps its side). 0 = no evaluation."
         },
     )
     model_name_or_path: str | None = field(

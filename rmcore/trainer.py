@@ -139,7 +139,7 @@ class RewardTrainer(Trainer):
         return prepared_model_init
 
     def _prepare_split(self, dataset: Dataset, tokenizer: Any, num_proc: int | None, name: str) -> Dataset:
-        if isinstance(dataset, IterableDataset):  # a stream arrives tokenized (e.g. tasks.store.stream_store)
+        if isinstance(dataset, IterableDataset):  # a stream arrives tokenized (e.g. tasks.data.store.stream_store)
             self.truncated_counts[name] = 0
             return dataset
         dataset = prepare_pairs(dataset, tokenizer, self.max_length, num_proc, name)

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from datasets import Dataset
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from rmcore import load_reward_model, reward_metrics, score_texts
+from rmcore.data import pair_texts
 from rmcore.evaluation import ReportConfig, evaluation_summary, flat_metrics
 from rmcore.report import write_eval_report
 from rmcore.tokenization import model_max_length, tokenize_texts
@@ -26,22 +28,10 @@ MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
 SCORE_COLUMNS = ("reward_chosen", "reward_rejected", "correct", "truncated")
 
 
-def pair_texts(pairs_df: pd.DataFrame, name: str = "pairs") -> tuple[list[str], list[str]]:
-    """prompt + chosen and prompt + rejected, as in training; fails naming the missing column."""
-    missing = [c for c in ("chosen", "rejected") if c not in pairs_df.columns]
-    if missing:
-        raise ValueError(f"{name} lacks column(s) {missing}; it has {sorted(map(str, pairs_df.columns))}")
-    for column in ("chosen", "rejected", "prompt"):
-        if column in pairs_df.columns:
-            bad = [i for i, v in enumerate(pairs_df[column]) if not isinstance(v, str)]
-            if bad:
-                raise ValueError(
-                    f"{name} row {bad[0]}: column `{column}` must be a string, got {pairs_df[column].iloc[bad[0]]!r}"
-                )
-    prompts = pairs_df["prompt"].tolist() if "prompt" in pairs_df.columns else [""] * len(pairs_df)
-    chosen = [p + c for p, c in zip(prompts, pairs_df["chosen"], strict=True)]
-    rejected = [p + r for p, r in zip(prompts, pairs_df["rejected"], strict=True)]
-    return chosen, rejected
+def frame_texts(pairs_df: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """prompt + chosen and prompt + rejected of validated pairs, joined by the core as in training."""
+    columns = [c for c in ("prompt", "chosen", "rejected") if c in pairs_df.columns]
+    return pair_texts(Dataset.from_pandas(pairs_df[columns], preserve_index=False), tokenizer=None)
 
 
 def score_pairs(
@@ -57,7 +47,7 @@ def score_pairs(
         DataFrame [N] with columns reward_chosen, reward_rejected (float), correct, truncated (bool),
         in the order of `pairs_df`.
     """
-    chosen, rejected = pair_texts(pairs_df)
+    chosen, rejected = frame_texts(pairs_df)
     max_length = max_length or model_max_length(model, tokenizer)
     reward_chosen = score_texts(model, tokenizer, chosen, batch_size, max_length)
     reward_rejected = score_texts(model, tokenizer, rejected, batch_size, max_length)
@@ -140,7 +130,7 @@ class EvalResult:
 
 def pairs_summary(pairs_df: pd.DataFrame, scored: pd.DataFrame, config: ReportConfig | None = None) -> dict:
     """Slices (by the pairs' category column when present), calibration, length bias, reward statistics."""
-    chosen, rejected = pair_texts(pairs_df)
+    chosen, rejected = frame_texts(pairs_df)
     rewards = scored["reward_chosen"].to_numpy(), scored["reward_rejected"].to_numpy()
     return evaluation_summary(chosen, rejected, *rewards, pairs_df, config)
 
@@ -149,7 +139,7 @@ def write_reports(
     pairs_df: pd.DataFrame, scored: pd.DataFrame, out_dir: Path, table_rows: int = 16, summary: dict | None = None
 ) -> list[str]:
     """The histograms, reliability diagram, summary and sampled logit table a person looks at."""
-    chosen, rejected = pair_texts(pairs_df)
+    chosen, rejected = frame_texts(pairs_df)
     rewards = scored["reward_chosen"].tolist(), scored["reward_rejected"].tolist()
     title = "held-out rewards"
     written = write_eval_report(
@@ -158,21 +148,19 @@ def write_reports(
     return [str(path) for path in written]
 
 
-@task(name="evaluate-model", cache_policy=NO_CACHE)
-def evaluate_model(
+def evaluate_pairs(
     model: str,
-    pairs_path: str,
-    out_dir: str,
+    pairs_df: pd.DataFrame,
+    out_dir: str | Path,
     batch_size: int = 32,
     max_length: int | None = None,
     tracking_uri: str | None = None,
 ) -> EvalResult:
-    """Score the eval pairs (Parquet) with a model folder or URI; write scores, plots, summary and logit table.
+    """Score the pairs with a model folder or URI; write scores, plots, summary and logit table under `out_dir`.
 
     The metrics hold the accuracy and, flat, the summary: slice.<name>.accuracy|low|high|n, calibration.*,
     length_bias.*, reward_stats.*.
     """
-    pairs_df = pd.read_parquet(pairs_path)
     loaded, tokenizer = load_model_any(model, tracking_uri)
     scored = score_pairs(loaded, tokenizer, pairs_df, batch_size, max_length)
     out = Path(out_dir)
@@ -184,3 +172,16 @@ def evaluate_model(
     summary = pairs_summary(pairs_df, scored)
     artifacts = write_reports(pairs_df, scored, out, summary=summary)
     return EvalResult({**pair_metrics(scored), **flat_metrics(summary)}, str(scored_path), artifacts, summary)
+
+
+@task(name="evaluate-model", cache_policy=NO_CACHE)
+def evaluate_model(
+    model: str,
+    pairs_path: str,
+    out_dir: str,
+    batch_size: int = 32,
+    max_length: int | None = None,
+    tracking_uri: str | None = None,
+) -> EvalResult:
+    """Score the eval pairs (Parquet, written once by the flow) with a model folder or URI (see `evaluate_pairs`)."""
+    return evaluate_pairs(model, pd.read_parquet(pairs_path), out_dir, batch_size, max_length, tracking_uri)

@@ -66,7 +66,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     """Servers of a temp home, with tiny training as the deployment default; always cleaned up."""
     home = tmp_path_factory.mktemp("service-home")
     args = ["up", "--home", str(home), "--prefect-port", str(free_port()), "--mlflow-port", str(free_port())]
-    args += ["--max-train-pairs", "32", "--training", json.dumps(TINY_TRAINING), "--inbox-interval", "3600"]
+    params = {"max_train_pairs": 32, "training": TINY_TRAINING}
+    args += ["--params", json.dumps(params), "--inbox-interval", "3600"]
     pids: list[int] = []
     try:
         done = rewardflow(*args)

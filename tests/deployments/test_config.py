@@ -58,9 +58,16 @@ def test_flags_come_from_the_fields_and_parse_back():
     add_arguments(parser, ServerConfig, skip=("home",))
     add_arguments(parser, ScheduleConfig)
     args = parser.parse_args(
-        ["--prefect-port", "4300", "--no-prefect-ui", "--max-train-pairs", "32", "--training", '{"max_steps": 2}']
+        [
+            "--prefect-port",
+            "4300",
+            "--no-prefect-ui",
+            "--params",
+            '{"max_train_pairs": 32, "training": {"max_steps": 2}}',
+        ]
     )
     server, schedule = from_arguments(ServerConfig, args), from_arguments(ScheduleConfig, args)
     assert (server.prefect_port, server.prefect_ui) == (4300, False)
-    assert (schedule.max_train_pairs, schedule.training) == (32, {"max_steps": 2})
-    assert from_arguments(ScheduleConfig, parser.parse_args(["--max-train-pairs", "None"])).max_train_pairs is None
+    assert schedule.params == {"max_train_pairs": 32, "training": {"max_steps": 2}}
+    with pytest.raises(ValueError, match="eval_fraction"):  # checked against the flow's parameters at once
+        from_arguments(ScheduleConfig, parser.parse_args(["--params", '{"eval_fraction": 0}']))

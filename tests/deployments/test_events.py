@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from deployments.events import DATA_ARRIVED, arrival_payload, event_id, store_resource
-from tasks.ingest import IngestReport
+from tasks.data.ingest import IngestReport
 
 
 def test_payload_holds_the_data_hash_and_counts():

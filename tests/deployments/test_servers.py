@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 
@@ -54,9 +55,9 @@ def test_specs_bind_loopback_and_keep_state_under_home(config):
 def test_runner_args_rebuild_the_schedule():
     from deployments.nightly import main  # noqa: F401  (the runner's parser must accept these flags)
 
-    args = runner_args(ScheduleConfig(cron="30 1 * * *", timezone="Europe/Paris", training={"max_steps": 2}))
-    assert args[args.index("--cron") + 1] == "30 1 * * *" and args[args.index("--training") + 1] == '{"max_steps": 2}'
-    assert args[args.index("--max-train-pairs") + 1] == "None"
+    params = {"training": {"max_steps": 2}}
+    args = runner_args(ScheduleConfig(cron="30 1 * * *", timezone="Europe/Paris", params=params))
+    assert args[args.index("--cron") + 1] == "30 1 * * *" and args[args.index("--params") + 1] == json.dumps(params)
 
 
 def test_record_round_trips_and_gives_the_exports(config, tmp_path):

@@ -23,7 +23,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from deployments.nightly import NIGHTLY
 from deployments.processes import group_alive
 from deployments.servers import read_record, servers_file
-from tasks.ingest import ingest_files
+from tasks.data.ingest import ingest_files
 
 pytestmark = pytest.mark.slow
 
@@ -88,6 +88,27 @@ def test_nightly_deployment_run_registers_a_champion(service, make_pairs, tmp_pa
     uri = record["mlflow_tracking_uri"]
     champion = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_by_alias("reward-model", "champion")
     assert int(champion.version) >= 1
+
+
+def test_demo_runs_the_nightly_deployment_with_its_flags_and_names_the_champion(service, make_pairs, tmp_path, capsys):
+    """`rewardflow demo` on the running servers: the run flags reach the deployment run as flow parameters."""
+    from rewardflow import demo_cmd
+
+    data = make_pairs(tmp_path / "demo.jsonl", 40, "demo")
+    argv = ["--home", str(service["home"]), "--data", str(data), "--max_steps", "2", "--max_length", "64"]
+    argv += ["--max_train_pairs", "24", "--max_eval_pairs", "12", "--promotion_n_resamples", "100", "--timeout", "600"]
+    assert demo_cmd.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Champion: reward-model version" in out and "Prefect UI:" in out
+    uri = service["record"]["mlflow_tracking_uri"]
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("reward-model").experiment_id],
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    assert (run.data.params["max_steps"], run.data.params["max_length"]) == ("2", "64")
+    assert run.data.params["flow.max_train_pairs"] == "24" and run.data.params["per_device_train_batch_size"] == "8"
 
 
 def test_ingest_of_new_pairs_triggers_exactly_one_run(service, cli, make_pairs, tmp_path):

@@ -76,14 +76,14 @@ def free_port() -> int:
 
 def sqlite_store(home: Path) -> str:
     """A real MLflow SQLite store under `home`, made the process-wide tracking and registry URI."""
-    from tasks.tracking import default_tracking_uri, use_tracking
+    from tasks.tracking.runs import default_tracking_uri, use_tracking
 
     return use_tracking(default_tracking_uri(home))
 
 
 def logged_candidate(home: Path, experiment: str, model_dir: Path) -> str:
     """A finished MLflow run holding `model_dir` under artifact path `model`; returns the run id."""
-    from tasks.tracking import client, ensure_experiment, log_model_dir, start_run
+    from tasks.tracking.runs import client, ensure_experiment, log_model_dir, start_run
 
     run_id = start_run(ensure_experiment(experiment, home), run_name=model_dir.name)
     log_model_dir(run_id, model_dir, "model")
@@ -93,8 +93,8 @@ def logged_candidate(home: Path, experiment: str, model_dir: Path) -> str:
 
 def registry_state(name: str) -> tuple[list[str], dict[str, str]]:
     """(versions, aliases) of a registered model in the current store; ([], {}) if it does not exist."""
-    from tasks.register import aliases
-    from tasks.tracking import client
+    from tasks.registry.register import aliases
+    from tasks.tracking.runs import client
 
     versions = sorted(str(v.version) for v in client().search_model_versions(f"name='{name}'"))
     return versions, aliases(name)

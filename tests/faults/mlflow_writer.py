@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from tasks.tracking import (
+from tasks.tracking.runs import (
     default_tracking_uri,
     end_run,
     ensure_experiment,

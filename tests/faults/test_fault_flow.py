@@ -22,7 +22,7 @@ from flows.params import RewardFlowParams
 from flows.reward_model import reward_model
 from rmcore.compare import PromotionRule
 from rmcore.safety import PathEscapeError
-from tasks.checkpoints import is_complete
+from tasks.training.checkpoints import is_complete
 
 NAME = "faults-flow-model"
 CANARIES = {

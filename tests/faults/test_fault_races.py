@@ -19,8 +19,8 @@ from transformers import AutoTokenizer, BertForSequenceClassification
 
 from rmcore.compare import PromotionRule
 from tasks.evaluate import correct_vector
-from tasks.register import CHAMPION, gate_and_promote, register_candidate
-from tasks.tracking import client
+from tasks.registry.register import CHAMPION, gate_and_promote, register_candidate
+from tasks.tracking.runs import client
 
 WRITERS = 8
 WRITER = Path(__file__).with_name("mlflow_writer.py")

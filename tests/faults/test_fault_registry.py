@@ -16,10 +16,11 @@ import fault_helpers as fh
 import pytest
 from mlflow.exceptions import MlflowException
 
-from tasks.idempotency import IDEMPOTENCY_TAG
-from tasks.mlflow_retry import with_retry
-from tasks.register import RegistryConfig, RegistryUnavailableError, register_candidate_task
-from tasks.tracking import client, use_tracking
+from tasks.registry.idempotency import IDEMPOTENCY_TAG
+from tasks.registry.promotion import register_candidate_task
+from tasks.registry.register import RegistryConfig, RegistryUnavailableError
+from tasks.tracking.retry import with_retry
+from tasks.tracking.runs import client, use_tracking
 
 
 @pytest.fixture(scope="module")

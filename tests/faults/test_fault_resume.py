@@ -15,7 +15,7 @@ import fault_helpers as fh
 import pytest
 import torch
 
-from tasks.checkpoints import MARKER, is_complete, newest_complete_checkpoint
+from tasks.training.checkpoints import MARKER, is_complete, newest_complete_checkpoint
 
 MAX_STEPS = 10
 KILL_AFTER = 4
@@ -83,15 +83,15 @@ def test_finished_work_is_not_trained_again(model_dir, tmp_path):
     """Inject a rerun of work that already finished; check it returns the saved model without training."""
     from datasets import Dataset
 
-    from tasks.train import build_reward_config, train_reward_model
+    from tasks.training.train import TrainJob, build_reward_config, train_reward_model
 
     config = build_reward_config(tmp_path / "run", {"max_steps": 2, "max_length": 32, "report_to": "none"})
     pairs = Dataset.from_list(fh.pair_rows(16))
-    first = train_reward_model(pairs, None, config, str(model_dir))
+    first = train_reward_model(pairs, None, config, TrainJob(str(model_dir)))
     stamp = Path(first.model_dir, "model.safetensors").stat().st_mtime_ns
     for checkpoint in (tmp_path / "run").glob("checkpoint-*"):
         shutil.rmtree(checkpoint)  # a second training would write them again
-    again = train_reward_model(pairs, None, config, str(model_dir))
+    again = train_reward_model(pairs, None, config, TrainJob(str(model_dir)))
     assert not list((tmp_path / "run").glob("checkpoint-*")), "finished work was trained again"
     assert again.model_dir == first.model_dir and again.train_metrics == first.train_metrics
     assert Path(again.model_dir, "model.safetensors").stat().st_mtime_ns == stamp

@@ -19,7 +19,7 @@ from deployments.servers import process_specs
 from rmcore.models import load_reward_model
 from rmcore.safety import PathEscapeError, is_under, resolve_under
 from rmcore.script_args import ScriptArguments
-from tasks.tracking import check_model_dir
+from tasks.tracking.runs import check_model_dir
 
 PACKAGES = ("rmcore", "tasks", "flows", "deployments", "rewardflow", "examples", "benchmarks")
 
@@ -52,11 +52,11 @@ def test_trained_model_is_safetensors_only_and_pickles_are_refused(tmp_path):
     """Inject: a model folder holding only a pickled pytorch_model.bin. Check it is refused, naming the folder."""
     from datasets import Dataset
 
-    from tasks.train import build_reward_config, train_reward_model
+    from tasks.training.train import TrainJob, build_reward_config, train_reward_model
 
     model_dir = fh.save_tiny_model(tmp_path / "base")
     config = build_reward_config(tmp_path / "run", {"max_steps": 2, "save_steps": 1, "max_length": 32})
-    result = train_reward_model(Dataset.from_list(fh.pair_rows(16)), None, config, str(model_dir))
+    result = train_reward_model(Dataset.from_list(fh.pair_rows(16)), None, config, TrainJob(str(model_dir)))
     saved = {p.name for p in Path(result.model_dir).iterdir()}
     assert "model.safetensors" in saved and not {n for n in saved if n.endswith((".bin", ".pt", ".pth", ".pkl"))}
     for checkpoint in Path(result.output_dir).glob("checkpoint-*"):
@@ -102,7 +102,7 @@ def test_paths_leaving_the_data_root_are_refused(tmp_path):
 
 def test_secrets_nested_in_params_are_masked(tmp_path):
     """Inject: a token inside a dict-valued flow param (training={'hub_token': ...}). Check the param masks it."""
-    from tasks.tracking import client, ensure_experiment, log_params, redact, start_run
+    from tasks.tracking.runs import client, ensure_experiment, log_params, redact, start_run
 
     assert redact({"training": {"hub_token": "s3cret", "lr": 1}, "x": [{"api_key": "k"}]}) == {
         "training": {"hub_token": "***", "lr": 1},

@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fault_helpers as fh  # noqa: E402
 from datasets import Dataset  # noqa: E402
 
-from tasks import checkpoints  # noqa: E402
-from tasks.train import build_reward_config, train_reward_model  # noqa: E402
+from tasks.training import checkpoints  # noqa: E402
+from tasks.training.train import TrainJob, build_reward_config, train_reward_model  # noqa: E402
 
 
 def pause_after(step: int) -> None:
@@ -38,7 +38,7 @@ def pause_after(step: int) -> None:
 
 def main(model_dir: str, output_dir: str, max_steps: int) -> None:
     logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("tasks.train").setLevel(logging.INFO)  # "resuming from ..." goes to the test's pipe
+    logging.getLogger("tasks.training.train").setLevel(logging.INFO)  # "resuming from ..." goes to the test's pipe
     if os.environ.get("PAUSE_AFTER_STEP"):
         pause_after(int(os.environ["PAUSE_AFTER_STEP"]))
     config = build_reward_config(
@@ -56,7 +56,7 @@ def main(model_dir: str, output_dir: str, max_steps: int) -> None:
             "seed": 7,
         },
     )
-    result = train_reward_model(Dataset.from_list(fh.pair_rows()), None, config, model_dir)
+    result = train_reward_model(Dataset.from_list(fh.pair_rows()), None, config, TrainJob(model_dir))
     print(f"done {result.model_dir}", flush=True)
 
 

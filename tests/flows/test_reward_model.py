@@ -83,7 +83,9 @@ def test_no_better_run_is_not_promoted_and_says_why(first_run, mlflow_store, hom
     assert aliases["champion"] == first_run["version"]
     assert aliases["challenger"] == again["version"]
     tags = MlflowClient(mlflow_store).get_model_version(NAME, again["version"]).tags
-    assert tags["gate.decision"] in ("kept", "rejected", "not promoted", "no")
+    assert tags["gate.decision"] == "rejected"
+    run = MlflowClient(mlflow_store).get_run(again["mlflow_run_id"])
+    assert run.data.tags["gate.decision"] == "rejected", "the run and the version say the same"
     assert tags["gate.reason"] == again["reason"]
 
 
@@ -104,3 +106,19 @@ def test_run_failing_in_training_leaves_registry_unchanged(first_run, mlflow_sto
     experiment = client.get_experiment_by_name(NAME)
     last = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)[0]
     assert last.info.status == "FAILED"
+
+
+def test_failure_after_the_gate_rolls_the_registration_back(first_run, mlflow_store, home, monkeypatch):
+    """Inject: logging the decision to the run fails after the gate promoted a new version. Check the
+    transaction's rollback deletes that version and gives `champion` and `challenger` back."""
+    from tasks.tracking import run_log
+
+    before = registry_state(mlflow_store)
+
+    def broken(run_id, tags, tracking_uri=None):
+        raise RuntimeError("tracking store went away")
+
+    monkeypatch.setattr(run_log, "set_tags", broken)
+    with pytest.raises(RuntimeError, match="tracking store went away"):
+        reward_model(params(home, mlflow_store, seed=5))  # new work: it registers, is gated, then fails
+    assert registry_state(mlflow_store) == before

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from rmcore import load_reward_model, score_texts
-from tasks.evaluate import evaluate_model, load_model_any, pair_metrics, pair_texts, score_pairs
+from tasks.evaluate import evaluate_model, frame_texts, load_model_any, pair_metrics, score_pairs
 from tests.tasks import mlflow_fixtures as fx
 
 mlflow_home, tracking_uri, model_dirs = fx.mlflow_home, fx.tracking_uri, fx.model_dirs
@@ -45,11 +45,10 @@ def test_pair_metrics_adds_n_pairs_to_the_reward_metrics():
     assert metrics["mean_margin"] == pytest.approx(0.0)
 
 
-def test_pair_texts_errors_name_the_column_and_row():
-    with pytest.raises(ValueError, match=r"lacks column\(s\) \['rejected'\]"):
-        pair_texts(pd.DataFrame({"chosen": ["a"]}), "eval.parquet")
-    with pytest.raises(ValueError, match="row 1: column `chosen` must be a string"):
-        pair_texts(pd.DataFrame({"chosen": ["a", None], "rejected": ["b", "c"]}))
+def test_frame_texts_joins_prompt_and_reply_as_training_does():
+    frame = pd.DataFrame({"prompt": ["Q: ", ""], "chosen": ["yes", "a"], "rejected": ["no", "b"]})
+    assert frame_texts(frame) == (["Q: yes", "a"], ["Q: no", "b"])
+    assert frame_texts(frame.drop(columns="prompt")) == (["yes", "a"], ["no", "b"])
 
 
 def test_load_model_any_refuses_a_missing_folder(tmp_path):

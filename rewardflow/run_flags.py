@@ -1,0 +1,170 @@
+"""The flags of one pipeline run, derived from `RewardFlowParams`: its one definition, never copied.
+
+Every field of the flow's parameters is a flag: the pipeline fields by their own names (`--home`,
+`--eval_fraction`, `--num_processes` ...), `training` as the RewardConfig flags of `rewardflow train`
+(`--max_steps`, `--bf16` ...), `lora` as TRL's LoRA flags (`--use_peft --lora_r 16`), `promotion` as
+`--promotion_<field>`. Only the flags given are passed on, so the flow's own defaults apply to the
+rest; a flag the flow sets itself (`--output_dir`) is refused, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from collections.abc import Iterable
+from typing import Any, get_args, get_origin, get_type_hints
+
+from pydantic import ValidationError
+from transformers import HfArgumentParser
+from transformers.hf_argparser import string_to_bool
+
+from flows.params import RewardFlowParams
+from rmcore import RewardConfig
+from rmcore.compare import PromotionRule
+from rmcore.data_health import HealthConfig
+from rmcore.gate_checks import GateChecks
+from rmcore.script_args import LoraArguments
+
+NESTED = ("training", "lora", "promotion", "gate_checks", "health")
+PROMOTION_PREFIX = "promotion_"
+# Dataclass parameters given field by field as --<prefix><field>: prefix -> (parameter, class, group title).
+PREFIXED = {
+    PROMOTION_PREFIX: ("promotion", PromotionRule, "champion gate (RewardFlowParams.promotion)"),
+    "gate_": ("gate_checks", GateChecks, "gate checks: slices and length bias (RewardFlowParams.gate_checks)"),
+    "health_": ("health", HealthConfig, "ingest health check (RewardFlowParams.health)"),
+}
+# RewardConfig fields the flow sets from the run folder: a value given for them would be lost.
+FLOW_SET = ("output_dir", "logging_dir")
+
+
+@dataclasses.dataclass
+class Flag:
+    """One field as a flag: its name, type, default and help."""
+
+    name: str
+    kind: Any
+    default: Any
+    help: str
+
+
+def params_flags() -> list[Flag]:
+    """The pipeline fields of `RewardFlowParams` (the nested ones come from their own classes)."""
+    return [
+        Flag(name, info.annotation, info.get_default(call_default_factory=True), info.description or "")
+        for name, info in RewardFlowParams.model_fields.items()
+        if name not in NESTED
+    ]
+
+
+def dataclass_flags(cls: type, prefix: str = "") -> list[Flag]:
+    hints = get_type_hints(cls)
+    flags = []
+    for f in dataclasses.fields(cls):
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+        flags.append(Flag(prefix + f.name, hints[f.name], default, f.metadata.get("help", "")))
+    return flags
+
+
+def _parser_kwargs(kind: Any) -> dict[str, Any]:
+    """argparse settings for a type hint: TRL's `--flag [true|false]` for bools, 'none' for None."""
+    inner = [a for a in get_args(kind) if a is not type(None)]
+    optional = type(None) in get_args(kind)
+    base = inner[0] if optional and len(inner) == 1 else kind
+    if base is bool:
+        return {"type": string_to_bool, "nargs": "?", "const": True, "metavar": "BOOL"}
+    if get_origin(base) in (list, tuple):
+        return {"type": str, "nargs": "+"}
+    if base is dict or get_origin(base) is dict:
+        return {"type": json.loads, "metavar": "JSON"}
+    if optional:
+        return {"type": lambda text: None if text.lower() == "none" else base(text), "metavar": base.__name__.upper()}
+    return {"type": base}
+
+
+def add_flags(parser: argparse.ArgumentParser, flags: Iterable[Flag], title: str) -> None:
+    group = parser.add_argument_group(title)
+    for flag in flags:
+        text = f"{flag.help} (default: {flag.default})".replace("%", "%%")
+        group.add_argument(f"--{flag.name}", dest=flag.name, help=text, **_parser_kwargs(flag.kind))
+
+
+def make_parser(prog: str = "rewardflow run", description: str | None = None) -> HfArgumentParser:
+    """RewardConfig and LoRA flags as `rewardflow train` has them, then the pipeline and promotion flags.
+
+    Every default is suppressed, so the parsed namespace holds exactly the flags given.
+    """
+    parser = HfArgumentParser((RewardConfig, LoraArguments), prog=prog, description=description)
+    parser.conflict_handler = "resolve"  # `--seed` is the run's: it seeds sampling and training alike
+    add_flags(parser, params_flags(), "pipeline (RewardFlowParams)")
+    for prefix, (_, cls, title) in PREFIXED.items():
+        add_flags(parser, dataclass_flags(cls, prefix), title)
+    for action in parser._actions:
+        if action.dest != "help":
+            action.default = argparse.SUPPRESS
+    return parser
+
+
+def params_from_flags(given: dict[str, Any], base: dict[str, Any] | None = None) -> RewardFlowParams:
+    """`RewardFlowParams` from the flags given, over `base` (e.g. the demo's bounded defaults).
+
+    Raises:
+        ValueError: a flag the flow sets itself, or a value the parameters refuse (naming the flag).
+    """
+    base = json.loads(json.dumps(base or {}))
+    pipeline = {f.name for f in params_flags()}
+    lora = {f.name for f in dataclasses.fields(LoraArguments)}
+    values: dict[str, Any] = {k: v for k, v in base.items() if k not in NESTED}
+    training, lora_values = (dict(base.get(k) or {}) for k in ("training", "lora"))
+    prefixed = {prefix: dict(base.get(param) or {}) for prefix, (param, _, _) in PREFIXED.items()}
+    for name, value in given.items():
+        prefix = next((p for p in PREFIXED if name.startswith(p)), None)
+        if name in pipeline:
+            values[name] = value
+        elif name in lora:
+            lora_values[name] = value
+        elif prefix is not None:
+            prefixed[prefix][name.removeprefix(prefix)] = value
+        elif name in FLOW_SET:
+            raise ValueError(f"--{name} is set by the flow (HOME/runs/<work key>/train); pass --home instead")
+        else:
+            training[name] = value
+    try:
+        RewardConfig(output_dir="unused", **training)  # refuses a bad training value before any work starts
+        nested: dict[str, Any] = {"training": training} if training else {}
+        if lora_values:
+            nested["lora"] = LoraArguments(**lora_values)
+        return RewardFlowParams(**values, **nested, **prefixed_params(prefixed))
+    except ValidationError as err:
+        raise ValueError("; ".join(_flag_error(e) for e in err.errors())) from err
+    except (ValueError, TypeError) as err:
+        raise ValueError(str(err)) from err
+
+
+def prefixed_params(prefixed: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The dataclass parameters given field by field (`--gate_min_slice_pairs 20`), built and checked."""
+    return {PREFIXED[p][0]: PREFIXED[p][1](**fields) for p, fields in prefixed.items() if fields}
+
+
+def _flag_error(error: dict[str, Any]) -> str:
+    """A pydantic error as the flag a person typed: `--eval_fraction 0: Input should be greater than 0`."""
+    loc = [str(part) for part in error["loc"]]
+    prefix = next((p for p, (param, _, _) in PREFIXED.items() if param == loc[0]), None)
+    name = prefix + loc[1] if prefix is not None and len(loc) > 1 else loc[-1]
+    return f"--{name} {error.get('input')!r}: {error['msg']}"
+
+
+def parse_run_flags(
+    parser: HfArgumentParser, argv: list[str], base: dict[str, Any] | None = None, own: Iterable[str] = ()
+) -> tuple[RewardFlowParams, dict[str, Any]]:
+    """Parse `argv` into RewardFlowParams, and the values of the caller's `own` flags; bad flags exit 2."""
+    namespace, rest = parser.parse_known_args(argv)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)} (see {parser.prog} --help)")
+    given = vars(namespace)
+    mine = {name: given.pop(name) for name in own if name in given}
+    try:
+        return params_from_flags(given, base), mine
+    except ValueError as err:
+        parser.error(str(err))
+        raise  # parser.error exits

@@ -1,0 +1,206 @@
+"""The data store: accepted pairs as Parquet files under `HOME/store/`, one file per ingest.
+
+Files are named by a hash of their content and written to a temporary name, then renamed, so a crash
+never leaves half a file and the same ingest twice writes nothing new. Each pair's id is a hash of its
+text, and its train/eval split is read off that hash: a pair stays in its split night after night.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from tasks.data.holds import held_file_names
+from tasks.data.id_index import IdIndex
+
+if TYPE_CHECKING:  # datasets and transformers load only when a store is streamed, not on every ingest
+    from datasets import IterableDataset
+    from transformers import PreTrainedTokenizerBase
+
+STORE_PREFIX = "pairs-"
+_ID_DIGITS = 15  # hex digits of the id read as the split draw: 60 bits, exact in a float
+
+
+def pair_id(chosen: str, rejected: str, prompt: str = "") -> str:
+    """A stable id for a pair: sha256 of [prompt, chosen, rejected] as JSON (unambiguous, ASCII-only)."""
+    return hashlib.sha256(json.dumps([prompt, chosen, rejected]).encode("ascii")).hexdigest()
+
+
+def split_of(pair_id: str, eval_fraction: float) -> str:
+    """ "eval" when the id's hash, read as a number in [0, 1), is under eval_fraction; else "train".
+
+    Raising eval_fraction only moves pairs from train to eval, never back.
+    """
+    draw = int(pair_id[:_ID_DIGITS], 16) / 16**_ID_DIGITS
+    return "eval" if draw < eval_fraction else "train"
+
+
+def data_hash(df: pd.DataFrame) -> str:
+    """sha256 of the sorted pair ids: names a set of pairs whatever its row order."""
+    return hashlib.sha256("\n".join(sorted(df["pair_id"])).encode("ascii")).hexdigest()
+
+
+def store_files(store_dir: Path) -> list[Path]:
+    return sorted(Path(store_dir).glob(f"{STORE_PREFIX}*.parquet"))
+
+
+def trainable_files(store_dir: Path) -> list[Path]:
+    """Store files not on hold (`tasks.data.holds`): what training reads."""
+    held = held_file_names(store_dir)
+    return [path for path in store_files(store_dir) if path.name not in held]
+
+
+def append_to_store(store_dir: Path, good_df: pd.DataFrame) -> Path | None:
+    """Write the accepted pairs as one new Parquet file; None when there is nothing to write.
+
+    Returns:
+        The store file holding these pairs (the existing one when the same content was stored before).
+    """
+    if good_df.empty:
+        return None
+    store_dir = Path(store_dir)
+    store_dir.mkdir(parents=True, exist_ok=True)
+    target = store_dir / f"{STORE_PREFIX}{data_hash(good_df)[:16]}.parquet"
+    if target.exists():
+        return target
+    stamped = good_df.assign(ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    temp = store_dir / f".{target.name}.{os.getpid()}.tmp"
+    stamped.to_parquet(temp, index=False)
+    os.replace(temp, target)
+    return target
+
+
+def _read_file(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path, columns=columns)
+    except Exception as err:  # pyarrow raises several types for a damaged file
+        raise ValueError(f"{path}: store file cannot be read ({err}); move it out of the store") from err
+
+
+def read_store(store_dir: Path, eval_fraction: float = 0.1) -> pd.DataFrame:
+    """All stored pairs, deduplicated by pair_id, with their `split` ("train"/"eval").
+
+    Files without `prompt` or `margin` get "" and 0.0 (no margin) when other files have those columns.
+    Batches on hold are left out until released.
+    """
+    frames = [_read_file(path) for path in trainable_files(store_dir)]
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=str) for c in ("chosen", "rejected", "pair_id", "split")})
+    df = pd.concat(frames, ignore_index=True).drop_duplicates("pair_id", keep="first").reset_index(drop=True)
+    if "prompt" in df:
+        df["prompt"] = df["prompt"].fillna("")
+    if "margin" in df:
+        df["margin"] = df["margin"].fillna(0.0).astype(float)
+    df["split"] = [split_of(pid, eval_fraction) for pid in df["pair_id"]]
+    return df
+
+
+def stored_ids(store_dir: Path) -> set[str]:
+    """Ids of every stored pair (reads only the id column)."""
+    return {pid for path in store_files(store_dir) for pid in _read_file(path, ["pair_id"])["pair_id"]}
+
+
+def stored_id_index(store_dir: Path) -> IdIndex:
+    """`stored_ids` as an `IdIndex` (8 bytes a pair), read one store file at a time."""
+    index = IdIndex()
+    for path in store_files(store_dir):
+        index.add(_read_file(path, ["pair_id"])["pair_id"])
+    return index
+
+
+def ids_array(ids: Iterable[str]) -> np.ndarray:
+    """Hex pair ids as a fixed-width bytes array (64 bytes a pair, no Python object per id)."""
+    return np.array([pid.encode("ascii") for pid in ids], dtype="S64")
+
+
+def sorted_ids_hash(ids: np.ndarray) -> str:
+    """`data_hash` of ids held in an `ids_array`, for a batch too big for a DataFrame of ids (sorts `ids` in place)."""
+    ids.sort()
+    hasher = hashlib.sha256()
+    for n, pid in enumerate(ids):
+        hasher.update(b"\n" + pid if n else pid)
+    return hasher.hexdigest()
+
+
+def staging_dir(store_dir: Path) -> Path:
+    """Where one ingest writes its chunks before the batch is accepted: invisible to `store_files`."""
+    return Path(store_dir) / f".staging-{os.getpid()}"
+
+
+def publish_staged(staging: Path, store_dir: Path) -> list[Path]:
+    """Move staged chunk files into the store (renames on one file system); returns the store files."""
+    published = []
+    for path in sorted(Path(staging).glob(f"{STORE_PREFIX}*.parquet")):
+        target = Path(store_dir) / path.name
+        if target.exists():  # the same content stored before: keep the old file
+            path.unlink()
+        else:
+            os.replace(path, target)
+        published.append(target)
+    discard_staged(staging)
+    return published
+
+
+def discard_staged(staging: Path) -> None:
+    if Path(staging).is_dir():
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _store_rows(files: list[str], split: str, eval_fraction: float, margin: bool) -> Iterator[dict[str, Any]]:
+    """Rows of the store files in `split`, one record batch in memory at a time."""
+    for path in files:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1000):
+            for row in batch.to_pylist():
+                if split_of(row["pair_id"], eval_fraction) != split:
+                    continue
+                out = {"chosen": row["chosen"], "rejected": row["rejected"], "prompt": row.get("prompt") or ""}
+                if margin:
+                    out["margin"] = float(row.get("margin") or 0.0)
+                yield out
+
+
+def stream_store(
+    store_dir: Path,
+    split: str,
+    tokenizer: PreTrainedTokenizerBase,
+    max_length: int,
+    eval_fraction: float = 0.1,
+) -> IterableDataset:
+    """The store's `split` pairs as a tokenized `IterableDataset`, read and tokenized as training consumes it.
+
+    For stores larger than memory: nothing is loaded up front. Pass `max_steps` to the trainer (an
+    iterable has no length). Files without `prompt`/`margin` get "" and 0.0 (no margin) as in `read_store`;
+    pairs are not deduplicated across files (ingest never stores a pair twice).
+
+    Returns:
+        Rows with `input_ids_chosen`, `attention_mask_chosen`, `input_ids_rejected`,
+        `attention_mask_rejected`, `truncated` and, when any file has margins, `margin`.
+    """
+    from datasets import IterableDataset
+
+    from rmcore import tokenization
+
+    if split not in ("train", "eval"):
+        raise ValueError(f"split must be 'train' or 'eval', got {split!r}")
+    files = [str(p) for p in trainable_files(store_dir)]
+    if not files:
+        raise ValueError(f"{store_dir}: the store holds no pair files ({STORE_PREFIX}*.parquet); ingest some first")
+    margin = any("margin" in pq.read_schema(path).names for path in files)
+    kwargs = {"files": files, "split": split, "eval_fraction": eval_fraction, "margin": margin}
+    rows = IterableDataset.from_generator(_store_rows, gen_kwargs=kwargs)
+    return rows.map(
+        tokenization.tokenize_pairs,
+        batched=True,
+        fn_kwargs={"tokenizer": tokenizer, "max_length": max_length},
+        remove_columns=["chosen", "rejected", "prompt"],
+    )

@@ -1,0 +1,45 @@
+"""Read-only questions to the registry that make reruns idempotent: was this work registered, was it gated?"""
+
+from __future__ import annotations
+
+from mlflow.exceptions import MlflowException
+
+from rmcore.compare import Decision
+from tasks.registry.idempotency import IDEMPOTENCY_TAG
+from tasks.tracking.runs import client
+
+PREVIOUS_CHALLENGER_TAG = "gate.previous_challenger"
+BLOCKED_BY = "gate.blocked_by"
+
+
+def find_version(name: str, idempotency_key: str) -> str | None:
+    """The version already registered for this work (tag `rewardflow.idempotency_key`), oldest first; else None."""
+    try:
+        found = client().search_model_versions(f"name='{name}' and tags.`{IDEMPOTENCY_TAG}` = '{idempotency_key}'")
+    except MlflowException as err:
+        if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    versions = sorted(int(v.version) for v in found)
+    return str(versions[0]) if versions else None
+
+
+def recorded_decision(name: str, version: str) -> Decision | None:
+    """The gate decision tagged on a version by an earlier run of the same work, or None if it never got one."""
+    tags = client().get_model_version(name, version).tags
+    if "gate.decision" not in tags:
+        return None
+    figures = {}
+    for key, value in tags.items():
+        if key.startswith("gate.") and key not in ("gate.decision", "gate.reason", BLOCKED_BY, PREVIOUS_CHALLENGER_TAG):
+            try:
+                figures[key.removeprefix("gate.")] = float("nan" if value == "none" else value)
+            except ValueError:
+                continue
+    blocked = [b for b in tags.get(BLOCKED_BY, "none").split(",") if b and b != "none"]
+    return Decision(tags["gate.decision"] == "promoted", tags.get("gate.reason", ""), figures, blocked_by=blocked)
+
+
+def version_run_id(name: str, version: str) -> str:
+    """The MLflow run a version was registered from."""
+    return str(client().get_model_version(name, version).run_id)

@@ -1,0 +1,95 @@
+"""The registry step as one unit: register the candidate, gate it, and undo both if anything after fails.
+
+The flow calls these tasks inside `with transaction():`. `register_candidate_task` stages its undo as an
+`on_rollback` hook, so a failure anywhere later in the transaction (the gate, publishing or logging the
+decision) deletes the new version and gives the aliases back, and the flow body carries no try/except.
+A version that an earlier run of the same work registered is adopted, and never undone by this run.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.transactions import Transaction, get_transaction
+
+from rmcore.compare import Decision, PromotionRule
+from rmcore.gate_checks import GateChecks
+from tasks.evaluate import correct_vector
+from tasks.registry.gate_inputs import champion_scores, gate_inputs
+from tasks.registry.lookup import find_version, version_run_id
+from tasks.registry.register import ChampionScorer, RegistryConfig, gate_and_promote, register_candidate, undo_candidate
+from tasks.tracking.runs import log_model_dir
+
+UNDO = "undo-candidate"
+
+
+@task(name="register-candidate", cache_policy=NO_CACHE)
+def register_candidate_task(
+    run_id: str,
+    model_artifact_path: str,
+    config: RegistryConfig,
+    home: str,
+    tags: dict | None = None,
+    idempotency_key: str | None = None,
+    model_dir: str | None = None,
+) -> str:
+    """Register the run's model as a new version with alias `challenger` (once per idempotency key).
+
+    With `model_dir`, the folder is logged to the run first, unless this work already has a version
+    (its model was logged by the run that registered it).
+    """
+    existing = find_version(config.name, idempotency_key) if idempotency_key else None
+    if existing is None and model_dir is not None:
+        log_model_dir(run_id, model_dir, model_artifact_path)
+    lock = config.resolved_lock_path(home)
+    version = register_candidate(run_id, model_artifact_path, config.name, tags, lock, idempotency_key)
+    transaction = get_transaction()
+    if transaction is not None and version_run_id(config.name, version) == run_id:  # ours to undo
+        transaction.set(UNDO, {"name": config.name, "version": version, "lock": lock, "timeout": config.lock_timeout})
+    return version
+
+
+@register_candidate_task.on_rollback
+def _undo_candidate(transaction: Transaction) -> None:
+    """The transaction failed after the registration: the registry as it was before this run."""
+    undo = transaction.get(UNDO, None)
+    if undo is not None:
+        undo_candidate(undo["name"], undo["version"], undo["lock"], undo["timeout"])
+
+
+def pairs_scorer(pairs_path: str | Path, batch_size: int = 32, max_length: int | None = None) -> ChampionScorer:
+    """A champion scorer that loads a model URI and scores the eval pairs stored at `pairs_path`."""
+    pairs_df = pd.read_parquet(pairs_path)
+    return functools.partial(correct_vector, pairs_df=pairs_df, batch_size=batch_size, max_length=max_length)
+
+
+@task(name="gate-and-promote", cache_policy=NO_CACHE)
+def gate_and_promote_task(
+    version: str,
+    scores_path: str,
+    pairs_path: str,
+    rule: PromotionRule,
+    config: RegistryConfig,
+    home: str,
+    batch_size: int = 32,
+    max_length: int | None = None,
+    checks: GateChecks | None = None,
+) -> Decision:
+    """Score the champion on the same eval pairs under the lock and promote the challenger only if it wins.
+
+    `scores_path` is the challenger's `eval_scores.parquet` from `evaluate_model`, on `pairs_path`. With
+    `checks`, no slice may regress and length bias may not grow beyond them either.
+    """
+    challenger_correct = pd.read_parquet(scores_path)["correct"].to_numpy(dtype=np.float64)
+    lock, timeout = config.resolved_lock_path(home), config.lock_timeout
+    if checks is None:
+        scorer = pairs_scorer(pairs_path, batch_size, max_length)
+        return gate_and_promote(config.name, version, challenger_correct, scorer, rule, lock, timeout)
+    inputs = gate_inputs(scores_path, pairs_path)
+    scorer = champion_scores(pairs_path, batch_size, max_length)
+    return gate_and_promote(config.name, version, challenger_correct, scorer, rule, lock, timeout, checks, inputs)

@@ -1,0 +1,303 @@
+"""Registry and champion gate: register a candidate as `challenger`, promote it to `champion` only if better.
+
+MLflow has no compare-and-set on aliases, so the read-compare-write runs under a file lock
+(`<home>/registry.lock`): two runs can never both read the same champion and both win. Every step
+that changes the registry has a compensation, so a failure leaves it as it was: the new version
+is deleted (which drops its aliases) and the previous `challenger` alias is put back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from filelock import FileLock
+from mlflow.exceptions import MlflowException
+
+from rmcore.compare import Decision, PromotionRule, decide_promotion
+from rmcore.gate_checks import GateChecks, decide_with_checks
+from tasks.registry.gate_inputs import GateInputs
+from tasks.registry.idempotency import IDEMPOTENCY_TAG
+from tasks.registry.lookup import PREVIOUS_CHALLENGER_TAG, find_version, recorded_decision
+from tasks.tracking.runs import client, public_tags
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+@dataclass
+class RegistryConfig:
+    """Where models are registered and how the gate is guarded."""
+
+    name: str = field(default="reward-model", metadata={"help": "Registered model name in the MLflow model registry."})
+    lock_path: str | None = field(
+        default=None,
+        metadata={"help": "File lock around the gate's read-compare-write. None = <home>/registry.lock."},
+    )
+    lock_timeout: float = field(
+        default=1800.0,
+        metadata={
+            "help": "Seconds to wait for another run's gate (which scores the champion) before failing. "
+            "-1 = wait forever."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if not self.name or "/" in self.name or "@" in self.name:
+            raise ValueError(f"RegistryConfig.name must be non-empty without '/' or '@', got {self.name!r}")
+        if self.lock_timeout < 0 and self.lock_timeout != -1:
+            raise ValueError(f"RegistryConfig.lock_timeout must be >= 0 or -1, got {self.lock_timeout}")
+
+    def resolved_lock_path(self, home: str | Path) -> str:
+        return self.lock_path or str(Path(home) / "registry.lock")
+
+
+# Maps a pinned champion URI to its [N] outcomes, or (with gate checks) to its [N] scored frame.
+ChampionScorer = Callable[[str], np.ndarray | pd.DataFrame]
+
+
+class RegistryUnavailableError(RuntimeError):
+    """The MLflow registry could not be written (server down, store locked); says what state it was left in."""
+
+
+def registry_lock(lock_path: str | Path | None, timeout: float = -1) -> FileLock:
+    """The gate's lock; a missing folder is created so the first run of a fresh home works."""
+    if lock_path is None:
+        raise ValueError("lock_path is required: the gate never runs unlocked")
+    Path(lock_path).parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(lock_path), timeout=timeout)
+
+
+def aliases(name: str) -> dict[str, str]:
+    """alias -> version of a registered model ({} if it does not exist yet)."""
+    try:
+        return {alias: str(version) for alias, version in client().get_registered_model(name).aliases.items()}
+    except MlflowException as err:
+        if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return {}
+        raise
+
+
+def ensure_registered_model(name: str) -> None:
+    try:
+        client().create_registered_model(name, description="Pairwise reward models trained by rewardflow.")
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+
+
+def _create_version(run_id: str, model_artifact_path: str, name: str, tags: Mapping[str, Any]) -> str:
+    mlflow_client = client()
+    # The run's concrete artifact URI, not runs:/: `mlflow.register_model` on runs:/ looks for an
+    # MLflow-flavoured LoggedModel and refuses a plain folder of safetensors and tokenizer files.
+    source = f"{mlflow_client.get_run(run_id).info.artifact_uri.rstrip('/')}/{model_artifact_path.strip('/')}"
+    version = mlflow_client.create_model_version(name, source=source, run_id=run_id, tags=public_tags(tags))
+    return str(version.version)
+
+
+def register_candidate(
+    run_id: str,
+    model_artifact_path: str,
+    name: str,
+    tags: Mapping[str, Any] | None = None,
+    lock_path: str | Path | None = None,
+    idempotency_key: str | None = None,
+) -> str:
+    """Create a version from the run's logged model folder and point `challenger` at it. Returns the version.
+
+    With `idempotency_key`, a version already registered for the same work is returned instead of a
+    second one (a retried or rerun flow registers exactly once). The previous challenger is remembered
+    on the version (`gate.previous_challenger`) so a later failure can put it back. With `lock_path`,
+    the alias move waits for any gate in progress.
+
+    Raises:
+        RegistryUnavailableError: the registry could not be written; it names the store and the state left.
+    """
+    version = None
+    try:
+        ensure_registered_model(name)
+        with registry_lock(lock_path) if lock_path else contextlib.nullcontext():
+            if idempotency_key and (existing := find_version(name, idempotency_key)) is not None:
+                return existing
+            previous = aliases(name).get(CHALLENGER, "")
+            tags = {**(tags or {}), PREVIOUS_CHALLENGER_TAG: previous}
+            if idempotency_key:
+                tags[IDEMPOTENCY_TAG] = idempotency_key
+            version = _create_version(run_id, model_artifact_path, name, tags)
+            client().set_registered_model_alias(name, CHALLENGER, version)
+        return version
+    except MlflowException as err:
+        raise RegistryUnavailableError(_failure_message(name, run_id, version, idempotency_key, err)) from err
+    except BaseException:
+        if version is not None:
+            rollback_candidate(name, version)
+        raise
+
+
+def _failure_message(name: str, run_id: str, version: str | None, key: str | None, err: Exception) -> str:
+    """Roll back what was created and say, for a person, what failed and what the registry holds now."""
+    state = "the registry is unchanged"
+    if version is not None:
+        try:
+            rollback_candidate(name, version)
+        except Exception:  # the store went away mid-way: the version stays, tagged, and a retry adopts it
+            state = f"version {version} may remain as an orphan; a retry adopts it instead of adding another"
+    first_line = str(getattr(err, "message", err)).strip().splitlines()[0][:300]
+    retry = f" (idempotency key {key}, so it registers exactly once)" if key else ""
+    return (
+        f"could not register run {run_id} as a version of {name!r} in the MLflow registry at "
+        f"{mlflow.get_registry_uri()}: {first_line}. {state[0].upper()}{state[1:]}; retry or rerun the flow "
+        f"when the store is reachable{retry}."
+    )
+
+
+def rollback_candidate(name: str, version: str) -> None:
+    """Undo `register_candidate`: delete the version and put the previous challenger back.
+
+    Deleting a version drops every alias on it, so a `champion` alias moved onto it goes too; the
+    gate restores the previous champion itself before calling this.
+    """
+    mlflow_client = client()
+    try:
+        previous = mlflow_client.get_model_version(name, version).tags.get(PREVIOUS_CHALLENGER_TAG, "")
+    except MlflowException:
+        return  # never created or already gone
+    mlflow_client.delete_model_version(name, version)
+    if previous:
+        try:
+            mlflow_client.set_registered_model_alias(name, CHALLENGER, previous)
+        except MlflowException:
+            pass  # the previous challenger was deleted meanwhile: leave the alias unset
+
+
+def decision_label(decision: Decision) -> str:
+    """`gate.decision` on the version and on the run alike: "promoted" or "rejected"."""
+    return "promoted" if decision.promote else "rejected"
+
+
+def decision_tags(decision: Decision, champion_version: str | None) -> dict[str, str]:
+    """The decision and its figures as version tags: gate.decision, gate.reason, gate.<figure>."""
+    tags = {
+        "gate.decision": decision_label(decision),
+        "gate.reason": decision.reason[:4000],
+        "gate.champion_version": champion_version or "none",
+        "gate.blocked_by": ",".join(decision.blocked_by)[:4000] or "none",
+    }
+    tags.update({f"gate.{k}": f"{v:.6g}" for k, v in decision.figures.items() if k != "champion_version"})
+    return tags
+
+
+def _decide(
+    name: str,
+    champion: str | None,
+    challenger_correct: np.ndarray,
+    champion_scorer: ChampionScorer,
+    rule: PromotionRule,
+    checks: GateChecks | None,
+    inputs: GateInputs | None,
+) -> Decision:
+    """The overall rule alone, or with `checks` and `inputs` every check of `rmcore.gate_checks`."""
+    scored = None if champion is None else champion_scorer(f"models:/{name}/{champion}")
+    if checks is not None and inputs is not None:
+        return decide_with_checks(inputs.challenger, scored, inputs.labels, inputs.lengths, rule, checks)
+    if isinstance(scored, pd.DataFrame):
+        scored = scored["correct"]
+    return decide_promotion(challenger_correct, None if scored is None else np.asarray(scored, dtype=float), rule)
+
+
+def gate_and_promote(
+    name: str,
+    version: str,
+    challenger_correct: np.ndarray,
+    champion_scorer: ChampionScorer,
+    rule: PromotionRule,
+    lock_path: str | Path,
+    lock_timeout: float = -1,
+    checks: GateChecks | None = None,
+    inputs: GateInputs | None = None,
+) -> Decision:
+    """Under the lock: score the current champion, decide, tag the version, move `champion` if it won.
+
+    Args:
+        challenger_correct: [N] per-pair outcomes (1 = chosen scored higher) of `version` on the eval pairs.
+        champion_scorer: maps a model URI (`models:/NAME/VERSION`, pinned to the champion read under
+            the lock) to its [N] outcomes on the same pairs in the same order; with `checks`, to its
+            scored frame (reward_chosen, reward_rejected).
+        checks, inputs: the slice and length-bias checks, and the challenger's scores with the eval
+            pairs' slices and lengths; None = the overall rule alone.
+
+    A failure anywhere restores the previous champion alias and deletes the candidate version.
+    """
+    lock = registry_lock(lock_path, lock_timeout)
+    try:
+        lock.acquire()
+    except BaseException:  # timed out behind another gate: withdraw the candidate rather than leave it
+        rollback_candidate(name, version)
+        raise
+    try:
+        return _gate_locked(name, version, challenger_correct, champion_scorer, rule, checks, inputs)
+    finally:
+        lock.release()
+
+
+def _gate_locked(
+    name: str,
+    version: str,
+    challenger_correct: np.ndarray,
+    champion_scorer: ChampionScorer,
+    rule: PromotionRule,
+    checks: GateChecks | None = None,
+    inputs: GateInputs | None = None,
+) -> Decision:
+    """The read-compare-write; the caller holds the lock. Compensates and re-raises on any failure.
+
+    A version is gated once: a retry or rerun of the same work gets the decision recorded on it.
+    """
+    recorded = recorded_decision(name, version)
+    if recorded is not None:
+        return recorded
+    mlflow_client = client()
+    champion = aliases(name).get(CHAMPION)
+    try:
+        decision = _decide(name, champion, challenger_correct, champion_scorer, rule, checks, inputs)
+        decision.figures["champion_version"] = float(champion) if champion else float("nan")
+        for key, value in decision_tags(decision, champion).items():
+            mlflow_client.set_model_version_tag(name, version, key, value)
+        if decision.promote:
+            mlflow_client.set_registered_model_alias(name, CHAMPION, version)
+        return decision
+    except BaseException:
+        _restore_champion(name, champion)
+        rollback_candidate(name, version)
+        raise
+
+
+def undo_candidate(name: str, version: str, lock_path: str | Path, lock_timeout: float = -1) -> None:
+    """Undo a registration whose run failed later (e.g. logging the decision): the registry as it was.
+
+    If the gate had moved `champion` onto this version, the champion it replaced (recorded on the
+    version as `gate.champion_version`) gets the alias back; then the version is deleted.
+    """
+    with registry_lock(lock_path, lock_timeout):
+        try:
+            tags = client().get_model_version(name, version).tags
+        except MlflowException:
+            return  # never created or already gone
+        if aliases(name).get(CHAMPION) == str(version) and "gate.champion_version" in tags:
+            previous = tags["gate.champion_version"]
+            _restore_champion(name, None if previous == "none" else previous)
+        rollback_candidate(name, version)
+
+
+def _restore_champion(name: str, champion: str | None) -> None:
+    mlflow_client = client()
+    if champion is not None:
+        mlflow_client.set_registered_model_alias(name, CHAMPION, champion)
+    elif CHAMPION in aliases(name):
+        mlflow_client.delete_registered_model_alias(name, CHAMPION)

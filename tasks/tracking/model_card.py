@@ -1,0 +1,38 @@
+"""The model card logged with each run: what the model is, what it was trained on, how it scored."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tasks.tracking.runs import is_secret
+
+
+def model_card(
+    name: str,
+    base_model: str,
+    data_digest: str,
+    metrics: Mapping[str, Any],
+    params: Mapping[str, Any],
+    notes: str = "",
+) -> str:
+    """A short markdown card: what the model is, what it was trained on, how it scored."""
+    lines = [
+        f"# {name}",
+        "",
+        "A pairwise reward model: one score per text, higher = preferred. Trained with rewardflow.",
+        "",
+        f"- **Base model:** `{base_model}`",
+        f"- **Data digest:** `{data_digest}`",
+        "",
+        "## Evaluation",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
+    lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]
+    lines += ["", "## Settings", "", "| setting | value |", "|---|---|"]
+    lines += [f"| {k} | `{v}` |" for k, v in params.items() if not is_secret(k)]
+    if notes:
+        lines += ["", "## Notes", "", notes]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,111 @@
+"""What the flow records in its MLflow run, grouped into three tasks: inputs, outputs, decision.
+
+Thin shells over `tasks.tracking.runs`; they only decide *what* goes into the run and under which names.
+"""
+
+from __future__ import annotations
+
+import mlflow
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from rmcore import RewardConfig
+from rmcore.compare import Decision
+from tasks.registry.register import decision_label
+from tasks.tracking.model_card import model_card
+from tasks.tracking.runs import (
+    client,
+    log_config,
+    log_dataset,
+    log_files,
+    log_json,
+    log_metrics,
+    log_params,
+    log_text,
+    run_url,
+    set_tags,
+)
+from tasks.training.train import TrainResult
+
+CARD_SETTINGS = (
+    "learning_rate",
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "max_length",
+    "center_rewards_coefficient",
+    "bf16",
+    "seed",
+)
+
+
+@task(name="log-run-inputs", cache_policy=NO_CACHE)
+def log_run_inputs(
+    run_id: str,
+    config: RewardConfig,
+    flow_params: dict,
+    train_df: pd.DataFrame,
+    eval_df: pd.DataFrame,
+    ingest_report: object | None = None,
+) -> None:
+    """Every RewardConfig value and flow parameter as params; the train/eval pairs as MLflow datasets."""
+    log_config(run_id, config)
+    flow_values = {k: v for k, v in flow_params.items() if k not in ("training",)}
+    log_params(run_id, {f"flow.{k}": v for k, v in flow_values.items()})
+    columns = [c for c in ("prompt", "chosen", "rejected", "margin", "pair_id") if c in train_df]
+    log_dataset(run_id, train_df[columns], "reward-pairs-train", "rewardflow-store", context="train")
+    log_dataset(run_id, eval_df[columns], "reward-pairs-eval", "rewardflow-store", context="eval")
+    if ingest_report is not None:
+        summary = ingest_report.to_dict() if hasattr(ingest_report, "to_dict") else vars(ingest_report)
+        log_metrics(run_id, summary.get("health_figures") or {}, prefix="ingest_")
+        log_json(
+            run_id,
+            {k: v for k, v in summary.items() if isinstance(v, str | int | float | dict | list)},
+            "data/ingest_summary.json",
+        )
+
+
+@task(name="log-run-outputs", cache_policy=NO_CACHE)
+def log_run_outputs(
+    run_id: str, result: TrainResult, evaluation: object, base_model: str, data_digest: str, config: RewardConfig
+) -> None:
+    """Training and eval metrics, plots, logit table, and a model card."""
+    log_metrics(run_id, result.train_metrics)
+    log_metrics(run_id, evaluation.metrics, prefix="eval_")
+    log_files(run_id, evaluation.artifacts, "eval")
+    if getattr(evaluation, "summary", None):
+        client().log_table(run_id, pd.DataFrame(evaluation.summary["slices"]), "eval/slices.json")
+    card = model_card(
+        "reward-model",
+        base_model,
+        data_digest,
+        evaluation.metrics,
+        {k: getattr(config, k) for k in CARD_SETTINGS},
+    )
+    log_text(run_id, card, "model_card.md")
+
+
+@task(name="log-decision", cache_policy=NO_CACHE)
+def log_decision(run_id: str, decision: Decision, version: str) -> None:
+    """The gate's decision and figures, as tags and metrics of the run."""
+    set_tags(
+        run_id,
+        {
+            "gate.decision": decision_label(decision),
+            "gate.reason": decision.reason,
+            "gate.blocked_by": ",".join(decision.blocked_by) or "none",
+            "registered_version": version,
+        },
+    )
+    log_metrics(run_id, decision.figures, prefix="gate_")
+    rows = [c for c in decision.checks if c.get("check") in ("slice", "length_bias")]
+    if rows:
+        client().log_table(run_id, pd.DataFrame(rows), "gate/checks.json")
+
+
+def run_link(run_id: str, tracking_uri: str | None = None) -> str:
+    """A link to the run for people: the MLflow UI page on a server, else the runs:/ URI."""
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    experiment_id = client(uri).get_run(run_id).info.experiment_id
+    return run_url(uri, experiment_id, run_id)

@@ -1,0 +1,296 @@
+"""MLflow tracking: one run per flow run holding the settings, metrics, data, reports and the model.
+
+Everything takes an explicit `run_id` and goes through `MlflowClient`, never the fluent "active run":
+Prefect may run tasks in worker threads, and a run id is a reference the flow can pass between them.
+The tracking URI defaults to an embedded SQLite file under the pipeline home, so no server is needed;
+an `http://` server URI works the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+import tempfile
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities import DatasetInput, InputTag, Param, RunTag
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.tracking.retry import RetryingClient, init_sqlite_store
+
+# Old tracking servers refuse param values over 500 characters (3.x allows 6000): stay under both.
+MAX_PARAM_LENGTH = 500
+# MLflow accepts at most 100 params per log_batch call.
+PARAM_BATCH = 100
+SECRET_NAMES = re.compile(r"token|password|secret|auth|api_key|credential", re.IGNORECASE)
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors")
+
+
+def default_tracking_uri(home: str | Path) -> str:
+    """The embedded store of a pipeline home: `sqlite:///<home>/mlflow/mlflow.db`."""
+    return f"sqlite:///{Path(home).resolve() / 'mlflow' / 'mlflow.db'}"
+
+
+def use_tracking(uri: str) -> str:
+    """Point MLflow's tracking and registry at `uri` (process-wide, so `models:/` URIs resolve there)."""
+    if uri.startswith("sqlite:///"):
+        init_sqlite_store(uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def client(tracking_uri: str | None = None) -> MlflowClient:
+    """A client for tracking and registry at `tracking_uri` (default: the process-wide one), retrying on locks."""
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    return RetryingClient(MlflowClient(tracking_uri=uri, registry_uri=uri))
+
+
+def ensure_experiment(name: str, home: str | Path, tracking_uri: str | None = None) -> str:
+    """The id of experiment `name`, created if missing with artifacts under `<home>/mlflow/artifacts`.
+
+    A server keeps its own artifact root, so the location is only set for a local (SQLite/file) store.
+    """
+    uri = tracking_uri or default_tracking_uri(home)
+    mlflow_client = client(uri)
+    found = mlflow_client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = None
+    if not uri.startswith(("http://", "https://", "databricks")):
+        folder = Path(home).resolve() / "mlflow" / "artifacts" / name
+        location = folder.as_uri()
+    try:
+        return mlflow_client.create_experiment(name, artifact_location=location)
+    except mlflow.exceptions.MlflowException:
+        found = mlflow_client.get_experiment_by_name(name)  # another run created it meanwhile
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+def is_secret(name: str) -> bool:
+    """Names that may hold credentials (hub_token, MLFLOW_TRACKING_PASSWORD, ...) are never logged."""
+    return bool(SECRET_NAMES.search(name))
+
+
+def redact(value: Any) -> Any:
+    """`value` with every secret-named key of nested dicts masked (e.g. flow param `training={'hub_token': ...}`)."""
+    if isinstance(value, Mapping):
+        return {k: "***" if is_secret(str(k)) else redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def _stringify(value: Any) -> str:
+    text = str(value.value if isinstance(value, Enum) else redact(value))
+    return text if len(text) <= MAX_PARAM_LENGTH else text[: MAX_PARAM_LENGTH - 1] + "…"
+
+
+def config_params(config: Any, prefix: str = "") -> dict[str, str]:
+    """Every field of a config dataclass as a string param, secrets dropped, long values cut to 500 chars."""
+    params = {}
+    for spec in dataclasses.fields(config):
+        if is_secret(spec.name) or spec.name.startswith("_"):
+            continue
+        params[f"{prefix}{spec.name}"] = _stringify(getattr(config, spec.name))
+    return params
+
+
+def public_tags(tags: Mapping[str, Any]) -> dict[str, str]:
+    """Tags as strings, without any whose name looks like a secret."""
+    return {k: str(v) for k, v in tags.items() if not is_secret(k) and v is not None}
+
+
+def start_run(
+    experiment_id: str,
+    run_name: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    tracking_uri: str | None = None,
+) -> str:
+    """Create a run and return its id; the run stays RUNNING until `end_run`."""
+    run = client(tracking_uri).create_run(experiment_id, run_name=run_name, tags=public_tags(tags or {}))
+    return run.info.run_id
+
+
+def end_run(run_id: str, status: str = "FINISHED", tracking_uri: str | None = None) -> None:
+    """Close the run as FINISHED, FAILED or KILLED."""
+    client(tracking_uri).set_terminated(run_id, status=status)
+
+
+def log_params(run_id: str, params: Mapping[str, Any], tracking_uri: str | None = None) -> int:
+    """Log params in batches of 100, secrets dropped. Returns how many were logged."""
+    items = [Param(k, _stringify(v)) for k, v in params.items() if not is_secret(k)]
+    mlflow_client = client(tracking_uri)
+    for start in range(0, len(items), PARAM_BATCH):
+        mlflow_client.log_batch(run_id, params=items[start : start + PARAM_BATCH])
+    return len(items)
+
+
+def log_config(run_id: str, config: Any, prefix: str = "", tracking_uri: str | None = None) -> int:
+    """All values of a config dataclass (e.g. `RewardConfig`) as params."""
+    return log_params(run_id, config_params(config, prefix), tracking_uri)
+
+
+def set_tags(run_id: str, tags: Mapping[str, Any], tracking_uri: str | None = None) -> None:
+    items = [RunTag(k, v) for k, v in public_tags(tags).items()]
+    if items:
+        client(tracking_uri).log_batch(run_id, tags=items)
+
+
+def log_metrics(
+    run_id: str, metrics: Mapping[str, Any], prefix: str = "", step: int = 0, tracking_uri: str | None = None
+) -> dict[str, float]:
+    """Log the numeric entries (NaN included, so a broken eval shows); others are skipped. Returns what was logged."""
+    numeric = {
+        f"{prefix}{k}": float(v) for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    mlflow_client = client(tracking_uri)
+    for key, value in numeric.items():
+        mlflow_client.log_metric(run_id, key, value, step=step)
+    return numeric
+
+
+def data_digest(df: pd.DataFrame) -> str:
+    """A content hash of the pairs (row order included), stable across processes and pandas versions."""
+    hasher = hashlib.sha256()
+    hasher.update(",".join(map(str, df.columns)).encode())
+    hasher.update(pd.util.hash_pandas_object(df.astype(str), index=False).to_numpy().tobytes())
+    return hasher.hexdigest()[:16]
+
+
+def log_dataset(
+    run_id: str,
+    df: pd.DataFrame,
+    name: str,
+    source: str,
+    context: str = "train",
+    digest: str | None = None,
+    tracking_uri: str | None = None,
+) -> str:
+    """Record the pairs as an MLflow dataset input (schema, profile, source, digest). Returns the digest."""
+    digest = digest or data_digest(df)
+    with warnings.catch_warnings():
+        # MLflow registers the local source twice and warns about its own ambiguity.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+        dataset = mlflow.data.from_pandas(df, source=str(source), name=name, digest=digest)
+    entry = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])
+    client(tracking_uri).log_inputs(run_id, datasets=[entry])
+    return digest
+
+
+def log_files(
+    run_id: str, paths: Iterable[str | Path], artifact_path: str | None = None, tracking_uri: str | None = None
+) -> list[str]:
+    """Log existing files (plots, logit tables, ...) under `artifact_path`; missing ones are skipped."""
+    logged = []
+    mlflow_client = client(tracking_uri)
+    for path in map(Path, paths):
+        if path.is_file():
+            mlflow_client.log_artifact(run_id, str(path), artifact_path)
+            logged.append(path.name)
+    return logged
+
+
+def log_json(run_id: str, data: Mapping[str, Any], artifact_file: str, tracking_uri: str | None = None) -> None:
+    """Log a dict as a JSON artifact, e.g. the quarantine summary."""
+    client(tracking_uri).log_dict(run_id, dict(data), artifact_file)
+
+
+def log_text(run_id: str, text: str, artifact_file: str, tracking_uri: str | None = None) -> None:
+    client(tracking_uri).log_text(run_id, text, artifact_file)
+
+
+def check_model_dir(model_dir: str | Path) -> Path:
+    """Fail early, naming the folder, if it holds no safetensors weights or no tokenizer."""
+    folder = Path(model_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: model folder does not exist")
+    names = {p.name for p in folder.iterdir()}
+    if not names & set(WEIGHT_FILES):
+        raise ValueError(f"{folder}: no safetensors weights ({', '.join(WEIGHT_FILES)}); save with save_pretrained")
+    if not names & {"tokenizer.json", "tokenizer_config.json", "vocab.txt"}:
+        raise ValueError(f"{folder}: no tokenizer files; save the tokenizer with the model")
+    return folder
+
+
+def merge_adapter(model_dir: str | Path, out_dir: str | Path) -> Path:
+    """Merge a LoRA adapter folder into its base and save plain weights + tokenizer to `out_dir`.
+
+    An adapter names its base by path or hub id; a registered model must load offline on another
+    machine, so it is stored self-contained.
+    """
+    from rmcore import load_reward_model
+
+    model, tokenizer = load_reward_model(model_dir)
+    merged = model.merge_and_unload()
+    merged.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    return Path(out_dir)
+
+
+def log_model_dir(
+    run_id: str, model_dir: str | Path, artifact_path: str = "model", tracking_uri: str | None = None
+) -> str:
+    """Log a saved reward model folder (LoRA adapters merged first). Returns the artifact path."""
+    folder = check_model_dir(model_dir)
+    with tempfile.TemporaryDirectory() as staging:
+        if (folder / "adapter_config.json").is_file():
+            folder = merge_adapter(folder, staging)
+        client(tracking_uri).log_artifacts(run_id, str(folder), artifact_path)
+    return artifact_path
+
+
+def run_url(tracking_uri: str, experiment_id: str, run_id: str) -> str:
+    """A link a person can open: the MLflow UI page for a server, else the `runs:/` URI and store."""
+    if tracking_uri.startswith(("http://", "https://")):
+        return f"{tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    return f"runs:/{run_id} (store {tracking_uri})"
+
+
+def prefect_tags() -> dict[str, str]:
+    """The Prefect flow run id and name, when called inside a flow run."""
+    from prefect.runtime import flow_run
+
+    run_id = flow_run.get_id()
+    return {"prefect.flow_run_id": run_id, "prefect.flow_run_name": flow_run.get_name()} if run_id else {}
+
+
+@task(name="start-tracking-run", cache_policy=NO_CACHE)
+def start_tracking_run(
+    home: str, experiment: str, run_name: str | None = None, tags: dict | None = None, tracking_uri: str | None = None
+) -> str:
+    """Create the flow run's MLflow run, tagged with the Prefect flow run id."""
+    uri = use_tracking(tracking_uri or default_tracking_uri(home))
+    experiment_id = ensure_experiment(experiment, home, uri)
+    return start_run(experiment_id, run_name, {**prefect_tags(), **(tags or {})}, tracking_uri=uri)
+
+
+@task(name="end-tracking-run", cache_policy=NO_CACHE)
+def end_tracking_run(run_id: str, status: str = "FINISHED") -> None:
+    end_run(run_id, status)
+
+
+@contextmanager
+def tracking_run(
+    home: str, experiment: str, run_name: str | None = None, tags: dict | None = None, tracking_uri: str | None = None
+) -> Iterator[str]:
+    """The flow run's MLflow run for the `with` block: FINISHED when the block ends, FAILED when it raises."""
+    run_id = start_tracking_run(home, experiment, run_name, tags, tracking_uri)
+    status = "FAILED"
+    try:
+        yield run_id
+        status = "FINISHED"
+    finally:
+        end_tracking_run(run_id, status)

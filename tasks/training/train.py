@@ -1,0 +1,216 @@
+"""Train task: a thin shell over `rmcore.RewardTrainer` that turns pairs into a saved reward model."""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from datasets import Dataset
+from filelock import FileLock
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, set_seed
+
+from rmcore import RewardConfig, RewardTrainer
+from rmcore.launch import LaunchArguments, check_sharded_training, is_launched_worker, run_distributed
+from rmcore.models import default_model_path
+from rmcore.tokenization import model_max_length
+from tasks.training.checkpoints import (
+    CompleteCheckpointCallback,
+    checkpoint_dirs,
+    discard_incomplete,
+    newest_complete_checkpoint,
+    write_atomic,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What a training run leaves behind, as paths and numbers (cheap to pass between tasks)."""
+
+    model_dir: str
+    output_dir: str
+    train_metrics: dict[str, float] = field(default_factory=dict)
+    eval_metrics: dict[str, float] = field(default_factory=dict)
+    artifacts: list[str] = field(default_factory=list)
+
+
+def build_reward_config(output_dir: Path, overrides: dict[str, Any]) -> RewardConfig:
+    """A `RewardConfig` for the pipeline: our defaults, then the caller's overrides (unknown keys fail)."""
+    defaults: dict[str, Any] = {
+        "output_dir": str(output_dir),
+        "eval_strategy": "no",
+        "report_to": "none",
+        # Checkpoints make a killed or retried run resume where it stopped (see tasks.training.checkpoints);
+        # two are kept so a kill between rotating and marking the newest still leaves a complete one.
+        "save_strategy": "steps",
+        "save_steps": 50,
+        "save_total_limit": 2,
+        # Worker processes would each draw their own random state; resume is exact only without them.
+        "dataloader_num_workers": 0,
+        "disable_tqdm": False,
+    }
+    known = RewardConfig.__dataclass_fields__
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise ValueError(f"unknown RewardConfig field(s) {unknown}; see `rewardflow train --help` for the flags")
+    return RewardConfig(**{**defaults, **overrides})
+
+
+def resolve_max_length(model_name_or_path: str, config: RewardConfig, trust_remote_code: bool = False) -> int:
+    """The token limit training will use: the config's, else the model's own (read from its config)."""
+    if config.max_length:
+        return config.max_length
+    model_config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
+    return model_max_length(SimpleNamespace(config=model_config), tokenizer)
+
+
+def finished_result(output_dir: str | Path) -> TrainResult | None:
+    """The result of an earlier run that finished in `output_dir` (its `metrics.json` is written last)."""
+    out = Path(output_dir)
+    try:
+        metrics = json.loads((out / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    model_dir = out / "model"
+    if not (model_dir / "model.safetensors").is_file() and not (model_dir / "adapter_model.safetensors").is_file():
+        return None
+    artifacts = [str(p) for p in (out / "eval_logit_table.json", out / "eval_rewards.png") if p.exists()]
+    return TrainResult(str(model_dir), str(out), metrics.get("train", {}), metrics.get("eval", {}), artifacts)
+
+
+def resume_point(output_dir: str | Path) -> str | None:
+    """The newest complete checkpoint to resume from, after deleting half-written ones (logged)."""
+    for folder in discard_incomplete(output_dir):
+        logger.warning("%s: incomplete checkpoint (killed while saving?) deleted, not loaded", folder)
+    checkpoint = newest_complete_checkpoint(output_dir)
+    if checkpoint is not None:
+        logger.info("resuming from %s", checkpoint)
+    return str(checkpoint) if checkpoint else None
+
+
+def drop_pickled_args(model_dir: Path, config: RewardConfig) -> None:
+    """Replace the Trainer's pickled `training_args.bin` by JSON: the model folder is registered and
+    shared, and loading a pickle runs code. `to_json_string` masks `*_token` values."""
+    (model_dir / "training_args.bin").unlink(missing_ok=True)
+    (model_dir / "training_args.json").write_text(config.to_json_string())
+
+
+def disk_full_error(err: OSError, output_dir: str | Path) -> OSError:
+    """ENOSPC with what survives: the newest complete checkpoint is intact and a rerun resumes from it."""
+    kept = newest_complete_checkpoint(output_dir)
+    where = f"the newest complete checkpoint {kept} is intact and" if kept else "no checkpoint was complete yet;"
+    return OSError(errno.ENOSPC, f"no space left on device while writing under {output_dir}: {where} a rerun resumes")
+
+
+@dataclass
+class TrainJob:
+    """How a training runs beside its config: the base model, LoRA, processes, whether to resume."""
+
+    model_name_or_path: str | None = None
+    peft_config: Any = None
+    resume: bool = True
+    launch: LaunchArguments = field(default_factory=LaunchArguments)
+    trust_remote_code: bool = False
+    work_key: str | None = None  # names the inputs; a folder holding other work is refused, never mixed
+
+
+def claim_output_dir(out: Path, work_key: str | None) -> None:
+    """Record which work `out` holds; refuse to resume or reuse a folder that holds other work."""
+    marker = out / "work.json"
+    if work_key is None:
+        return
+    try:
+        held = json.loads(marker.read_text()).get("work_key")
+    except (OSError, ValueError):
+        held = None
+    if held is not None and held != work_key and (checkpoint_dirs(out) or finished_result(out)):
+        raise ValueError(
+            f"{out} holds training of other inputs (data, model or flags changed since): resuming there would mix "
+            "two runs; choose another --output_dir or delete it"
+        )
+    write_atomic(marker, json.dumps({"work_key": work_key}))
+
+
+def train_reward_model(
+    train_dataset: Dataset, eval_dataset: Dataset | None, config: RewardConfig, job: TrainJob | None = None
+) -> TrainResult:
+    """Train, evaluate once, and save model + tokenizer (safetensors) under `config.output_dir/model`.
+
+    With `job.launch.num_processes` > 1 the training runs in that many processes under accelerate (DDP;
+    gloo on a CPU-only machine; FSDP/ZeRO with an accelerate config file), and rank 0's result comes back.
+
+    With `job.resume`, a run that already finished in `config.output_dir` is returned as is, and one that
+    was killed resumes from its newest complete checkpoint (or from `config.resume_from_checkpoint` when
+    set); the caller keys `output_dir` by its inputs so that only the same work is resumed.
+    """
+    job = job or TrainJob()
+    out = Path(config.output_dir)
+    check_sharded_training(job.launch.accelerate_config_file, config.merge_adapter_on_save)
+    out.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out / ".train.lock")):  # two runs of the same work never write one folder at once
+        claim_output_dir(out, job.work_key)
+        if job.resume and (done := finished_result(out)) is not None:
+            logger.info("%s: training already finished for these inputs; reusing it", out)
+            return done
+        checkpoint = config.resume_from_checkpoint or (resume_point(out) if job.resume else None)
+        args = (train_dataset, eval_dataset, config, job, checkpoint)
+        try:
+            if job.launch.num_processes > 1 and not is_launched_worker():
+                return run_distributed(_train, args, job.launch, out)
+            return _train(*args)
+        except OSError as err:
+            if err.errno == errno.ENOSPC:
+                raise disk_full_error(err, out) from err
+            raise
+
+
+def _train(
+    train_dataset: Dataset, eval_dataset: Dataset | None, config: RewardConfig, job: TrainJob, checkpoint: str | None
+) -> TrainResult:
+    if is_launched_worker():  # pickled in the parent, the config caches that process's single-process state
+        config = dataclasses.replace(config)
+    path = job.model_name_or_path or default_model_path()
+    set_seed(config.seed)  # the new score head is initialised here, before the Trainer seeds anything
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=job.trust_remote_code)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        path, num_labels=1, trust_remote_code=job.trust_remote_code
+    )
+    trainer = RewardTrainer(
+        model=model,
+        args=config,
+        processing_class=tokenizer,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        peft_config=job.peft_config,
+        callbacks=[CompleteCheckpointCallback()],
+    )
+    output = trainer.train(resume_from_checkpoint=checkpoint)
+    train_metrics = {**output.metrics, "global_step": output.global_step}
+    eval_metrics = dict(trainer.evaluate()) if eval_dataset is not None and len(eval_dataset) else {}
+    model_dir = Path(config.output_dir) / "model"
+    trainer.save_model(str(model_dir))  # on every rank: FSDP and ZeRO-3 gather the weights here
+    out = Path(config.output_dir)
+    artifacts = [str(p) for p in (out / "eval_logit_table.json", out / "eval_rewards.png") if p.exists()]
+    if trainer.is_world_process_zero():
+        drop_pickled_args(model_dir, config)
+        if not (model_dir / "tokenizer_config.json").exists():
+            tokenizer.save_pretrained(str(model_dir))
+        # Written last and atomically: its presence means the model folder above is whole.
+        write_atomic(out / "metrics.json", json.dumps({"train": train_metrics, "eval": eval_metrics}, indent=2))
+    return TrainResult(str(model_dir), str(out), train_metrics, eval_metrics, artifacts)
+
+
+@task(name="train", cache_policy=NO_CACHE)
+def train(train_dataset: Dataset, eval_dataset: Dataset | None, config: RewardConfig, job: TrainJob) -> TrainResult:
+    """Train a reward model on tokenized pairs; a retry resumes from the newest complete checkpoint."""
+    return train_reward_model(train_dataset, eval_dataset, config, job)

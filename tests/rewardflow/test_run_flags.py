@@ -1,0 +1,58 @@
+"""rewardflow/run_flags.py: every RewardFlowParams field is a flag, a given flag is passed on, a bad one is named."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.params import RewardFlowParams
+from rewardflow.run_flags import NESTED, make_parser, params_from_flags, parse_run_flags
+
+
+def parse(argv: list[str]) -> RewardFlowParams:
+    return parse_run_flags(make_parser(), argv)[0]
+
+
+def test_every_field_of_the_flow_parameters_is_a_flag():
+    flags = {option for action in make_parser()._actions for option in action.option_strings}
+    for name in RewardFlowParams.model_fields:
+        if name not in NESTED:
+            assert f"--{name}" in flags, name
+    assert {"--max_steps", "--bf16", "--use_cpu", "--use_peft", "--lora_r", "--promotion_rule"} <= flags
+
+
+def test_given_flags_reach_the_parameters_and_nothing_else_does():
+    argv = ["--home", "h", "--max_steps", "3", "--bf16", "false", "--use_cpu", "--trust_remote_code"]
+    argv += ["--num_processes", "2", "--eval_fraction", "0.2", "--seed", "3", "--use_peft", "--lora_r", "4"]
+    argv += ["--promotion_rule", "min_delta", "--promotion_min_delta", "0.01", "--max_train_pairs", "none"]
+    params = parse(argv)
+    assert params.training == {"max_steps": 3, "bf16": False, "use_cpu": True}  # defaults are not copied in
+    assert (params.trust_remote_code, params.num_processes, params.eval_fraction, params.seed) == (True, 2, 0.2, 3)
+    assert (params.lora.use_peft, params.lora.lora_r, params.lora.lora_alpha) == (True, 4, 32)
+    assert (params.promotion.rule, params.promotion.min_delta) == ("min_delta", 0.01)
+    assert parse([]) == RewardFlowParams()
+
+
+def test_base_values_sit_beneath_the_flags():
+    base = {"max_train_pairs": 256, "training": {"max_steps": 32, "max_length": 192}}
+    params = params_from_flags({"max_steps": 2, "learning_rate": 1e-4}, base)
+    assert params.max_train_pairs == 256
+    assert params.training == {"max_steps": 2, "max_length": 192, "learning_rate": 1e-4}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--eval_fraction", "0"], "--eval_fraction 0.0: Input should be greater than 0"),
+        (["--output_dir", "x"], "--output_dir is set by the flow"),
+        (["--learning_rate", "fast"], "--learning_rate"),
+        (["--promotion_rule", "best"], "PromotionRule.rule must be one of"),
+        (["--lora_dropout", "2"], "lora_dropout must be in [0, 1)"),
+        (["--max_train_pairs", "0"], "--max_train_pairs 0"),
+        (["--no_such_flag", "1"], "unrecognized arguments: --no_such_flag 1"),
+    ],
+)
+def test_bad_flags_exit_2_naming_the_flag(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

@@ -1,0 +1,150 @@
+"""Tracking against the real shared MLflow SQLite store: params, metrics, data, reports and the model."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from rmcore import RewardConfig, load_reward_model
+from rmcore.models import lora_config
+from tasks.tracking import runs as tracking
+from tasks.tracking.model_card import model_card
+from tests.tasks import mlflow_fixtures as fx
+
+mlflow_home, tracking_uri, model_dirs = fx.mlflow_home, fx.tracking_uri, fx.model_dirs
+
+
+def new_run(home: Path, experiment: str) -> str:
+    return tracking.start_run(tracking.ensure_experiment(experiment, home), run_name="t", tags={"kind": "test"})
+
+
+def test_default_tracking_uri_is_the_sqlite_file_under_home(tmp_path):
+    assert tracking.default_tracking_uri(tmp_path) == f"sqlite:///{tmp_path.resolve()}/mlflow/mlflow.db"
+
+
+def test_ensure_experiment_is_idempotent_and_stores_artifacts_under_home(mlflow_home, tracking_uri):
+    first = tracking.ensure_experiment("exp-ensure", mlflow_home, tracking_uri)
+    assert tracking.ensure_experiment("exp-ensure", mlflow_home, tracking_uri) == first
+    location = tracking.client().get_experiment(first).artifact_location
+    assert location == (mlflow_home.resolve() / "mlflow" / "artifacts" / "exp-ensure").as_uri()
+
+
+def test_config_params_hold_every_field_as_short_strings_without_secrets(tmp_path):
+    config = RewardConfig(output_dir=str(tmp_path), report_to="none", hub_token="hf_secret", run_name="x" * 900)
+    params = tracking.config_params(config)
+    assert "hub_token" not in params and "hf_secret" not in json.dumps(params)
+    assert params["learning_rate"] == "0.0001"
+    assert params["eval_strategy"] == "no"  # an enum logged by its value
+    assert len(params["run_name"]) == tracking.MAX_PARAM_LENGTH and params["run_name"].endswith("…")
+    assert len(params) > tracking.PARAM_BATCH  # so logging must batch
+    assert all(not tracking.is_secret(name) for name in params)
+
+
+@pytest.mark.parametrize("name", ["HF_TOKEN", "MLFLOW_TRACKING_PASSWORD", "PREFECT_API_AUTH_STRING", "db_secret"])
+def test_secret_names_are_recognised(name):
+    assert tracking.is_secret(name)
+
+
+def test_log_config_metrics_and_tags_land_in_the_run(mlflow_home, tracking_uri, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_should_not_appear")
+    run_id = new_run(mlflow_home, "exp-params")
+    config = RewardConfig(output_dir=str(tmp_path), report_to="none", learning_rate=0.0)
+    logged = tracking.log_config(run_id, config)
+    tracking.log_metrics(run_id, {"accuracy": 0.75, "n_pairs": 40, "note": "text", "flag": True}, prefix="eval_")
+    tracking.set_tags(run_id, {"data_digest": "abc", "HF_TOKEN": os.environ["HF_TOKEN"], "none": None})
+    tracking.end_run(run_id)
+
+    run = tracking.client().get_run(run_id)
+    assert len(run.data.params) == logged == len(tracking.config_params(config))
+    assert run.data.params["learning_rate"] == "0.0"
+    assert run.data.metrics == {"eval_accuracy": 0.75, "eval_n_pairs": 40.0}
+    assert run.data.tags["data_digest"] == "abc" and run.data.tags["kind"] == "test"
+    assert "hf_should_not_appear" not in json.dumps({**run.data.tags, **run.data.params})
+    assert run.info.status == "FINISHED"
+
+
+def test_log_dataset_records_the_pairs_with_their_digest(mlflow_home, tracking_uri):
+    pairs = fx.synthetic_pairs(10)
+    run_id = new_run(mlflow_home, "exp-data")
+    digest = tracking.log_dataset(run_id, pairs, name="hh-eval", source="/data/eval.parquet", context="eval")
+
+    inputs = tracking.client().get_run(run_id).inputs.dataset_inputs
+    assert [(i.dataset.name, i.dataset.digest) for i in inputs] == [("hh-eval", digest)]
+    assert {t.key: t.value for t in inputs[0].tags}["mlflow.data.context"] == "eval"
+    assert json.loads(inputs[0].dataset.profile)["num_rows"] == 10
+
+
+def test_data_digest_is_stable_and_changes_with_the_content():
+    pairs = fx.synthetic_pairs(10)
+    assert tracking.data_digest(pairs) == tracking.data_digest(pairs.copy())
+    changed = pairs.copy()
+    changed.loc[3, "chosen"] += "!"
+    assert tracking.data_digest(changed) != tracking.data_digest(pairs)
+
+
+def test_reports_and_model_card_are_logged_as_artifacts(mlflow_home, tracking_uri, tmp_path):
+    run_id = new_run(mlflow_home, "exp-reports")
+    plot = tmp_path / "eval_rewards.png"
+    plot.write_bytes(b"\x89PNG fake")
+    assert tracking.log_files(run_id, [plot, tmp_path / "missing.png"], "plots") == ["eval_rewards.png"]
+    tracking.log_json(run_id, {"bad_rows": 3, "by_rule": {"empty": 3}}, "quarantine_summary.json")
+    card = model_card("reward-model", "tiny-bert", "abc", {"accuracy": 0.8}, {"hub_token": "x", "lr": 1})
+    tracking.log_text(run_id, card, "model_card.md")
+
+    names = {a.path for a in tracking.client().list_artifacts(run_id)}
+    assert names == {"plots", "quarantine_summary.json", "model_card.md"}
+    assert "| accuracy | 0.8000 |" in card and "hub_token" not in card
+    summary = mlflow.artifacts.load_dict(f"runs:/{run_id}/quarantine_summary.json")
+    assert summary["by_rule"] == {"empty": 3}
+
+
+def test_log_model_dir_logs_safetensors_and_tokenizer(mlflow_home, tracking_uri, model_dirs):
+    run_id = new_run(mlflow_home, "exp-model")
+    tracking.log_model_dir(run_id, model_dirs["good"])
+    names = {Path(a.path).name for a in tracking.client().list_artifacts(run_id, "model")}
+    assert {"model.safetensors", "config.json", "tokenizer.json"} <= names
+
+
+def test_a_lora_adapter_is_logged_merged_so_it_loads_without_its_base(mlflow_home, tracking_uri, model_dirs, tmp_path):
+    from peft import get_peft_model
+
+    model, tokenizer = load_reward_model(model_dirs["good"])
+    adapter = get_peft_model(model, lora_config(r=2, alpha=4, target_modules=["query", "value"]))
+    adapter.save_pretrained(tmp_path / "adapter")
+    tokenizer.save_pretrained(tmp_path / "adapter")
+    run_id = new_run(mlflow_home, "exp-lora")
+
+    tracking.log_model_dir(run_id, tmp_path / "adapter")
+
+    local = mlflow.artifacts.download_artifacts(f"runs:/{run_id}/model", dst_path=str(tmp_path / "dl"))
+    assert not (Path(local) / "adapter_config.json").exists()
+    merged, _ = load_reward_model(local)
+    assert type(merged).__name__ == "BertForSequenceClassification"
+
+
+@pytest.mark.parametrize(("files", "words"), [([], "no safetensors"), (["model.safetensors"], "no tokenizer")])
+def test_check_model_dir_names_the_folder_and_what_is_missing(tmp_path, files, words):
+    for name in files:
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(ValueError, match=words) as err:
+        tracking.check_model_dir(tmp_path)
+    assert str(tmp_path) in str(err.value)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        tracking.check_model_dir(tmp_path / "nope")
+
+
+def test_run_url_links_to_the_ui_only_for_a_server():
+    assert tracking.run_url("http://127.0.0.1:5000/", "1", "abc") == "http://127.0.0.1:5000/#/experiments/1/runs/abc"
+    assert tracking.run_url("sqlite:///x.db", "1", "abc").startswith("runs:/abc")
+
+
+def test_start_tracking_run_task_creates_a_running_run_in_the_home_store(mlflow_home, tracking_uri):
+    run_id = tracking.start_tracking_run.fn(str(mlflow_home), "exp-task", tags={"data_digest": "d1"})
+    run = tracking.client().get_run(run_id)
+    assert run.info.status == "RUNNING" and run.data.tags["data_digest"] == "d1"
+    tracking.end_tracking_run.fn(run_id, "FAILED")
+    assert tracking.client().get_run(run_id).info.status == "FAILED"
