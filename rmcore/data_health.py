@@ -40,11 +40,15 @@ class HealthConfig:
     )
     chosen_longer_hold: float = field(default=0.2, metadata={"help": "Change in the chosen-longer share that holds."})
     duplicate_warn: float = field(
-        default=0.2,
+        default=0.3,
         metadata={"help": "Share of the batch's rows that repeat a stored or earlier pair (0-1) that warns."},
     )
     duplicate_hold: float = field(
-        default=0.5, metadata={"help": "Duplicate share that holds (a resent or mislabelled batch)."}
+        default=1.0,
+        metadata={
+            "help": "Duplicate share that holds. Duplicates are never stored, so by default they only warn "
+            "(1.0); lower it where a resent batch means a broken export whose new rows are suspect too."
+        },
     )
     category_psi_warn: float = field(
         default=0.1, metadata={"help": "PSI of the category mix (first category column present) that warns."}
@@ -218,7 +222,8 @@ def duplicate_check(duplicates: int, read: int, config: HealthConfig) -> HealthC
     """Share of the rows read that repeated a stored pair or an earlier one of the batch."""
     value = duplicates / read if read else float("nan")
     detail = f"{duplicates} of {read} rows repeat a stored or earlier pair"
-    return grade("duplicate_rate", value, config.duplicate_warn, config.duplicate_hold, detail)
+    can_hold = read >= config.min_pairs
+    return grade("duplicate_rate", value, config.duplicate_warn, config.duplicate_hold, detail, can_hold)
 
 
 def champion_check(batch_correct: np.ndarray, heldout_accuracy: float, config: HealthConfig) -> HealthCheck:

@@ -72,7 +72,9 @@ def test_duplicates_and_a_new_source_are_flagged():
     batch, store = pairs(200, rng, source="new-vendor"), pairs(800, rng, source="hh")
     report = assess_batch(batch, store, duplicates=300, read=500)
     by_name = {c.name: c for c in report.checks}
-    assert by_name["duplicate_rate"].value == pytest.approx(0.6) and by_name["duplicate_rate"].status == "hold"
+    assert by_name["duplicate_rate"].value == pytest.approx(0.6) and by_name["duplicate_rate"].status == "warn"
+    strict = assess_batch(batch, store, HealthConfig(duplicate_hold=0.5), duplicates=300, read=500)
+    assert next(c for c in strict.checks if c.name == "duplicate_rate").status == "hold"
     assert by_name["category_psi"].status == "hold" and "new: new-vendor" in by_name["category_psi"].detail
 
 
