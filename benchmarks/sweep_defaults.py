@@ -1,4 +1,4 @@
-"""Which RewardConfig defaults give the best held-out accuracy after one epoch (issue 4, part 2).
+"""Which RewardConfig defaults give the best held-out accuracy after one epoch.
 
 Trains MiniLM with rmcore on the first --n-train shared pairs and scores the last --n-eval, for the
 current defaults and for one change at a time (learning rate, warmup, head initialisation, dropout),

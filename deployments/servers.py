@@ -19,6 +19,7 @@ from typing import Any
 
 from deployments.config import ScheduleConfig, ServerConfig
 from deployments.processes import is_alive, log_tail, port_is_free, spawn, stop_group
+from tasks.atomic import write_atomic
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -144,10 +145,7 @@ def read_record(home: str | Path) -> dict[str, Any] | None:
 
 
 def write_record(home: str | Path, record: dict[str, Any]) -> None:
-    path = servers_file(home)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2))
-    tmp.replace(path)
+    write_atomic(servers_file(home), json.dumps(record, indent=2))
 
 
 def is_fresh_poll(deployment: dict[str, Any], since: float) -> bool:

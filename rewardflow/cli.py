@@ -1,7 +1,8 @@
 """The `rewardflow` command: a thin face over the core, the tasks, the flows and the servers.
 
 Each subcommand lives in its own module `rewardflow/<name>_cmd.py` with `main(argv) -> int`, imported
-only when used, so `rewardflow train` never pays for importing Prefect or MLflow.
+only when used. `rewardflow train` runs the flow's own functions (tasks/), so it imports the task modules
+(and Prefect with them) but never MLflow or a server.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ import importlib
 import sys
 
 COMMANDS = {
-    "train": "Train a reward model (TRL-style flags: --dataset_name, --model_name_or_path, RewardConfig, LoRA).",
+    "train": "Train a reward model by the flow's path (TRL-style flags: --dataset_name, RewardConfig, LoRA).",
     "evaluate": "Score a model on pairs: accuracy, margin, reward stats (--json for one JSON object).",
     "validate": "Validate pair files, quarantine bad rows, print counts per rule.",
-    "run": "Run the reward-model flow once: validate, train, evaluate, register behind the champion gate.",
+    "run": "Run the reward-model flow once (every RewardFlowParams field is a flag), register behind the gate.",
     "ingest": "Validate and store new pair files, and announce them so the pipeline retrains.",
     "release": "Train on a batch that the ingest health check held (no BATCH: list the held ones).",
     "up": "Start the Prefect and MLflow servers and the deployment runner on 127.0.0.1.",

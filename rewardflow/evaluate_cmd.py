@@ -1,7 +1,7 @@
 """`rewardflow evaluate`: score preference pairs with any reward model, a folder or an MLflow URI.
 
     rewardflow evaluate --model models:/reward-model@champion --data eval.jsonl.gz --json
-    rewardflow evaluate --model runs/rm/model --data pairs.parquet --max-length 512
+    rewardflow evaluate --model runs/rm/model --data pairs.parquet --max_length 512
 
 `--json` prints exactly one JSON object on stdout (everything else goes to stderr), so scripts can
 pipe it; without it a rich table is printed. Bad input exits non-zero with an error naming the
@@ -33,8 +33,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--data", required=True, help="Pairs with chosen/rejected (optional prompt): .jsonl, .jsonl.gz or .parquet."
     )
-    parser.add_argument("--batch-size", type=int, default=32, help="Texts per forward pass.")
+    parser.add_argument("--batch_size", "--batch-size", type=int, default=32, help="Texts per forward pass.")
     parser.add_argument(
+        "--max_length",
         "--max-length",
         type=int,
         default=None,
@@ -42,6 +43,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
     parser.add_argument(
+        "--tracking_uri",
         "--tracking-uri",
         default=None,
         help="MLflow store for models:/ and runs:/ URIs. Default: $MLFLOW_TRACKING_URI, else the SQLite "
@@ -55,14 +57,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = make_parser()
     args = parser.parse_args(argv)
     if args.batch_size < 1:
-        parser.error(f"--batch-size must be >= 1, got {args.batch_size}")
+        parser.error(f"--batch_size must be >= 1, got {args.batch_size}")
     if args.max_length is not None and args.max_length < 2:
-        parser.error(f"--max-length must be at least 2 tokens, got {args.max_length}")
+        parser.error(f"--max_length must be at least 2 tokens, got {args.max_length}")
     return args
 
 
 def resolve_tracking_uri(args: argparse.Namespace) -> str:
-    """--tracking-uri, else $MLFLOW_TRACKING_URI, else `sqlite:///<home>/mlflow/mlflow.db`."""
+    """--tracking_uri, else $MLFLOW_TRACKING_URI, else `sqlite:///<home>/mlflow/mlflow.db`."""
     if args.tracking_uri:
         return args.tracking_uri
     if os.environ.get("MLFLOW_TRACKING_URI"):
@@ -83,7 +85,7 @@ def read_pairs(path: str) -> pd.DataFrame:
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     """Load the model and the pairs, score them, return the metrics with what was evaluated.
 
-    A `models:/` or `runs:/` URI is resolved in the home's store (or --tracking-uri), and MLflow is pointed
+    A `models:/` or `runs:/` URI is resolved in the home's store (or --tracking_uri), and MLflow is pointed
     there before anything else touches it, so nothing is written outside that store.
     """
     from tasks.evaluate import is_mlflow_uri, load_model_any, pair_metrics, pairs_summary, score_pairs

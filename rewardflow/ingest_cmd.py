@@ -30,11 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--home", required=True, help="Pipeline home whose store receives the pairs.")
     parser.add_argument("--event", default=DATA_ARRIVED, help="Event to emit when new pairs were stored.")
     parser.add_argument(
+        "--registered_model",
         "--registered-model",
         default="reward-model",
         help="Registered model whose champion is scored on the new pairs (none = skip that check).",
     )
     parser.add_argument(
+        "--tracking_uri",
         "--tracking-uri",
         default=None,
         help="MLflow store of the champion. Default: $MLFLOW_TRACKING_URI, else the SQLite store under --home.",
@@ -65,7 +67,7 @@ def health_lines(report: IngestReport) -> list[str]:
     return lines
 
 
-def prefect_api_url(home: str | Path) -> str | None:
+def running_prefect_api(home: str | Path) -> str | None:
     """PREFECT_API_URL from the environment, else from the servers `rewardflow up` started for this home."""
     if os.environ.get("PREFECT_API_URL"):
         return os.environ["PREFECT_API_URL"]
@@ -77,7 +79,7 @@ def announce(home: Path, report: IngestReport, event: str) -> str:
     """Emit the event to this home's Prefect server; returns what happened, for the user."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    url = prefect_api_url(home)
+    url = running_prefect_api(home)
     if url is None:
         return (
             f"no Prefect server for {home} (run `rewardflow up --home {home}`): no event; the nightly run trains on it"

@@ -1,7 +1,7 @@
 """Padding-free pair batches: the sequences of a random batch lie end to end in one row, no padding.
 
 Chosen and rejected of an hh-rlhf pair differ in length, and a random batch pads every sequence to
-its longest member: about two thirds of the tokens computed are padding (issue 4). Sorting batches by
+its longest member: about two thirds of the tokens computed are padding. Sorting batches by
 length cuts that but biases training. Packing keeps the batch random: its 2B sequences are laid end
 to end, position ids restart at 0 for every sequence, and attention runs per sequence
 (`rmcore.varlen_attention`), so each sequence gets the reward it would get alone and every token

@@ -1,7 +1,7 @@
 """Length-grouped batches that stay close to random: sort only inside small windows of batches.
 
 Sorting a whole epoch by length removes nearly all padding but feeds the model long and short
-dialogues in separate phases, which costs accuracy (issue 4: windows of 50 batches lost 5 points on
+dialogues in separate phases, which costs accuracy (windows of 50 batches lost 5 points on
 hh-rlhf). Sorting inside windows of a few batches keeps most of the speed and the accuracy.
 """
 

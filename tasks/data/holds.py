@@ -8,12 +8,13 @@ read every file, so a resent held batch is not stored twice. `rewardflow release
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
+
+from tasks.atomic import write_atomic
 
 HOLDS_FILE = "holds.json"
 
@@ -34,10 +35,7 @@ def read_holds(store_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def _write_holds(store_dir: Path, holds: dict[str, dict[str, Any]]) -> None:
-    path = holds_path(store_dir)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_text(json.dumps(holds, indent=2, sort_keys=True))
-    os.replace(temp, path)
+    write_atomic(holds_path(store_dir), json.dumps(holds, indent=2, sort_keys=True))
 
 
 def _lock(store_dir: Path) -> FileLock:

@@ -191,7 +191,7 @@ def ingest_files(
     return report
 
 
-@task(name="ingest_pairs")
+@task(name="ingest-pairs")
 def ingest(
     sources: list[str],
     home: Path,

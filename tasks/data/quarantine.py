@@ -1,7 +1,7 @@
 """Quarantine: every refused row kept verbatim with its reasons, one JSON object a line, under `HOME/quarantine/`.
 
 Nothing read is lost: a bad row is written here with its source file, line, the rules it broke and a
-short message, so it can be fixed and fed back. Files are written to a temporary name and renamed.
+short message, so it can be fixed and fed back. Files are written atomically (tasks.atomic).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from tasks.atomic import write_atomic
 
 
 def _json_line(row: dict[str, Any]) -> str:
@@ -38,10 +40,7 @@ def write_quarantine(bad_rows: list[dict[str, Any]], quarantine_dir: Path) -> Pa
     quarantine_dir = Path(quarantine_dir)
     quarantine_dir.mkdir(parents=True, exist_ok=True)
     target = quarantine_dir / f"quarantine-{stamp}-{hashlib.sha256(data).hexdigest()[:12]}.jsonl"
-    temp = quarantine_dir / f".{target.name}.{os.getpid()}.tmp"
-    temp.write_bytes(data)
-    os.replace(temp, target)
-    return target
+    return write_atomic(target, data)
 
 
 class QuarantineWriter:

@@ -1,6 +1,6 @@
 """The data store: accepted pairs as Parquet files under `HOME/store/`, one file per ingest.
 
-Files are named by a hash of their content and written to a temporary name, then renamed, so a crash
+Files are named by a hash of their content and written atomically (tasks.atomic), so a crash
 never leaves half a file and the same ingest twice writes nothing new. Each pair's id is a hash of its
 text, and its train/eval split is read off that hash: a pair stays in its split night after night.
 """
@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from tasks.atomic import write_atomic
 from tasks.data.holds import held_file_names
 from tasks.data.id_index import IdIndex
 
@@ -74,10 +75,7 @@ def append_to_store(store_dir: Path, good_df: pd.DataFrame) -> Path | None:
     if target.exists():
         return target
     stamped = good_df.assign(ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    temp = store_dir / f".{target.name}.{os.getpid()}.tmp"
-    stamped.to_parquet(temp, index=False)
-    os.replace(temp, target)
-    return target
+    return write_atomic(target, lambda temp: stamped.to_parquet(temp, index=False))
 
 
 def _read_file(path: Path, columns: list[str] | None = None) -> pd.DataFrame:

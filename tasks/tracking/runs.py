@@ -27,13 +27,13 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.tracking.retry import RetryingClient, init_sqlite_store
+from tasks.training.checkpoints import WEIGHT_FILES
 
 # Old tracking servers refuse param values over 500 characters (3.x allows 6000): stay under both.
 MAX_PARAM_LENGTH = 500
 # MLflow accepts at most 100 params per log_batch call.
 PARAM_BATCH = 100
 SECRET_NAMES = re.compile(r"token|password|secret|auth|api_key|credential", re.IGNORECASE)
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors")
 
 
 def default_tracking_uri(home: str | Path) -> str:

@@ -2,35 +2,26 @@
 
 The Trainer writes a checkpoint file by file (weights, optimizer, scheduler, RNG state, trainer state),
 so a run killed mid-save leaves a folder that looks like a checkpoint but would load half a state.
-After each save a callback writes `checkpoint.complete.json` (atomically: temp file + rename) naming
+After each save a callback writes `checkpoint.complete.json` (atomically, see tasks.atomic) naming
 the files and their sizes; resuming picks the newest folder whose marker matches its files.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
 
 from transformers import TrainerCallback
 
+from tasks.atomic import write_atomic
+
 MARKER = "checkpoint.complete.json"
 # What a checkpoint needs to resume exactly where it stopped (weights alone would restart the optimizer).
 REQUIRED_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt", "rng_state.pth")
 WEIGHT_FILES = ("model.safetensors", "adapter_model.safetensors", "model.safetensors.index.json")
 CHECKPOINT_DIR = re.compile(r"^checkpoint-(\d+)$")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` so readers see the old file or the whole new one, never a part (fsync, then rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def checkpoint_files(folder: Path) -> dict[str, int]:

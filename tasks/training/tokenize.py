@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from pathlib import Path
 
 import datasets
@@ -18,6 +16,7 @@ from prefect import task
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from rmcore import tokenization
+from tasks.atomic import write_atomic
 from tasks.data.store import data_hash, pair_id
 
 _KEEP = ("pair_id", "prompt", "chosen", "rejected", "margin")
@@ -87,17 +86,15 @@ def tokenize_pairs_cached(
         return datasets.load_from_disk(str(target))
     dataset = tokenize_frame(df, tokenizer, max_length, num_proc)
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
-    temp = Path(cache_dir) / f".{target.name}.{os.getpid()}.tmp"
-    shutil.rmtree(temp, ignore_errors=True)
-    dataset.save_to_disk(str(temp))
     try:
-        os.replace(temp, target)
+        write_atomic(target, lambda temp: dataset.save_to_disk(str(temp)))
     except OSError:  # another run cached the same key first: theirs is as good as ours
-        shutil.rmtree(temp, ignore_errors=True)
+        if not target.is_dir():
+            raise
     return datasets.load_from_disk(str(target))
 
 
-@task(name="tokenize_pairs")
+@task(name="tokenize-pairs")
 def tokenize(
     df: pd.DataFrame, tokenizer_path: str, max_length: int, cache_dir: Path, num_proc: int | None = None
 ) -> datasets.Dataset:

@@ -21,12 +21,12 @@ from rmcore import RewardConfig, RewardTrainer
 from rmcore.launch import LaunchArguments, check_sharded_training, is_launched_worker, run_distributed
 from rmcore.models import default_model_path
 from rmcore.tokenization import model_max_length
+from tasks.atomic import write_atomic
 from tasks.training.checkpoints import (
     CompleteCheckpointCallback,
     checkpoint_dirs,
     discard_incomplete,
     newest_complete_checkpoint,
-    write_atomic,
 )
 
 logger = logging.getLogger(__name__)

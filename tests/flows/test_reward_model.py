@@ -108,6 +108,7 @@ def test_run_failing_in_training_leaves_registry_unchanged(first_run, mlflow_sto
     assert last.info.status == "FAILED"
 
 
+@pytest.mark.timeout(1500)
 def test_failure_after_the_gate_rolls_the_registration_back(first_run, mlflow_store, home, monkeypatch):
     """Inject: logging the decision to the run fails after the gate promoted a new version. Check the
     transaction's rollback deletes that version and gives `champion` and `challenger` back."""

@@ -47,7 +47,7 @@ def run_json(argv: list[str], capsys) -> dict:
 
 
 def test_json_on_the_saved_minilm_folder(pairs_file, capsys):
-    result = run_json(["--model", default_model_path(), "--data", str(pairs_file), "--batch-size", "4"], capsys)
+    result = run_json(["--model", default_model_path(), "--data", str(pairs_file), "--batch_size", "4"], capsys)
     assert result["n_pairs"] == 12 and result["truncated"] == 0
     assert 0.0 <= result["accuracy"] <= 1.0
     assert {"mean_margin", "chosen_mean", "chosen_std", "rejected_mean", "rejected_std"} <= set(result)
@@ -58,7 +58,7 @@ def test_json_on_the_saved_minilm_folder(pairs_file, capsys):
 
 
 def test_max_length_counts_truncated_pairs(tiny_model_dir, pairs_file, capsys):
-    result = run_json(["--model", str(tiny_model_dir), "--data", str(pairs_file), "--max-length", "8"], capsys)
+    result = run_json(["--model", str(tiny_model_dir), "--data", str(pairs_file), "--max_length", "8"], capsys)
     assert result["truncated"] == 12  # the prompt alone is longer than 8 tokens
 
 
@@ -75,14 +75,14 @@ def test_models_uri_of_the_champion_scores_like_the_folder(tiny_model_dir, pairs
 
     from_dir = run_json(["--model", str(tiny_model_dir), "--data", str(pairs_file)], capsys)
     from_uri = run_json(
-        ["--model", "models:/rm-cli@champion", "--data", str(pairs_file), "--tracking-uri", uri], capsys
+        ["--model", "models:/rm-cli@champion", "--data", str(pairs_file), "--tracking_uri", uri], capsys
     )
     assert from_uri.pop("model") == "models:/rm-cli@champion"
     from_dir.pop("model")
     assert from_uri == from_dir
 
     assert (
-        cli.main(["evaluate", "--model", "models:/rm-cli@nobody", "--data", str(pairs_file), "--tracking-uri", uri])
+        cli.main(["evaluate", "--model", "models:/rm-cli@nobody", "--data", str(pairs_file), "--tracking_uri", uri])
         == 1
     )
     assert "models:/rm-cli@nobody" in capsys.readouterr().err
@@ -140,7 +140,7 @@ def test_missing_files_and_bad_flags_fail(tiny_model_dir, pairs_file, tmp_path, 
     assert evaluate_cmd.main(["--model", str(tmp_path / "nomodel"), "--data", str(pairs_file)]) == 1
     assert "no such model folder" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
-        evaluate_cmd.main(["--model", "x", "--data", "y", "--batch-size", "0"])
+        evaluate_cmd.main(["--model", "x", "--data", "y", "--batch_size", "0"])
     assert exit_info.value.code == 2
 
 
