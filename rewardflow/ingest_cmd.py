@@ -102,7 +102,9 @@ def main(argv: list[str]) -> int:
         print(f"rewardflow ingest: {err}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps({**report.to_dict(), "notes": notes}, default=str), file=out)
+        from rmcore.report import json_safe
+
+        print(json.dumps(json_safe({**report.to_dict(), "notes": notes}), default=str), file=out)
     else:
         print("\n".join(notes), file=out)
     return 0
