@@ -58,7 +58,7 @@ def inbox_sensor(home: str, event: str = DATA_ARRIVED) -> dict[str, Any]:
         return {"files": len(files), "emitted": False, "error": str(err)}
     move_all(files, inbox / "done")
     payload = arrival_payload(report)
-    emitted = payload.get("new_pairs", 0) > 0
+    emitted = payload.get("new_pairs", 0) > 0 and report.status != "hold"  # a held batch waits for release
     if emitted:
         emit_data_arrived(home, payload, event, flush=False)
     logger.info("inbox: %d file(s), %s; event %s", len(files), payload, "emitted" if emitted else "not emitted")

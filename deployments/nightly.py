@@ -3,6 +3,8 @@
 - `reward-model/nightly`: flow `reward-model` on the data store, on a cron schedule (02:00 UTC by default),
   and also whenever the event `rewardflow.data.arrived` says new pairs were stored.
 - `inbox-sensor/inbox`: every minute, ingests the files dropped into HOME/inbox/ and announces them.
+- `stale-data/notice`: a proactive trigger runs it when no new data arrived for 48 hours (configurable):
+  it records the event `rewardflow.data.stale` and a notice in the Prefect UI.
 
 `rewardflow up` starts this module as the runner (`prefect.serve`, no work pool needed), with
 PREFECT_API_URL pointing at its server. Run by hand: `PREFECT_API_URL=... python -m deployments.nightly --home DIR`.
@@ -23,6 +25,7 @@ from prefect.schedules import Cron, Interval
 
 from deployments.config import ScheduleConfig, add_arguments, from_arguments
 from deployments.inbox import inbox_sensor
+from deployments.stale_data import STALE_NOTICE, StaleDataConfig, stale_data_notice, stale_data_trigger
 from flows.reward_model import reward_model
 
 NIGHTLY = "reward-model/nightly"
@@ -34,8 +37,10 @@ def nightly_parameters(home: str, schedule: ScheduleConfig) -> dict[str, Any]:
     return {"params": {**schedule.params, "home": home}}
 
 
-def build_deployments(home: str, schedule: ScheduleConfig) -> list[RunnerDeployment]:
-    """Both deployments of HOME, with the nightly schedule, the data trigger and the sensor interval."""
+def build_deployments(
+    home: str, schedule: ScheduleConfig, stale: StaleDataConfig | None = None
+) -> list[RunnerDeployment]:
+    """The deployments of HOME: nightly (schedule + data trigger), the inbox sensor, the stale-data notice."""
     trigger = DeploymentEventTrigger(
         name="retrain on new data",
         description="New pairs were stored: train, evaluate, and register behind the champion gate.",
@@ -57,18 +62,25 @@ def build_deployments(home: str, schedule: ScheduleConfig) -> list[RunnerDeploym
         description=f"Ingest files dropped into {Path(home) / 'inbox'} and announce new pairs.",
         tags=["rewardflow"],
     )
-    return [nightly, sensor]
+    notice = stale_data_notice.to_deployment(
+        name="notice",
+        triggers=[stale_data_trigger(home, stale or StaleDataConfig(), schedule.event)],
+        description=f"Says so when no new pairs reached {Path(home) / 'store'} for a while.",
+        tags=["rewardflow"],
+    )
+    return [nightly, sensor, notice]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deployments.nightly", description=__doc__.split("\n")[0])
     parser.add_argument("--home", required=True, help="Pipeline home whose data store the runs train on.")
     add_arguments(parser, ScheduleConfig)
+    add_arguments(parser.add_argument_group("stale data"), StaleDataConfig)
     args = parser.parse_args(argv)
-    schedule = from_arguments(ScheduleConfig, args)
+    schedule, stale = from_arguments(ScheduleConfig, args), from_arguments(StaleDataConfig, args)
     home = str(Path(args.home).resolve())
-    print(f"serving {NIGHTLY} and {INBOX_SENSOR} for {home}: {asdict(schedule)}", flush=True)
-    serve(*build_deployments(home, schedule), limit=schedule.concurrency)
+    print(f"serving {NIGHTLY}, {INBOX_SENSOR} and {STALE_NOTICE} for {home}: {asdict(schedule)}", flush=True)
+    serve(*build_deployments(home, schedule, stale), limit=schedule.concurrency)
     return 0
 
 

@@ -7,6 +7,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from rmcore.compare import PromotionRule
+from rmcore.data_health import HealthConfig
+from rmcore.gate_checks import GateChecks
 from rmcore.script_args import LoraArguments
 
 
@@ -35,6 +37,13 @@ class RewardFlowParams(BaseModel):
     max_eval_pairs: int | None = Field(None, ge=1, description="Use at most this many eval pairs.")
     min_good_fraction: float = Field(0.5, ge=0.0, le=1.0, description="Fail when fewer new rows are good.")
     promotion: PromotionRule = Field(default_factory=PromotionRule, description="When a challenger wins.")
+    gate_checks: GateChecks | None = Field(
+        default_factory=GateChecks,
+        description="Beyond the overall rule: no slice may regress, length bias may not grow. None = off.",
+    )
+    health: HealthConfig = Field(
+        default_factory=HealthConfig, description="Thresholds of the ingest health check (warn / hold)."
+    )
     registered_model_name: str = Field("reward-model", description="MLflow registered model name.")
     experiment_name: str = Field("reward-model", description="MLflow experiment of the runs.")
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; None = SQLite under home.")

@@ -18,6 +18,7 @@ from prefect.transactions import transaction
 from flows.params import RewardFlowParams
 from flows.steps import (
     checked_dataset,
+    held_batch_notices,
     pipeline_data_config,
     run_folder,
     run_summary,
@@ -33,7 +34,7 @@ from tasks.registry.promotion import gate_and_promote_task, register_candidate_t
 from tasks.registry.register import RegistryConfig
 from tasks.registry.report import publish_decision
 from tasks.tracking.run_log import log_decision, log_run_inputs, log_run_outputs, run_link
-from tasks.tracking.runs import tracking_run
+from tasks.tracking.runs import default_tracking_uri, set_tags, tracking_run
 from tasks.training.tokenize import tokenize
 from tasks.training.train import resolve_max_length, train
 
@@ -43,7 +44,15 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
     """Train a reward model on the data store and promote it only if it beats the champion."""
     home = Path(params.home).resolve()
     dataset = checked_dataset(params)
-    ingest_report = ingest([dataset], home, pipeline_data_config(params)) if dataset else None
+    ingest_report = None
+    if dataset:  # the champion, if any, is scored on the new pairs for the health check
+        uri = params.tracking_uri or default_tracking_uri(home)
+        data_config = pipeline_data_config(params)
+        ingest_report = ingest([dataset], home, data_config, params.health, params.registered_model_name, uri)
+    notices = held_batch_notices(home)  # stored but not trained on until `rewardflow release`
+    for notice in notices.values():
+        get_run_logger().warning(notice)
+    held = list(notices)
     pairs = read_store(home / "store")
     caps = (params.max_train_pairs, params.max_eval_pairs, params.seed, f"the data store under {home / 'store'}")
     train_df, eval_df = split_pairs(pairs, params.eval_fraction, *caps)
@@ -54,6 +63,7 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
     registry = RegistryConfig(name=params.registered_model_name)
     with tracking_run(str(home), params.experiment_name, key, hashes, params.tracking_uri) as run_id:
         log_run_inputs(run_id, config, params.model_dump(mode="json"), train_df, eval_df, ingest_report)
+        set_tags(run_id, {"data.held_batches": ",".join(held) or "none"})
         max_length = resolve_max_length(job.model_name_or_path, config)
         cache = home / "cache" / "tokenized"
         train_ds = tokenize(train_df, job.model_name_or_path, max_length, cache, config.dataset_num_proc)
@@ -66,9 +76,20 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
             )
             version = register(run_id, "model", registry, str(home), hashes, key, result.model_dir)
             decision = gate_and_promote_task(
-                version, evaluation.scored_path, str(eval_path), params.promotion, registry, str(home), 32, max_length
+                version,
+                evaluation.scored_path,
+                str(eval_path),
+                params.promotion,
+                registry,
+                str(home),
+                32,
+                max_length,
+                params.gate_checks,
             )
             link = run_link(run_id, params.tracking_uri)
             publish_decision(decision, registry.name, version, link)
             log_decision(run_id, decision, version)
-    return run_summary(registry.name, version, decision, evaluation, (train_df, eval_df), run_id, link, run_dir, hashes)
+    summary = run_summary(
+        registry.name, version, decision, evaluation, (train_df, eval_df), run_id, link, run_dir, hashes
+    )
+    return {**summary, "held_batches": held}

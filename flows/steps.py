@@ -16,6 +16,7 @@ from rmcore.models import default_model_path
 from rmcore.safety import resolve_under
 from rmcore.script_args import build_peft_config
 from tasks.data.config import DataConfig
+from tasks.data.holds import read_holds
 from tasks.data.store import data_hash
 from tasks.evaluate import EvalResult
 from tasks.registry.idempotency import code_version, config_hash, work_key
@@ -99,6 +100,7 @@ def run_summary(
         "version": version,
         "promoted": decision.promote,
         "reason": decision.reason,
+        "blocked_by": decision.blocked_by,
         "accuracy": evaluation.metrics.get("accuracy"),
         "n_train": len(splits[0]),
         "n_eval": len(splits[1]),
@@ -107,4 +109,13 @@ def run_summary(
         "reused_version": version_run_id(name, version) != run_id,
         "run_dir": str(run_dir),
         **hashes,
+    }
+
+
+def held_batch_notices(home: Path) -> dict[str, str]:
+    """batch id -> a sentence for the run log, for each stored batch left out because its health check held it."""
+    return {
+        batch: f"Not training on held batch {batch} ({', '.join(entry['sources']) or '?'}): "
+        f"{'; '.join(entry['reasons'])}. Release it with `rewardflow release {batch} --home {home}`."
+        for batch, entry in sorted(read_holds(Path(home) / "store").items())
     }

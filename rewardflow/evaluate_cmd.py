@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import sys
 from typing import Any
@@ -89,7 +88,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     A `models:/` or `runs:/` URI is resolved in the home's store (or --tracking_uri), and MLflow is pointed
     there before anything else touches it, so nothing is written outside that store.
     """
-    from tasks.evaluate import is_mlflow_uri, load_model_any, pair_metrics, score_pairs
+    from tasks.evaluate import is_mlflow_uri, load_model_any, pair_metrics, pairs_summary, score_pairs
 
     pairs = read_pairs(args.data)
     tracking_uri = None
@@ -99,12 +98,15 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         tracking_uri = use_tracking(resolve_tracking_uri(args))
     model, tokenizer = load_model_any(args.model, tracking_uri)
     scored = score_pairs(model, tokenizer, pairs, args.batch_size, args.max_length)
-    return {"model": args.model, "data": args.data, **pair_metrics(scored)}
+    summary = pairs_summary(pairs, scored) if len(scored) else {}
+    return {"model": args.model, "data": args.data, **pair_metrics(scored), **summary}
 
 
 def json_safe(result: dict[str, Any]) -> dict[str, Any]:
-    """NaN and infinities become null: strict JSON readers refuse them."""
-    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in result.items()}
+    """NaN and infinities become null (through nested sections too): strict JSON readers refuse them."""
+    from rmcore.report import json_safe as nested_json_safe
+
+    return nested_json_safe(result)
 
 
 def print_summary(result: dict[str, Any]) -> None:
@@ -115,8 +117,14 @@ def print_summary(result: dict[str, Any]) -> None:
     table.add_column("what", style="bold")
     table.add_column("value")
     for key, value in result.items():
+        if isinstance(value, dict | list):
+            continue  # the sections are printed below
         table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
     Console().print(table)
+    if "slices" in result:
+        from rmcore.report import print_slice_table
+
+        print_slice_table(result, "accuracy by slice")
 
 
 def main(argv: list[str]) -> int:

@@ -2,11 +2,16 @@
 
 The announcement is the Prefect event `rewardflow.data.arrived`, sent only when new pairs were stored:
 the `nightly` deployment's trigger starts one training per announcement, so the same data twice trains once.
+Each batch is then checked against the store (length distributions, chosen-longer share, duplicates,
+category mix, and the champion's accuracy on it when there is one): a batch marked `hold` is stored but
+not trained on, and not announced, until `rewardflow release BATCH`. `--json` prints the whole report.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import sys
 from pathlib import Path
@@ -14,6 +19,7 @@ from pathlib import Path
 from deployments.config import add_arguments, from_arguments
 from deployments.events import DATA_ARRIVED, arrival_payload, emit_data_arrived
 from deployments.servers import read_record
+from rmcore.data_health import HealthConfig
 from tasks.data.config import DataConfig
 from tasks.data.ingest import IngestReport, ingest_files
 
@@ -23,8 +29,42 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("files", nargs="+", metavar="FILE", help="Pair files (JSONL, JSONL.gz, Parquet, CSV).")
     parser.add_argument("--home", required=True, help="Pipeline home whose store receives the pairs.")
     parser.add_argument("--event", default=DATA_ARRIVED, help="Event to emit when new pairs were stored.")
+    parser.add_argument(
+        "--registered_model",
+        "--registered-model",
+        default="reward-model",
+        help="Registered model whose champion is scored on the new pairs (none = skip that check).",
+    )
+    parser.add_argument(
+        "--tracking_uri",
+        "--tracking-uri",
+        default=None,
+        help="MLflow store of the champion. Default: $MLFLOW_TRACKING_URI, else the SQLite store under --home.",
+    )
+    parser.add_argument("--json", action="store_true", help="Print the ingest report as one JSON object.")
     add_arguments(parser.add_argument_group("validation"), DataConfig)
+    add_arguments(parser.add_argument_group("health check"), HealthConfig, skip=("category_columns",))
     return parser
+
+
+def champion_scorer(args: argparse.Namespace, home: Path):
+    """The champion to score the batch with, or None when asked not to."""
+    if args.registered_model.lower() == "none":
+        return None
+    from tasks.data.health import registry_champion
+    from tasks.tracking.runs import default_tracking_uri
+
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(home)
+    return registry_champion(args.registered_model, uri)
+
+
+def health_lines(report: IngestReport) -> list[str]:
+    """The health verdict and each check that warned or held, for people."""
+    if not report.health:
+        return []
+    lines = [f"Health of batch {report.batch_id}: {report.status}"]
+    lines += [f"  {reason}" for reason in report.health["reasons"]]
+    return lines
 
 
 def running_prefect_api(home: str | Path) -> str | None:
@@ -52,17 +92,34 @@ def announce(home: Path, report: IngestReport, event: str) -> str:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     home = Path(args.home).resolve()
+    out = sys.stdout
     try:
-        config = from_arguments(DataConfig, args)
-        report = ingest_files(args.files, home, config)
+        config, health = from_arguments(DataConfig, args), from_arguments(HealthConfig, args)
+        with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+            report = ingest_files(args.files, home, config, health, champion_scorer(args, home))
+            notes = ingest_notes(home, report, args)
     except ValueError as err:  # a source that cannot be read, or too few good rows (file, row and rule named)
         print(f"rewardflow ingest: {err}", file=sys.stderr)
         return 1
-    print(f"Stored {report.good} new pair(s) of {report.read} read; {report.quarantined} quarantined {report.by_rule}")
-    if report.quarantine_path:
-        print(f"Quarantined rows: {report.quarantine_path}")
-    if report.good == 0:
-        print(f"Nothing new in {', '.join(args.files)}: no pair that {home / 'store'} lacks; no event.")
-        return 0
-    print(announce(home, report, args.event))
+    if args.json:
+        from rmcore.report import json_safe
+
+        print(json.dumps(json_safe({**report.to_dict(), "notes": notes}), default=str), file=out)
+    else:
+        print("\n".join(notes), file=out)
     return 0
+
+
+def ingest_notes(home: Path, report: IngestReport, args: argparse.Namespace) -> list[str]:
+    """What happened, line by line; announces the batch unless nothing was new or it is held."""
+    notes = [
+        f"Stored {report.good} new pair(s) of {report.read} read; {report.quarantined} quarantined {report.by_rule}"
+    ]
+    if report.quarantine_path:
+        notes.append(f"Quarantined rows: {report.quarantine_path}")
+    if report.good == 0:
+        return [*notes, f"Nothing new in {', '.join(args.files)}: no pair that {home / 'store'} lacks; no event."]
+    notes += health_lines(report)
+    if report.status == "hold":
+        return [*notes, f"Not trained on until `rewardflow release {report.batch_id} --home {home}`; no event."]
+    return [*notes, announce(home, report, args.event)]

@@ -22,10 +22,18 @@ from transformers.hf_argparser import string_to_bool
 from flows.params import RewardFlowParams
 from rmcore import RewardConfig
 from rmcore.compare import PromotionRule
+from rmcore.data_health import HealthConfig
+from rmcore.gate_checks import GateChecks
 from rmcore.script_args import LoraArguments
 
-NESTED = ("training", "lora", "promotion")
+NESTED = ("training", "lora", "promotion", "gate_checks", "health")
 PROMOTION_PREFIX = "promotion_"
+# Dataclass parameters given field by field as --<prefix><field>: prefix -> (parameter, class, group title).
+PREFIXED = {
+    PROMOTION_PREFIX: ("promotion", PromotionRule, "champion gate (RewardFlowParams.promotion)"),
+    "gate_": ("gate_checks", GateChecks, "gate checks: slices and length bias (RewardFlowParams.gate_checks)"),
+    "health_": ("health", HealthConfig, "ingest health check (RewardFlowParams.health)"),
+}
 # RewardConfig fields the flow sets from the run folder: a value given for them would be lost.
 FLOW_SET = ("output_dir", "logging_dir")
 
@@ -65,7 +73,7 @@ def _parser_kwargs(kind: Any) -> dict[str, Any]:
     base = inner[0] if optional and len(inner) == 1 else kind
     if base is bool:
         return {"type": string_to_bool, "nargs": "?", "const": True, "metavar": "BOOL"}
-    if get_origin(base) is list:
+    if get_origin(base) in (list, tuple):
         return {"type": str, "nargs": "+"}
     if base is dict or get_origin(base) is dict:
         return {"type": json.loads, "metavar": "JSON"}
@@ -89,7 +97,8 @@ def make_parser(prog: str = "rewardflow run", description: str | None = None) ->
     parser = HfArgumentParser((RewardConfig, LoraArguments), prog=prog, description=description)
     parser.conflict_handler = "resolve"  # `--seed` is the run's: it seeds sampling and training alike
     add_flags(parser, params_flags(), "pipeline (RewardFlowParams)")
-    add_flags(parser, dataclass_flags(PromotionRule, PROMOTION_PREFIX), "champion gate (RewardFlowParams.promotion)")
+    for prefix, (_, cls, title) in PREFIXED.items():
+        add_flags(parser, dataclass_flags(cls, prefix), title)
     for action in parser._actions:
         if action.dest != "help":
             action.default = argparse.SUPPRESS
@@ -106,14 +115,16 @@ def params_from_flags(given: dict[str, Any], base: dict[str, Any] | None = None)
     pipeline = {f.name for f in params_flags()}
     lora = {f.name for f in dataclasses.fields(LoraArguments)}
     values: dict[str, Any] = {k: v for k, v in base.items() if k not in NESTED}
-    training, lora_values, promotion = (dict(base.get(k) or {}) for k in NESTED)
+    training, lora_values = (dict(base.get(k) or {}) for k in ("training", "lora"))
+    prefixed = {prefix: dict(base.get(param) or {}) for prefix, (param, _, _) in PREFIXED.items()}
     for name, value in given.items():
+        prefix = next((p for p in PREFIXED if name.startswith(p)), None)
         if name in pipeline:
             values[name] = value
         elif name in lora:
             lora_values[name] = value
-        elif name.startswith(PROMOTION_PREFIX):
-            promotion[name.removeprefix(PROMOTION_PREFIX)] = value
+        elif prefix is not None:
+            prefixed[prefix][name.removeprefix(prefix)] = value
         elif name in FLOW_SET:
             raise ValueError(f"--{name} is set by the flow (HOME/runs/<work key>/train); pass --home instead")
         else:
@@ -123,19 +134,23 @@ def params_from_flags(given: dict[str, Any], base: dict[str, Any] | None = None)
         nested: dict[str, Any] = {"training": training} if training else {}
         if lora_values:
             nested["lora"] = LoraArguments(**lora_values)
-        if promotion:
-            nested["promotion"] = PromotionRule(**promotion)
-        return RewardFlowParams(**values, **nested)
+        return RewardFlowParams(**values, **nested, **prefixed_params(prefixed))
     except ValidationError as err:
         raise ValueError("; ".join(_flag_error(e) for e in err.errors())) from err
     except (ValueError, TypeError) as err:
         raise ValueError(str(err)) from err
 
 
+def prefixed_params(prefixed: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The dataclass parameters given field by field (`--gate_min_slice_pairs 20`), built and checked."""
+    return {PREFIXED[p][0]: PREFIXED[p][1](**fields) for p, fields in prefixed.items() if fields}
+
+
 def _flag_error(error: dict[str, Any]) -> str:
     """A pydantic error as the flag a person typed: `--eval_fraction 0: Input should be greater than 0`."""
     loc = [str(part) for part in error["loc"]]
-    name = PROMOTION_PREFIX + loc[1] if loc[0] == "promotion" and len(loc) > 1 else loc[-1]
+    prefix = next((p for p, (param, _, _) in PREFIXED.items() if param == loc[0]), None)
+    name = prefix + loc[1] if prefix is not None and len(loc) > 1 else loc[-1]
     return f"--{name} {error.get('input')!r}: {error['msg']}"
 
 

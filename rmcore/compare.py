@@ -63,6 +63,8 @@ class Decision:
     promote: bool
     reason: str
     figures: dict[str, float] = field(default_factory=dict)
+    checks: list[dict] = field(default_factory=list)  # each check of `rmcore.gate_checks` with its figures
+    blocked_by: list[str] = field(default_factory=list)  # the checks that refused: "overall", "slice:<name>", ...
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -39,3 +39,47 @@ def plot_reward_histograms(
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_reliability_diagram(rows: list[dict], path: str | Path, title: str = "") -> Path:
+    """Write a PNG: observed rate against mean predicted probability per bin, with the diagonal.
+
+    Args:
+        rows: bins as from `rmcore.evaluation.reliability_rows` (low, high, count, mean_probability,
+            observed_rate); empty bins are skipped. Bar widths show the bins, the lower panel their counts.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    full = [r for r in rows if r["count"]]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    top.plot([0, 1], [0, 1], color="black", linestyle="--", linewidth=1, label="calibrated")
+    top.bar(
+        [(r["low"] + r["high"]) / 2 for r in full],
+        [r["observed_rate"] for r in full],
+        width=[r["high"] - r["low"] for r in full],
+        alpha=0.5,
+        edgecolor="tab:blue",
+        label="observed",
+    )
+    top.plot([r["mean_probability"] for r in full], [r["observed_rate"] for r in full], "o-", color="tab:blue")
+    top.set_ylabel("observed rate chosen preferred")
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1)
+    top.legend(loc="upper left")
+    top.set_title(title or "Reliability of sigmoid(r_chosen - r_rejected)")
+    bottom.bar(
+        [(r["low"] + r["high"]) / 2 for r in rows],
+        [r["count"] for r in rows],
+        width=[r["high"] - r["low"] for r in rows],
+    )
+    bottom.set_xlabel("predicted probability (each pair in both orders)")
+    bottom.set_ylabel("count")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

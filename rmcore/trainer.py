@@ -24,6 +24,7 @@ from transformers.trainer_utils import EvalLoopOutput
 from rmcore.collator import RewardDataCollatorWithPadding
 from rmcore.config import RewardConfig
 from rmcore.data import is_prepared, pair_texts, prepare_split
+from rmcore.evaluation import evaluation_summary, headline_metrics
 from rmcore.loss import pairwise_loss
 from rmcore.metrics import compute_reward_metrics
 from rmcore.models import TAGS, add_model_tags, prepare_reward_model, resolve_model, setup_tokenizer, wrap_model_init
@@ -252,11 +253,14 @@ class RewardTrainer(Trainer):
         split = metric_key_prefix
         output.metrics[f"{split}_truncated"] = self.truncated_counts.get(split, 0)
         if output.predictions is not None and self.is_world_process_zero():
-            self._write_eval_report(dataloader.dataset, output.predictions, split)
+            summary = self._write_eval_report(dataloader.dataset, output.predictions, split)
+            output.metrics.update({f"{split}_{k}": v for k, v in headline_metrics(summary).items()})
         return output
 
-    def _write_eval_report(self, dataset: Dataset, predictions: np.ndarray, split: str) -> None:
+    def _write_eval_report(self, dataset: Dataset, predictions: np.ndarray, split: str) -> dict:
+        """Print and write the eval report; returns its summary (slices, calibration, length bias)."""
         chosen, rejected = pair_texts(dataset, self.processing_class)
+        summary = evaluation_summary(chosen, rejected, predictions[:, 0], predictions[:, 1])
         write_eval_report(
             chosen,
             rejected,
@@ -268,7 +272,9 @@ class RewardTrainer(Trainer):
             table_rows=getattr(self.args, "eval_table_rows", 0),
             seed=self.args.seed,
             plots=getattr(self.args, "eval_plots", False),
+            summary=summary,
         )
+        return summary
 
     # ----- saving ---------------------------------------------------------------------------------
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:

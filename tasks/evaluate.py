@@ -20,7 +20,8 @@ from transformers import PreTrainedTokenizerBase
 
 from rmcore import load_reward_model, reward_metrics, score_texts
 from rmcore.chat import chat_template_in_effect
-from rmcore.normalization import reward_stats, write_reward_stats
+from rmcore.evaluation import ReportConfig, evaluation_summary, flat_metrics
+from rmcore.normalization import write_reward_stats
 from rmcore.report import write_eval_report
 from rmcore.tokenization import is_conversational_row, model_max_length, pair_sequences, tokenize_texts
 
@@ -156,13 +157,26 @@ class EvalResult:
     metrics: dict[str, float]
     scored_path: str
     artifacts: list[str] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)  # `rmcore.evaluation.evaluation_summary`
 
 
-def write_reports(pairs_df: pd.DataFrame, scored: pd.DataFrame, out_dir: Path, table_rows: int = 16) -> list[str]:
-    """The reward/margin histograms and the sampled logit table a person looks at."""
+def pairs_summary(pairs_df: pd.DataFrame, scored: pd.DataFrame, config: ReportConfig | None = None) -> dict:
+    """Slices (by the pairs' category column when present), calibration, length bias, reward statistics."""
+    chosen, rejected = frame_texts(pairs_df)
+    rewards = scored["reward_chosen"].to_numpy(), scored["reward_rejected"].to_numpy()
+    return evaluation_summary(chosen, rejected, *rewards, pairs_df, config)
+
+
+def write_reports(
+    pairs_df: pd.DataFrame, scored: pd.DataFrame, out_dir: Path, table_rows: int = 16, summary: dict | None = None
+) -> list[str]:
+    """The histograms, reliability diagram, summary and sampled logit table a person looks at."""
     chosen, rejected = frame_texts(pairs_df)
     rewards = scored["reward_chosen"].tolist(), scored["reward_rejected"].tolist()
-    written = write_eval_report(chosen, rejected, *rewards, out_dir, "eval", "held-out rewards", table_rows)
+    title = "held-out rewards"
+    written = write_eval_report(
+        chosen, rejected, *rewards, out_dir, "eval", title, table_rows, summary=summary, categories=pairs_df
+    )
     return [str(path) for path in written]
 
 
@@ -175,11 +189,11 @@ def evaluate_pairs(
     tracking_uri: str | None = None,
     store_reward_stats: bool = True,
 ) -> EvalResult:
-    """Score the pairs with a model folder or URI; write scores, plots and the logit table under `out_dir`.
+    """Score the pairs with a model folder or URI; write scores, plots, summary and logit table under `out_dir`.
 
-    The reward scale on these held-out pairs (`rmcore.normalization.reward_stats` of both sides) joins
-    the metrics as `reward_*`, and with `store_reward_stats` it is written into a model *folder*'s
-    config.json before the model is logged, so a server can normalise rewards with it.
+    The metrics hold the accuracy and, flat, the summary: slice.<name>.accuracy|low|high|n, calibration.*,
+    length_bias.*, reward_stats.*; with `store_reward_stats` the reward scale is written into a model
+    *folder*'s config.json before the model is logged, so a server can normalise rewards with it.
     """
     loaded, tokenizer = load_model_any(model, tracking_uri)
     scored = score_pairs(loaded, tokenizer, pairs_df, batch_size, max_length)
@@ -187,14 +201,13 @@ def evaluate_pairs(
     out.mkdir(parents=True, exist_ok=True)
     scored_path = out / "eval_scores.parquet"
     scored.to_parquet(scored_path, index=False)
-    artifacts = write_reports(pairs_df, scored, out) if len(scored) else []
-    metrics = pair_metrics(scored)
-    if len(scored):
-        stats = reward_stats([*scored["reward_chosen"], *scored["reward_rejected"]])
-        metrics.update({f"reward_{k}": v for k, v in stats.items()})
-        if store_reward_stats and not is_mlflow_uri(model):
-            write_reward_stats(model, stats)
-    return EvalResult(metrics, str(scored_path), artifacts)
+    if not len(scored):
+        return EvalResult(pair_metrics(scored), str(scored_path))
+    summary = pairs_summary(pairs_df, scored)
+    if store_reward_stats and not is_mlflow_uri(model):
+        write_reward_stats(model, summary["reward_stats"])
+    artifacts = write_reports(pairs_df, scored, out, summary=summary)
+    return EvalResult({**pair_metrics(scored), **flat_metrics(summary)}, str(scored_path), artifacts, summary)
 
 
 @task(name="evaluate-model", cache_policy=NO_CACHE)

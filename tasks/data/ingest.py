@@ -19,7 +19,9 @@ import numpy as np
 from filelock import FileLock
 from prefect import task
 
+from rmcore.data_health import HealthConfig
 from tasks.data.config import DataConfig
+from tasks.data.health import ChampionOnBatch, batch_health, publish_health, record_hold, registry_champion
 from tasks.data.id_index import IdIndex
 from tasks.data.load import read_pair_chunks
 from tasks.data.quarantine import QuarantineWriter, publish_rule_counts
@@ -65,6 +67,10 @@ class IngestReport:
     store_file: str | None = None
     store_files: list[str] = field(default_factory=list)
     chunks: int = 0
+    batch_id: str | None = None  # names the batch for `rewardflow release`: the data hash's first 12 digits
+    status: str = "ok"  # the health check's verdict: ok, warn or hold (stored, not trained on)
+    health: dict[str, Any] = field(default_factory=dict)  # `rmcore.data_health.HealthReport.to_dict()`
+    health_figures: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -145,10 +151,30 @@ def ingest_chunks(chunks: Iterable[list[RawRecord]], home: Path, config: DataCon
     )
 
 
-def ingest_files(sources: list[str], home: Path, config: DataConfig | None = None) -> IngestReport:
-    """Read, validate (duplicates checked against the store), quarantine, then append the good pairs.
+def check_health(
+    home: Path, report: IngestReport, config: HealthConfig | None, champion: ChampionOnBatch | None
+) -> None:
+    """Grade the stored batch against the rest of the store; a `hold` is recorded (`tasks.data.holds`)."""
+    if not report.good or not report.data_hash:
+        return
+    health = batch_health(store_dir(home), report.store_files, report.by_rule, report.read, config, champion)
+    report.batch_id = report.data_hash[:12]
+    report.status, report.health, report.health_figures = health.status, health.to_dict(), health.figures()
+    record_hold(store_dir(home), report.batch_id, health, report.store_files, report.sources)
 
-    Bad rows are quarantined even when the batch is refused, so nothing read is lost.
+
+def ingest_files(
+    sources: list[str],
+    home: Path,
+    config: DataConfig | None = None,
+    health: HealthConfig | None = None,
+    champion: ChampionOnBatch | None = None,
+) -> IngestReport:
+    """Read, validate (duplicates checked against the store), quarantine, append the good pairs, check health.
+
+    Bad rows are quarantined even when the batch is refused, so nothing read is lost. A batch whose
+    health check says `hold` is stored but left out of training until `rewardflow release BATCH`;
+    `champion` (optional) scores the batch with the current champion for the accuracy-drop check.
 
     Raises:
         SourceError: a source cannot be opened.
@@ -160,13 +186,27 @@ def ingest_files(sources: list[str], home: Path, config: DataConfig | None = Non
     store.mkdir(parents=True, exist_ok=True)
     with FileLock(str(store / ".ingest.lock")):
         report = ingest_chunks(chunks, home, config)
-    report.sources = list(sources)
+        report.sources = list(sources)
+        check_health(home, report, health, champion)
     return report
 
 
 @task(name="ingest-pairs")
-def ingest(sources: list[str], home: Path, config: DataConfig | None = None) -> IngestReport:
-    """Ingest pair files into the store under `home` and publish the counts per rule."""
-    report = ingest_files(sources, home, config)
+def ingest(
+    sources: list[str],
+    home: Path,
+    config: DataConfig | None = None,
+    health: HealthConfig | None = None,
+    registered_model: str | None = None,
+    tracking_uri: str | None = None,
+) -> IngestReport:
+    """Ingest pair files into the store under `home`; publish the counts per rule and the health checks.
+
+    With `registered_model` and `tracking_uri`, its champion (if any) is scored on the new pairs.
+    """
+    champion = registry_champion(registered_model, tracking_uri) if registered_model and tracking_uri else None
+    report = ingest_files(sources, home, config, health, champion)
     publish_rule_counts(report.to_dict(), key="ingest-rule-counts")
+    if report.health:
+        publish_health(report.health, report.batch_id or "")
     return report

@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from tasks.atomic import write_atomic
+from tasks.data.holds import held_file_names
 from tasks.data.id_index import IdIndex
 
 if TYPE_CHECKING:  # datasets and transformers load only when a store is streamed, not on every ingest
@@ -54,6 +55,12 @@ def store_files(store_dir: Path) -> list[Path]:
     return sorted(Path(store_dir).glob(f"{STORE_PREFIX}*.parquet"))
 
 
+def trainable_files(store_dir: Path) -> list[Path]:
+    """Store files not on hold (`tasks.data.holds`): what training reads."""
+    held = held_file_names(store_dir)
+    return [path for path in store_files(store_dir) if path.name not in held]
+
+
 def append_to_store(store_dir: Path, good_df: pd.DataFrame) -> Path | None:
     """Write the accepted pairs as one new Parquet file; None when there is nothing to write.
 
@@ -82,8 +89,9 @@ def read_store(store_dir: Path, eval_fraction: float = 0.1) -> pd.DataFrame:
     """All stored pairs, deduplicated by pair_id, with their `split` ("train"/"eval").
 
     Files without `prompt` or `margin` get "" and 0.0 (no margin) when other files have those columns.
+    Batches on hold are left out until released.
     """
-    frames = [_read_file(path) for path in store_files(store_dir)]
+    frames = [_read_file(path) for path in trainable_files(store_dir)]
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype=str) for c in ("chosen", "rejected", "pair_id", "split")})
     df = pd.concat(frames, ignore_index=True).drop_duplicates("pair_id", keep="first").reset_index(drop=True)
@@ -182,7 +190,7 @@ def stream_store(
 
     if split not in ("train", "eval"):
         raise ValueError(f"split must be 'train' or 'eval', got {split!r}")
-    files = [str(p) for p in store_files(store_dir)]
+    files = [str(p) for p in trainable_files(store_dir)]
     if not files:
         raise ValueError(f"{store_dir}: the store holds no pair files ({STORE_PREFIX}*.parquet); ingest some first")
     margin = any("margin" in pq.read_schema(path).names for path in files)

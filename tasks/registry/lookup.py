@@ -9,6 +9,7 @@ from tasks.registry.idempotency import IDEMPOTENCY_TAG
 from tasks.tracking.runs import client
 
 PREVIOUS_CHALLENGER_TAG = "gate.previous_challenger"
+BLOCKED_BY = "gate.blocked_by"
 
 
 def find_version(name: str, idempotency_key: str) -> str | None:
@@ -30,12 +31,13 @@ def recorded_decision(name: str, version: str) -> Decision | None:
         return None
     figures = {}
     for key, value in tags.items():
-        if key.startswith("gate.") and key not in ("gate.decision", "gate.reason", PREVIOUS_CHALLENGER_TAG):
+        if key.startswith("gate.") and key not in ("gate.decision", "gate.reason", BLOCKED_BY, PREVIOUS_CHALLENGER_TAG):
             try:
                 figures[key.removeprefix("gate.")] = float("nan" if value == "none" else value)
             except ValueError:
                 continue
-    return Decision(tags["gate.decision"] == "promoted", tags.get("gate.reason", ""), figures)
+    blocked = [b for b in tags.get(BLOCKED_BY, "none").split(",") if b and b != "none"]
+    return Decision(tags["gate.decision"] == "promoted", tags.get("gate.reason", ""), figures, blocked_by=blocked)
 
 
 def version_run_id(name: str, version: str) -> str:
@@ -44,12 +46,12 @@ def version_run_id(name: str, version: str) -> str:
 
 
 def version_reward_stats(name: str, version: str) -> dict[str, float] | None:
-    """The reward scale (`eval_reward_mean`, `eval_reward_std`) its training run logged, or None without one."""
+    """The reward scale (`eval_reward_stats.mean` / `.std`) its training run logged, or None without one."""
     mlflow_client = client()
     run_id = mlflow_client.get_model_version(name, version).run_id
     if not run_id:
         return None
     metrics = mlflow_client.get_run(run_id).data.metrics
-    if "eval_reward_mean" not in metrics or "eval_reward_std" not in metrics:
+    if "eval_reward_stats.mean" not in metrics or "eval_reward_stats.std" not in metrics:
         return None
-    return {"mean": metrics["eval_reward_mean"], "std": metrics["eval_reward_std"]}
+    return {"mean": metrics["eval_reward_stats.mean"], "std": metrics["eval_reward_stats.std"]}

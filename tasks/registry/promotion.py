@@ -18,7 +18,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.transactions import Transaction, get_transaction
 
 from rmcore.compare import Decision, PromotionRule
+from rmcore.gate_checks import GateChecks
 from tasks.evaluate import correct_vector
+from tasks.registry.gate_inputs import champion_scores, gate_inputs
 from tasks.registry.lookup import find_version, version_run_id
 from tasks.registry.register import ChampionScorer, RegistryConfig, gate_and_promote, register_candidate, undo_candidate
 from tasks.tracking.runs import log_model_dir
@@ -76,12 +78,18 @@ def gate_and_promote_task(
     home: str,
     batch_size: int = 32,
     max_length: int | None = None,
+    checks: GateChecks | None = None,
 ) -> Decision:
     """Score the champion on the same eval pairs under the lock and promote the challenger only if it wins.
 
-    `scores_path` is the challenger's `eval_scores.parquet` from `evaluate_model`, on `pairs_path`.
+    `scores_path` is the challenger's `eval_scores.parquet` from `evaluate_model`, on `pairs_path`. With
+    `checks`, no slice may regress and length bias may not grow beyond them either.
     """
     challenger_correct = pd.read_parquet(scores_path)["correct"].to_numpy(dtype=np.float64)
-    scorer = pairs_scorer(pairs_path, batch_size, max_length)
-    lock = config.resolved_lock_path(home)
-    return gate_and_promote(config.name, version, challenger_correct, scorer, rule, lock, config.lock_timeout)
+    lock, timeout = config.resolved_lock_path(home), config.lock_timeout
+    if checks is None:
+        scorer = pairs_scorer(pairs_path, batch_size, max_length)
+        return gate_and_promote(config.name, version, challenger_correct, scorer, rule, lock, timeout)
+    inputs = gate_inputs(scores_path, pairs_path)
+    scorer = champion_scores(pairs_path, batch_size, max_length)
+    return gate_and_promote(config.name, version, challenger_correct, scorer, rule, lock, timeout, checks, inputs)

@@ -16,11 +16,14 @@ from typing import Any
 
 import mlflow
 import numpy as np
+import pandas as pd
 from filelock import FileLock
 from mlflow.exceptions import MlflowException
 
 from rmcore.compare import Decision, PromotionRule, decide_promotion
+from rmcore.gate_checks import GateChecks, decide_with_checks
 from rmcore.normalization import describe_shift, scale_shift
+from tasks.registry.gate_inputs import GateInputs
 from tasks.registry.idempotency import IDEMPOTENCY_TAG
 from tasks.registry.lookup import PREVIOUS_CHALLENGER_TAG, find_version, recorded_decision, version_reward_stats
 from tasks.tracking.runs import client, public_tags
@@ -56,7 +59,8 @@ class RegistryConfig:
         return self.lock_path or str(Path(home) / "registry.lock")
 
 
-ChampionScorer = Callable[[str], np.ndarray]
+# Maps a pinned champion URI to its [N] outcomes, or (with gate checks) to its [N] scored frame.
+ChampionScorer = Callable[[str], np.ndarray | pd.DataFrame]
 
 
 class RegistryUnavailableError(RuntimeError):
@@ -197,13 +201,28 @@ def decision_tags(decision: Decision, champion_version: str | None) -> dict[str,
         "gate.decision": decision_label(decision),
         "gate.reason": decision.reason[:4000],
         "gate.champion_version": champion_version or "none",
+        "gate.blocked_by": ",".join(decision.blocked_by)[:4000] or "none",
     }
     tags.update({f"gate.{k}": f"{v:.6g}" for k, v in decision.figures.items() if k != "champion_version"})
     return tags
 
 
-def _champion_outcomes(name: str, champion: str | None, champion_scorer: ChampionScorer) -> np.ndarray | None:
-    return None if champion is None else np.asarray(champion_scorer(f"models:/{name}/{champion}"), dtype=float)
+def _decide(
+    name: str,
+    champion: str | None,
+    challenger_correct: np.ndarray,
+    champion_scorer: ChampionScorer,
+    rule: PromotionRule,
+    checks: GateChecks | None,
+    inputs: GateInputs | None,
+) -> Decision:
+    """The overall rule alone, or with `checks` and `inputs` every check of `rmcore.gate_checks`."""
+    scored = None if champion is None else champion_scorer(f"models:/{name}/{champion}")
+    if checks is not None and inputs is not None:
+        return decide_with_checks(inputs.challenger, scored, inputs.labels, inputs.lengths, rule, checks)
+    if isinstance(scored, pd.DataFrame):
+        scored = scored["correct"]
+    return decide_promotion(challenger_correct, None if scored is None else np.asarray(scored, dtype=float), rule)
 
 
 def gate_and_promote(
@@ -214,13 +233,18 @@ def gate_and_promote(
     rule: PromotionRule,
     lock_path: str | Path,
     lock_timeout: float = -1,
+    checks: GateChecks | None = None,
+    inputs: GateInputs | None = None,
 ) -> Decision:
     """Under the lock: score the current champion, decide, tag the version, move `champion` if it won.
 
     Args:
         challenger_correct: [N] per-pair outcomes (1 = chosen scored higher) of `version` on the eval pairs.
         champion_scorer: maps a model URI (`models:/NAME/VERSION`, pinned to the champion read under
-            the lock) to its [N] outcomes on the same pairs in the same order.
+            the lock) to its [N] outcomes on the same pairs in the same order; with `checks`, to its
+            scored frame (reward_chosen, reward_rejected).
+        checks, inputs: the slice and length-bias checks, and the challenger's scores with the eval
+            pairs' slices and lengths; None = the overall rule alone.
 
     A failure anywhere restores the previous champion alias and deletes the candidate version.
     """
@@ -231,13 +255,19 @@ def gate_and_promote(
         rollback_candidate(name, version)
         raise
     try:
-        return _gate_locked(name, version, challenger_correct, champion_scorer, rule)
+        return _gate_locked(name, version, challenger_correct, champion_scorer, rule, checks, inputs)
     finally:
         lock.release()
 
 
 def _gate_locked(
-    name: str, version: str, challenger_correct: np.ndarray, champion_scorer: ChampionScorer, rule: PromotionRule
+    name: str,
+    version: str,
+    challenger_correct: np.ndarray,
+    champion_scorer: ChampionScorer,
+    rule: PromotionRule,
+    checks: GateChecks | None = None,
+    inputs: GateInputs | None = None,
 ) -> Decision:
     """The read-compare-write; the caller holds the lock. Compensates and re-raises on any failure.
 
@@ -249,8 +279,7 @@ def _gate_locked(
     mlflow_client = client()
     champion = aliases(name).get(CHAMPION)
     try:
-        champion_correct = _champion_outcomes(name, champion, champion_scorer)
-        decision = decide_promotion(challenger_correct, champion_correct, rule)
+        decision = _decide(name, champion, challenger_correct, champion_scorer, rule, checks, inputs)
         decision.figures["champion_version"] = float(champion) if champion else float("nan")
         _add_scale_shift(decision, name, champion, version)
         for key, value in decision_tags(decision, champion).items():

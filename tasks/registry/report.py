@@ -32,9 +32,38 @@ def decision_markdown(decision: Decision, name: str, version: str, run_link: str
         f"Accuracy difference {fmt('diff')}, interval [{fmt('diff_low')}, {fmt('diff_high')}], "
         f"{int(figures.get('n_pairs', 0))} eval pairs.",
     ]
+    lines += checks_markdown(decision)
     if run_link:
         lines += ["", f"MLflow run: {run_link}"]
     return "\n".join(lines) + "\n"
+
+
+def checks_markdown(decision: Decision) -> list[str]:
+    """The slice and length-bias checks as a table, the blocking ones marked; [] when none ran."""
+    slices = [c for c in decision.checks if c.get("check") == "slice"]
+    length = next((c for c in decision.checks if c.get("check") == "length_bias"), None)
+    if not slices and length is None:
+        return []
+    blocked = ", ".join(f"`{b}`" for b in decision.blocked_by) or "nothing"
+    lines = [
+        "",
+        f"Blocked by: {blocked}.",
+        "",
+        "| slice | pairs | diff | interval | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for c in slices:
+        verdict = "**regresses**" if c["regressed"] else "ok" if c["checked"] else "too few pairs"
+        interval = f"[{c['low']:+.3f}, {c['high']:+.3f}]"
+        lines.append(f"| {c['name']} | {c['n']} | {c['diff']:+.3f} | {interval} | {verdict} |")
+    if length is not None:
+        verdict = "**worse**" if length["worse"] else "ok"
+        lines += [
+            "",
+            f"Length bias, Spearman(reward, reply length): challenger {length['challenger']:+.3f}, champion "
+            f"{length['champion']:+.3f}, rise {length['increase']:+.3f} (allowed {length['max_increase']}): {verdict}.",
+        ]
+    return lines
 
 
 @task(name="publish-decision", cache_policy=NO_CACHE)

@@ -58,6 +58,7 @@ def log_run_inputs(
     log_dataset(run_id, eval_df[columns], "reward-pairs-eval", "rewardflow-store", context="eval")
     if ingest_report is not None:
         summary = ingest_report.to_dict() if hasattr(ingest_report, "to_dict") else vars(ingest_report)
+        log_metrics(run_id, summary.get("health_figures") or {}, prefix="ingest_")
         log_json(
             run_id,
             {k: v for k, v in summary.items() if isinstance(v, str | int | float | dict | list)},
@@ -73,6 +74,8 @@ def log_run_outputs(
     log_metrics(run_id, result.train_metrics)
     log_metrics(run_id, evaluation.metrics, prefix="eval_")
     log_files(run_id, evaluation.artifacts, "eval")
+    if getattr(evaluation, "summary", None):
+        client().log_table(run_id, pd.DataFrame(evaluation.summary["slices"]), "eval/slices.json")
     card = model_card(
         "reward-model",
         base_model,
@@ -91,10 +94,14 @@ def log_decision(run_id: str, decision: Decision, version: str) -> None:
         {
             "gate.decision": decision_label(decision),
             "gate.reason": decision.reason,
+            "gate.blocked_by": ",".join(decision.blocked_by) or "none",
             "registered_version": version,
         },
     )
     log_metrics(run_id, decision.figures, prefix="gate_")
+    rows = [c for c in decision.checks if c.get("check") in ("slice", "length_bias")]
+    if rows:
+        client().log_table(run_id, pd.DataFrame(rows), "gate/checks.json")
 
 
 def run_link(run_id: str, tracking_uri: str | None = None) -> str:

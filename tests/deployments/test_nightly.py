@@ -8,7 +8,7 @@ from deployments.nightly import build_deployments, nightly_parameters
 
 def test_nightly_runs_the_flow_on_a_cron_in_the_given_timezone_and_on_new_data(tmp_path):
     schedule = ScheduleConfig(cron="15 3 * * *", timezone="Europe/Paris", params={"max_train_pairs": 32})
-    nightly, sensor = build_deployments(str(tmp_path), schedule)
+    nightly, sensor, notice = build_deployments(str(tmp_path), schedule)
     assert (nightly.flow_name, nightly.name) == ("reward-model", "nightly")
     (cron,) = nightly.schedules
     assert (cron.schedule.cron, cron.schedule.timezone) == ("15 3 * * *", "Europe/Paris")
@@ -17,6 +17,7 @@ def test_nightly_runs_the_flow_on_a_cron_in_the_given_timezone_and_on_new_data(t
     assert nightly.parameters == {"params": {"home": str(tmp_path), "max_train_pairs": 32}}
     assert (sensor.flow_name, sensor.name) == ("inbox-sensor", "inbox")
     assert sensor.schedules[0].schedule.interval.total_seconds() == schedule.inbox_interval
+    assert (notice.flow_name, notice.name) == ("stale-data", "notice")
 
 
 def test_parameters_validate_against_the_flow(tmp_path):

@@ -51,6 +51,10 @@ def test_json_on_the_saved_minilm_folder(pairs_file, capsys):
     assert result["n_pairs"] == 12 and result["truncated"] == 0
     assert 0.0 <= result["accuracy"] <= 1.0
     assert {"mean_margin", "chosen_mean", "chosen_std", "rejected_mean", "rejected_std"} <= set(result)
+    slices = {row["name"]: row for row in result["slices"]}
+    assert sum(slices[f"length=q{q}"]["n"] for q in range(1, 5) if f"length=q{q}" in slices) == 12
+    assert {"ece", "brier"} <= set(result["calibration"]) and "spearman_reward_length" in result["length_bias"]
+    assert {"mean", "std", "p50"} <= set(result["reward_stats"])
 
 
 def test_max_length_counts_truncated_pairs(tiny_model_dir, pairs_file, capsys):

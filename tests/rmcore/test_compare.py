@@ -129,4 +129,10 @@ def test_configs_round_trip_through_copy_and_pickle():
     for obj in (rule, decision):
         assert copy.deepcopy(obj) == obj
         assert pickle.loads(pickle.dumps(obj)) == obj
-    assert decision.to_dict() == {"promote": True, "reason": "x", "figures": {"diff": 0.1}}
+    assert decision.to_dict() == {
+        "promote": True,
+        "reason": "x",
+        "figures": {"diff": 0.1},
+        "checks": [],
+        "blocked_by": [],
+    }

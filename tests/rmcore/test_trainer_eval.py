@@ -26,6 +26,11 @@ def test_evaluate_reports_reward_metrics_and_writes_table_and_png(
         assert f"eval_{key}" in metrics, key
     assert 0.0 <= metrics["eval_accuracy"] <= 1.0
     assert metrics["eval_mean_margin"] == pytest.approx(metrics["eval_chosen_mean"] - metrics["eval_rejected_mean"])
+    assert 0.0 <= metrics["eval_ece"] <= 1.0 and 0.0 <= metrics["eval_brier"] <= 1.0
+    assert "eval_spearman_reward_length" in metrics
+    summary = json.loads((tmp_path / "eval_summary.json").read_text())
+    assert summary["overall"]["n"] == len(text_pairs)
+    assert (tmp_path / "eval_reliability.png").read_bytes().startswith(b"\x89PNG")
 
     rows = json.loads((tmp_path / "eval_logit_table.json").read_text())
     assert len(rows) == 3

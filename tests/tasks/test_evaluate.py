@@ -73,8 +73,11 @@ def test_evaluate_model_task_writes_scores_plots_and_logit_table(model_dirs, tmp
     result = evaluate_model.fn(str(model_dirs["good"]), str(pairs_path), str(tmp_path / "out"), batch_size=8)
     assert result.metrics["n_pairs"] == 20 and result.metrics["accuracy"] > 0.6
     assert len(pd.read_parquet(result.scored_path)) == 20
-    assert sorted(Path(p).name for p in result.artifacts) == ["eval_logit_table.json", "eval_rewards.png"]
+    names = sorted(Path(p).name for p in result.artifacts)
+    assert names == ["eval_logit_table.json", "eval_reliability.png", "eval_rewards.png", "eval_summary.json"]
     assert all(Path(p).stat().st_size > 0 for p in result.artifacts)
+    assert result.summary["overall"]["n"] == 20
+    assert 0.0 <= result.metrics["calibration.ece"] <= 1.0 and "slice.chosen_longer_yes.accuracy" in result.metrics
 
 
 def test_evaluate_model_stores_the_reward_scale_in_the_model_folder(model_dirs, tmp_path):
@@ -88,7 +91,10 @@ def test_evaluate_model_stores_the_reward_scale_in_the_model_folder(model_dirs, 
     scored = pd.read_parquet(result.scored_path)
     expected = reward_stats([*scored["reward_chosen"], *scored["reward_rejected"]])
     assert read_reward_stats(folder) == pytest.approx(expected)
-    assert result.metrics["reward_mean"] == pytest.approx(expected["mean"]) and result.metrics["reward_n"] == 24
+    assert (
+        result.metrics["reward_stats.mean"] == pytest.approx(expected["mean"])
+        and result.metrics["reward_stats.n"] == 24
+    )
     load_reward_model(folder)  # the extra config key does not get in the way of loading
 
 

@@ -275,12 +275,12 @@ def test_chat_template_tags_hash_the_saved_template(tmp_path):
 def test_the_decision_reports_the_reward_scale_shift(mlflow_home, tracking_uri, model_dirs):
     name, lock = "rm-scale", mlflow_home / "registry.lock"
     bad, bad_correct = candidate(mlflow_home, name, model_dirs["bad"], lock)
-    client().log_metric(client().get_model_version(name, bad).run_id, "eval_reward_mean", 1.0)
-    client().log_metric(client().get_model_version(name, bad).run_id, "eval_reward_std", 2.0)
+    client().log_metric(client().get_model_version(name, bad).run_id, "eval_reward_stats.mean", 1.0)
+    client().log_metric(client().get_model_version(name, bad).run_id, "eval_reward_stats.std", 2.0)
     first = gate_and_promote(name, bad, bad_correct, scorer, PromotionRule(), lock)
     assert "scale_std_ratio" not in first.figures  # no champion before: no shift
     good, good_correct = candidate(mlflow_home, name, model_dirs["good"], lock)
-    for key, value in (("eval_reward_mean", 1.5), ("eval_reward_std", 3.0)):
+    for key, value in (("eval_reward_stats.mean", 1.5), ("eval_reward_stats.std", 3.0)):
         client().log_metric(client().get_model_version(name, good).run_id, key, value)
 
     decision = gate_and_promote(name, good, good_correct, scorer, PromotionRule(), lock)
