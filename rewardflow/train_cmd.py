@@ -24,6 +24,7 @@ from transformers import HfArgumentParser
 
 from rmcore import RewardConfig
 from rmcore.launch import LaunchArguments, check_sharded_training
+from rmcore.model_source import check_model_source
 from rmcore.models import default_model_path
 from rmcore.script_args import LoraArguments, ScriptArguments, build_peft_config
 
@@ -102,7 +103,7 @@ def train_and_evaluate(
 
     check_sharded_training(launch.accelerate_config_file, config.merge_adapter_on_save)  # before any reading
     train_df, eval_df = read_splits(script, inputs, config.seed)
-    model = script.model_name_or_path or default_model_path()
+    model = check_model_source(script.model_name_or_path or default_model_path())
     settings = {"model": model, "lora": vars(lora), "trust_remote_code": script.trust_remote_code}
     job = TrainJob(
         model,

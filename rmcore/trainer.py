@@ -25,6 +25,7 @@ from transformers.trainer_utils import EvalLoopOutput
 from rmcore.collator import RewardDataCollatorWithPadding
 from rmcore.config import RewardConfig
 from rmcore.data import pair_texts, prepare_pairs
+from rmcore.interrupt import StopOnInterrupt
 from rmcore.loss import pairwise_loss
 from rmcore.metrics import compute_reward_metrics
 from rmcore.models import apply_peft, check_reward_model, disable_dropout, ensure_pad_token
@@ -110,7 +111,7 @@ class RewardTrainer(Trainer):
             processing_class=processing_class,
             model_init=model_init,
             compute_metrics=compute_metrics or compute_reward_metrics,
-            callbacks=callbacks,
+            callbacks=[*(callbacks or []), StopOnInterrupt()],  # Ctrl-C: save a complete checkpoint, stop
             optimizers=optimizers,
             preprocess_logits_for_metrics=preprocess_logits_for_metrics,
         )

@@ -22,6 +22,7 @@ from mlflow.exceptions import MlflowException
 from rmcore.compare import Decision, PromotionRule, decide_promotion
 from tasks.registry.idempotency import IDEMPOTENCY_TAG
 from tasks.registry.lookup import PREVIOUS_CHALLENGER_TAG, find_version, recorded_decision
+from tasks.tracking.logged_model import logged_model_id
 from tasks.tracking.runs import client, public_tags
 
 CHAMPION = "champion"
@@ -90,10 +91,16 @@ def ensure_registered_model(name: str) -> None:
 
 def _create_version(run_id: str, model_artifact_path: str, name: str, tags: Mapping[str, Any]) -> str:
     mlflow_client = client()
-    # The run's concrete artifact URI, not runs:/: `mlflow.register_model` on runs:/ looks for an
-    # MLflow-flavoured LoggedModel and refuses a plain folder of safetensors and tokenizer files.
-    source = f"{mlflow_client.get_run(run_id).info.artifact_uri.rstrip('/')}/{model_artifact_path.strip('/')}"
-    version = mlflow_client.create_model_version(name, source=source, run_id=run_id, tags=public_tags(tags))
+    model_id = logged_model_id(model_artifact_path)
+    if model_id is not None:  # a Logged Model (`models:/m-...`): the version links to it
+        source = model_artifact_path
+    else:
+        # The run's concrete artifact URI, not runs:/: `mlflow.register_model` on runs:/ looks for an
+        # MLflow-flavoured LoggedModel and refuses a plain folder of safetensors and tokenizer files.
+        source = f"{mlflow_client.get_run(run_id).info.artifact_uri.rstrip('/')}/{model_artifact_path.strip('/')}"
+    version = mlflow_client.create_model_version(
+        name, source=source, run_id=run_id, tags=public_tags(tags), model_id=model_id
+    )
     return str(version.version)
 
 
