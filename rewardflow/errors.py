@@ -141,9 +141,10 @@ def failure_logger(handler: logging.Handler | None) -> logging.Logger:
 def run_command(main: Callable[[list[str]], int], argv: list[str], command: str) -> int:
     """`main(argv)`, with logs and tracebacks in the log file and one last line per failure."""
     path = logs.log_path(argv, DEFAULT_HOMES.get(command, ".home/default"))
-    if command not in ("train",):  # `train` must not pay for importing Prefect and MLflow
-        import mlflow  # noqa: F401  (both configure their loggers on import; quieted below)
-        import prefect.main  # noqa: F401  (`import prefect` alone defers Prefect's logging set-up)
+    # Both configure their loggers on import (`import prefect` alone defers it): let them, then add ours.
+    import mlflow  # noqa: F401
+    import prefect.main  # noqa: F401
+
     handler = logs.send_to_file(path)
     if handler is None:  # a read-only home: the traceback still goes to a file, not the terminal
         path = Path(tempfile.gettempdir()) / "rewardflow-logs" / logs.LOG_NAME
