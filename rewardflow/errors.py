@@ -140,7 +140,8 @@ def failure_logger(handler: logging.Handler | None) -> logging.Logger:
 
 def run_command(main: Callable[[list[str]], int], argv: list[str], command: str) -> int:
     """`main(argv)`, with logs and tracebacks in the log file and one last line per failure."""
-    path = logs.log_path(argv, DEFAULT_HOMES.get(command, ".home/default"))
+    flag = "--output_dir" if command == "train" else "--home"  # `train` has no home: its output folder
+    path = logs.log_path(argv, DEFAULT_HOMES.get(command, ".home/default"), flag)
     # Both configure their loggers on import (`import prefect` alone defers it): let them, then add ours.
     import mlflow  # noqa: F401
     import prefect.main  # noqa: F401

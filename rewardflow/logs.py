@@ -19,18 +19,19 @@ FILE_ONLY_LOGGERS = ("mlflow.store.db", "sqlalchemy", "alembic", "urllib3.connec
 OWN_HANDLER_LOGGERS = ("mlflow", "prefect", "prefect.flow_runs", "prefect.task_runs", "uvicorn", "fastapi")
 
 
-def home_of(argv: list[str], default: str) -> str:
-    """The value of `--home` in `argv` (either `--home X` or `--home=X`), else `default`."""
+def flag_value(argv: list[str], flag: str, default: str) -> str:
+    """The value of `flag` in `argv` (either `--flag X` or `--flag=X`), else `default`."""
     for i, arg in enumerate(argv):
-        if arg == "--home" and i + 1 < len(argv):
+        if arg == flag and i + 1 < len(argv):
             return argv[i + 1]
-        if arg.startswith("--home="):
+        if arg.startswith(f"{flag}="):
             return arg.split("=", 1)[1]
     return default
 
 
-def log_path(argv: list[str], default_home: str) -> Path:
-    return Path(home_of(argv, default_home)).expanduser() / "logs" / LOG_NAME
+def log_path(argv: list[str], default_home: str, flag: str = "--home") -> Path:
+    """`HOME/logs/rewardflow.log` for the folder named by `flag` (the pipeline home, or train's output)."""
+    return Path(flag_value(argv, flag, default_home)).expanduser() / "logs" / LOG_NAME
 
 
 class WithoutTraceback(logging.Formatter):
