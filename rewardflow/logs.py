@@ -9,6 +9,7 @@ matters. The log file keeps all of it for whoever debugs; the terminal shows wha
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 LOG_NAME = "rewardflow.log"
@@ -70,6 +71,23 @@ def quiet_terminal(logger: logging.Logger) -> None:
             handler.addFilter(NotInternal())
 
 
+class FolderMakingFileHandler(logging.FileHandler):
+    """Creates the log folder and file on the first record only: a command that logs nothing (a bad flag)
+    leaves no trace in the folder it was pointed at."""
+
+    def _open(self):
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
+
+def writable(folder: Path) -> bool:
+    """Whether `folder`, or the nearest existing folder above it, can be written."""
+    folder = folder.resolve()
+    while not folder.exists():
+        folder = folder.parent
+    return os.access(folder, os.W_OK)
+
+
 def send_to_file(path: Path) -> logging.Handler | None:
     """Log what reaches the root logger (Prefect's run logs at INFO, anyone's warnings), with
     tracebacks, to `path`; quiet the terminal handlers.
@@ -78,11 +96,9 @@ def send_to_file(path: Path) -> logging.Handler | None:
     handlers exist. Returns the file handler, or None when the folder cannot be written (then the
     terminal keeps the tracebacks: they would be lost otherwise).
     """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path, encoding="utf-8")
-    except OSError:
+    if not writable(path.parent):
         return None
+    handler = FolderMakingFileHandler(path, encoding="utf-8", delay=True)
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.setLevel(logging.INFO)
     root = logging.getLogger()
