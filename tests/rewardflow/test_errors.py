@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from rewardflow.errors import INTERRUPTED, explain, run_command
 from rmcore.interrupt import TrainingInterrupted
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def read_only_store_error(tmp_path: Path) -> Exception:

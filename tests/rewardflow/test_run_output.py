@@ -13,7 +13,7 @@ import pytest
 
 from tests.tasks.mlflow_fixtures import synthetic_pairs
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def rewardflow_run(tmp_path: Path, *flags: str, **env: str) -> subprocess.CompletedProcess:
