@@ -34,7 +34,10 @@ from tasks.registry.promotion import gate_and_promote_task, register_candidate_t
 from tasks.registry.register import RegistryConfig
 from tasks.registry.report import publish_decision
 from tasks.tracking.run_log import log_decision, log_run_inputs, log_run_outputs, run_link
+from tasks.tracking.run_view import run_name, show_decision, version_url, with_version
 from tasks.tracking.runs import default_tracking_uri, set_tags, tracking_run
+from tasks.tracking.series import MlflowSeriesCallback
+from tasks.training.progress import ProgressLogCallback
 from tasks.training.tokenize import tokenize
 from tasks.training.train import resolve_max_length, train
 
@@ -61,7 +64,9 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
     get_run_logger().info("Training on %d pairs, evaluating on %d (work %s)", len(train_df), len(eval_df), key)
     config, job = training_config(run_dir, params), train_job(params)
     registry = RegistryConfig(name=params.registered_model_name)
-    with tracking_run(str(home), params.experiment_name, key, hashes, params.tracking_uri) as run_id:
+    title, tracking_uri = run_name(params.experiment_name), params.tracking_uri or default_tracking_uri(home)
+    with tracking_run(str(home), params.experiment_name, title, hashes, params.tracking_uri) as run_id:
+        job.callbacks = [ProgressLogCallback(), MlflowSeriesCallback(run_id, tracking_uri)]  # progress, curves
         log_run_inputs(run_id, config, params.model_dump(mode="json"), train_df, eval_df, ingest_report)
         set_tags(run_id, {"data.held_batches": ",".join(held) or "none"})
         max_length = resolve_max_length(job.model_name_or_path, config)
@@ -87,8 +92,9 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
                 params.gate_checks,
             )
             link = run_link(run_id, params.tracking_uri)
-            publish_decision(decision, registry.name, version, link)
+            publish_decision(decision, registry.name, version, link, version_url(tracking_uri, registry.name, version))
             log_decision(run_id, decision, version)
+            show_decision(run_id, with_version(title, version), registry.name, version, decision, link)
     summary = run_summary(
         registry.name, version, decision, evaluation, (train_df, eval_df), run_id, link, run_dir, hashes
     )

@@ -12,7 +12,7 @@ from flows.params import RewardFlowParams
 from rmcore import RewardConfig
 from rmcore.compare import Decision
 from rmcore.launch import LaunchArguments
-from rmcore.models import default_model_path
+from rmcore.models import check_model_folder, default_model_path
 from rmcore.safety import resolve_under
 from rmcore.script_args import build_peft_config
 from tasks.data.config import DataConfig
@@ -76,7 +76,7 @@ def training_config(run_dir: Path, params: RewardFlowParams) -> RewardConfig:
 def train_job(params: RewardFlowParams) -> TrainJob:
     """Base model, LoRA, processes: how the train task runs."""
     return TrainJob(
-        model_name_or_path=params.model_name_or_path or default_model_path(),
+        model_name_or_path=check_model_folder(params.model_name_or_path or default_model_path()),
         peft_config=build_peft_config(params.lora),
         launch=LaunchArguments(num_processes=params.num_processes),
     )

@@ -40,8 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"rewardflow: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
+    from rewardflow.errors import run_command
+
     module = importlib.import_module(f"rewardflow.{name}_cmd")
-    return int(module.main(rest) or 0)
+    return run_command(module.main, rest, name)
 
 
 if __name__ == "__main__":

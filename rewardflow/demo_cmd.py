@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from flows.params import RewardFlowParams
 from rewardflow.run_flags import make_parser, parse_run_flags
 from tasks.data.config import DataConfig
 from tasks.data.ingest import ingest_files
+from tasks.data.load import PAIR_SOURCES
 from tasks.data.store import store_files
 
 SHARED_PAIRS = Path("shared") / "data" / "hh-rlhf-harmless-base-1800.jsonl.gz"
@@ -45,7 +45,9 @@ def build_parser() -> HfArgumentParser:
     bounds = ", ".join(f"--{k} {v}" for k, v in {**DEMO_RUN, **DEMO_RUN["training"]}.items() if k != "training")
     parser = make_parser("rewardflow demo", f"{__doc__.split(chr(10))[0]} Demo bounds unless given: {bounds}.")
     demo = parser.add_argument_group("demo")
-    demo.add_argument("--data", help="Pair file to train on; default: the shared hh-rlhf pairs, else the hub.")
+    demo.add_argument(
+        "--data", help=f"Pairs to train on: {PAIR_SOURCES}. None = the shared hh-rlhf pairs, else the hub."
+    )
     demo.add_argument("--prefect-port", dest="prefect_port", type=int, default=4200, help="Port of the Prefect server.")
     demo.add_argument("--mlflow-port", dest="mlflow_port", type=int, default=5000, help="Port of the MLflow server.")
     demo.add_argument("--timeout", type=float, default=1800, help="Seconds to wait for the run.")
@@ -83,25 +85,19 @@ def ensure_data(home: Path, data: str | None) -> str:
 
 
 def watch(api_url: str, parameters: dict[str, Any], timeout: float) -> Any:
-    """Like `prefect deployment run reward-model/nightly --watch`: start the run, print its state changes."""
+    """Like `prefect deployment run reward-model/nightly --watch`, plus the run's phases and log lines
+    (training progress included) as they come (see `rewardflow.watch`)."""
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    from rewardflow.watch import follow
+
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
         run = run_deployment(NIGHTLY, parameters=parameters, timeout=0)
         print(f"Started {NIGHTLY} run {run.name}: {api_url.removesuffix('/api')}/runs/flow-run/{run.id}", flush=True)
-        start, last = time.monotonic(), None
         with get_client(sync_client=True) as client:
-            while time.monotonic() - start < timeout:
-                run = client.read_flow_run(run.id)
-                if run.state_name != last:
-                    print(f"  [{time.monotonic() - start:5.0f}s] {run.state_name}", flush=True)
-                    last = run.state_name
-                if run.state and run.state.is_final():
-                    return run
-                time.sleep(5)
-    raise TimeoutError(f"{NIGHTLY} run {run.name} still {run.state_name} after {timeout:.0f}s")
+            return follow(client, run.id, timeout, show=lambda line: print(line, flush=True))
 
 
 def champion_summary(tracking_uri: str, model_name: str = "reward-model") -> str:

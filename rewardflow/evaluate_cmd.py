@@ -19,20 +19,24 @@ from typing import Any
 
 import pandas as pd
 
+from tasks.data.load import PAIR_SOURCES
+
 PROG = "rewardflow evaluate"
 DEFAULT_HOME = ".home/default"
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Score a reward model on preference pairs.")
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Score a reward model on preference pairs.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument(
         "--model",
         required=True,
         help="A saved model folder, or an MLflow URI: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/model.",
     )
-    parser.add_argument(
-        "--data", required=True, help="Pairs with chosen/rejected (optional prompt): .jsonl, .jsonl.gz or .parquet."
-    )
+    parser.add_argument("--data", required=True, help=f"Pairs with chosen/rejected (optional prompt): {PAIR_SOURCES}.")
     parser.add_argument("--batch_size", "--batch-size", type=int, default=32, help="Texts per forward pass.")
     parser.add_argument(
         "--max_length",

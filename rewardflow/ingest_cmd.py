@@ -22,11 +22,16 @@ from deployments.servers import read_record
 from rmcore.data_health import HealthConfig
 from tasks.data.config import DataConfig
 from tasks.data.ingest import IngestReport, ingest_files
+from tasks.data.load import PAIR_SOURCES
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rewardflow ingest", description=__doc__.split("\n")[0])
-    parser.add_argument("files", nargs="+", metavar="FILE", help="Pair files (JSONL, JSONL.gz, Parquet, CSV).")
+    parser = argparse.ArgumentParser(
+        prog="rewardflow ingest",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", help=f"Pairs to store: {PAIR_SOURCES}.")
     parser.add_argument("--home", required=True, help="Pipeline home whose store receives the pairs.")
     parser.add_argument("--event", default=DATA_ARRIVED, help="Event to emit when new pairs were stored.")
     parser.add_argument(

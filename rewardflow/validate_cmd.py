@@ -13,11 +13,12 @@ from typing import Any
 from transformers import HfArgumentParser
 
 from tasks.data.config import DataConfig
+from tasks.data.load import PAIR_SOURCES
 
 
 def build_parser() -> HfArgumentParser:
     parser = HfArgumentParser(DataConfig, prog="rewardflow validate", description=__doc__.split("\n")[0])
-    parser.add_argument("files", nargs="+", help="Pair files (.jsonl, .jsonl.gz, .json, .parquet, .csv) or folders.")
+    parser.add_argument("files", nargs="+", help=f"Pairs to validate: {PAIR_SOURCES}.")
     parser.add_argument("--quarantine", default=None, help="Folder to write the bad rows to (JSONL). Default: none.")
     parser.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
     return parser

@@ -54,7 +54,9 @@ def is_missing_local_path(name: str) -> bool:
 def check_model_source(name: str) -> None:
     """A path that names a folder must exist: otherwise transformers answers with the hub's repo-id error."""
     if is_missing_local_path(name):
-        raise FileNotFoundError(f"model {name!r}: no such folder")
+        raise FileNotFoundError(
+            f"model {name!r}: no such folder (the path does not exist): pass a saved model folder or a hub id"
+        )
 
 
 def parse_model_init_kwargs(model_init_kwargs: Mapping[str, Any] | None, trust_remote_code: bool) -> dict[str, Any]:
@@ -81,8 +83,8 @@ def parse_model_init_kwargs(model_init_kwargs: Mapping[str, Any] | None, trust_r
     return kwargs
 
 
-def check_model_folder(name: str) -> None:
-    """A model path must exist, and a local model folder must hold its tokenizer (else every word is [UNK])."""
+def check_model_folder(name: str) -> str:
+    """`name` when a hub id or a local folder holding its tokenizer (else every word is [UNK]); else an error."""
     check_model_source(name)
     path = Path(name).expanduser()
     if path.is_dir() and not any((path / f).is_file() for f in TOKENIZER_FILES):
@@ -90,6 +92,7 @@ def check_model_folder(name: str) -> None:
             f"model folder {name!r} holds no tokenizer ({', '.join(TOKENIZER_FILES)}): save the tokenizer "
             "next to the model (tokenizer.save_pretrained) or pass processing_class="
         )
+    return name
 
 
 def load_tokenizer(name: str, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:

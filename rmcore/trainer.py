@@ -25,6 +25,7 @@ from rmcore.collator import RewardDataCollatorWithPadding
 from rmcore.config import RewardConfig
 from rmcore.data import is_prepared, pair_texts, prepare_split
 from rmcore.evaluation import evaluation_summary, headline_metrics
+from rmcore.interrupt import StopOnInterrupt
 from rmcore.loss import pairwise_loss
 from rmcore.metrics import compute_reward_metrics
 from rmcore.models import TAGS, add_model_tags, prepare_reward_model, resolve_model, setup_tokenizer, wrap_model_init
@@ -114,7 +115,7 @@ class RewardTrainer(Trainer):
             processing_class=processing_class,
             model_init=model_init,
             compute_metrics=compute_metrics or compute_reward_metrics,
-            callbacks=callbacks,
+            callbacks=[*(callbacks or []), StopOnInterrupt()],  # Ctrl-C: save a complete checkpoint, stop
             optimizers=optimizers,
             preprocess_logits_for_metrics=preprocess_logits_for_metrics,
         )

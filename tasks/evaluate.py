@@ -210,7 +210,8 @@ def evaluate_pairs(
     return EvalResult({**pair_metrics(scored), **flat_metrics(summary)}, str(scored_path), artifacts, summary)
 
 
-@task(name="evaluate-model", cache_policy=NO_CACHE)
+# No print capture: dill prints bytecode (dis) while datasets hashes the map function.
+@task(name="evaluate-model", cache_policy=NO_CACHE, log_prints=False)
 def evaluate_model(
     model: str,
     pairs_path: str,

@@ -28,6 +28,11 @@ from tasks.data.records import (
 
 _BOM = b"\xef\xbb\xbf"
 _SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet", ".csv")
+# What `iter_source` reads, for help texts: keep in step with _SUFFIXES and _HUB_ID.
+PAIR_SOURCES = (
+    "JSONL (.jsonl, .jsonl.gz), JSON (.json, .json.gz: an array or lines), Parquet (.parquet), CSV (.csv), "
+    "a folder of such files, or a hub dataset id"
+)
 _HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 _CHUNK = 1 << 20
 

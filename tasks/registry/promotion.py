@@ -23,7 +23,7 @@ from tasks.evaluate import correct_vector
 from tasks.registry.gate_inputs import champion_scores, gate_inputs
 from tasks.registry.lookup import find_version, version_run_id
 from tasks.registry.register import ChampionScorer, RegistryConfig, gate_and_promote, register_candidate, undo_candidate
-from tasks.tracking.runs import log_model_dir
+from tasks.tracking.logged_model import log_logged_model
 
 UNDO = "undo-candidate"
 
@@ -40,12 +40,13 @@ def register_candidate_task(
 ) -> str:
     """Register the run's model as a new version with alias `challenger` (once per idempotency key).
 
-    With `model_dir`, the folder is logged to the run first, unless this work already has a version
-    (its model was logged by the run that registered it).
+    With `model_dir`, the folder is logged first as the run's Logged Model and the version is made from
+    it (`models:/<model_id>`), unless this work already has a version (its model was logged by the run
+    that registered it).
     """
     existing = find_version(config.name, idempotency_key) if idempotency_key else None
     if existing is None and model_dir is not None:
-        log_model_dir(run_id, model_dir, model_artifact_path)
+        model_artifact_path = log_logged_model(run_id, model_dir, config.name)
     lock = config.resolved_lock_path(home)
     version = register_candidate(run_id, model_artifact_path, config.name, tags, lock, idempotency_key)
     transaction = get_transaction()

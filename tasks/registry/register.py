@@ -26,6 +26,7 @@ from rmcore.normalization import describe_shift, scale_shift
 from tasks.registry.gate_inputs import GateInputs
 from tasks.registry.idempotency import IDEMPOTENCY_TAG
 from tasks.registry.lookup import PREVIOUS_CHALLENGER_TAG, find_version, recorded_decision, version_reward_stats
+from tasks.tracking.logged_model import logged_model_id
 from tasks.tracking.runs import client, public_tags
 
 CHAMPION = "champion"
@@ -108,10 +109,16 @@ def chat_template_tags(model_dir: str | Path) -> dict[str, str]:
 
 def _create_version(run_id: str, model_artifact_path: str, name: str, tags: Mapping[str, Any]) -> str:
     mlflow_client = client()
-    # The run's concrete artifact URI, not runs:/: `mlflow.register_model` on runs:/ looks for an
-    # MLflow-flavoured LoggedModel and refuses a plain folder of safetensors and tokenizer files.
-    source = f"{mlflow_client.get_run(run_id).info.artifact_uri.rstrip('/')}/{model_artifact_path.strip('/')}"
-    version = mlflow_client.create_model_version(name, source=source, run_id=run_id, tags=public_tags(tags))
+    model_id = logged_model_id(model_artifact_path)
+    if model_id is not None:  # a Logged Model (`models:/m-...`): the version links to it
+        source = model_artifact_path
+    else:
+        # The run's concrete artifact URI, not runs:/: `mlflow.register_model` on runs:/ looks for an
+        # MLflow-flavoured LoggedModel and refuses a plain folder of safetensors and tokenizer files.
+        source = f"{mlflow_client.get_run(run_id).info.artifact_uri.rstrip('/')}/{model_artifact_path.strip('/')}"
+    version = mlflow_client.create_model_version(
+        name, source=source, run_id=run_id, tags=public_tags(tags), model_id=model_id
+    )
     return str(version.version)
 
 

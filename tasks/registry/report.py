@@ -8,7 +8,9 @@ from prefect.cache_policies import NO_CACHE
 from rmcore.compare import Decision
 
 
-def decision_markdown(decision: Decision, name: str, version: str, run_link: str = "") -> str:
+def decision_markdown(
+    decision: Decision, name: str, version: str, run_link: str = "", version_link: str | None = None
+) -> str:
     """The page a person reads in Prefect: champion vs challenger, the decision and why."""
     figures = decision.figures
     champion = figures.get("champion_version", float("nan"))
@@ -34,7 +36,10 @@ def decision_markdown(decision: Decision, name: str, version: str, run_link: str
     ]
     lines += checks_markdown(decision)
     if run_link:
-        lines += ["", f"MLflow run: {run_link}"]
+        shown = f"[{run_link}]({run_link})" if run_link.startswith("http") else run_link
+        lines += ["", f"MLflow run: {shown}"]
+    if version_link:
+        lines += ["", f"Model version: [{name} v{version}]({version_link})"]
     return "\n".join(lines) + "\n"
 
 
@@ -67,10 +72,12 @@ def checks_markdown(decision: Decision) -> list[str]:
 
 
 @task(name="publish-decision", cache_policy=NO_CACHE)
-def publish_decision(decision: Decision, name: str, version: str, run_link: str = "") -> str:
-    """A Prefect markdown artifact with the gate's table and decision."""
+def publish_decision(
+    decision: Decision, name: str, version: str, run_link: str = "", version_link: str | None = None
+) -> str:
+    """A Prefect markdown artifact with the gate's table and decision, linking the MLflow run and version."""
     from prefect.artifacts import create_markdown_artifact
 
-    markdown = decision_markdown(decision, name, version, run_link)
+    markdown = decision_markdown(decision, name, version, run_link, version_link)
     create_markdown_artifact(markdown=markdown, key="champion-gate", description=f"{name} v{version}")
     return markdown

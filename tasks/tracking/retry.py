@@ -21,6 +21,7 @@ from mlflow import MlflowClient
 RETRY_ATTEMPTS = 8
 RETRY_BASE_DELAY = 0.1
 RETRY_MAX_DELAY = 3.0
+PERMANENT_MESSAGES = ("readonly database", "unable to open database file", "disk I/O error")
 LOCKED_MESSAGES = ("database is locked", "database table is locked", "database schema is locked")
 
 
@@ -40,7 +41,12 @@ def init_sqlite_store(uri: str) -> None:
 
 
 def is_locked_error(err: BaseException) -> bool:
-    """A store that is busy right now (SQLite lock, MLflow's TEMPORARILY_UNAVAILABLE), worth a retry."""
+    """A store that is busy right now (SQLite lock, MLflow's TEMPORARILY_UNAVAILABLE), worth a retry.
+
+    MLflow reports every SQLite error as TEMPORARILY_UNAVAILABLE; a read-only store is not temporary.
+    """
+    if any(message in str(err) for message in PERMANENT_MESSAGES):
+        return False
     if getattr(err, "error_code", None) == "TEMPORARILY_UNAVAILABLE":
         return True
     return any(message in str(err) for message in LOCKED_MESSAGES)

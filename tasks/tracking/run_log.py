@@ -14,6 +14,7 @@ from rmcore import RewardConfig
 from rmcore.compare import Decision
 from tasks.registry.register import decision_label
 from tasks.tracking.model_card import model_card
+from tasks.tracking.run_view import log_logit_table
 from tasks.tracking.runs import (
     client,
     log_config,
@@ -74,6 +75,7 @@ def log_run_outputs(
     log_metrics(run_id, result.train_metrics)
     log_metrics(run_id, evaluation.metrics, prefix="eval_")
     log_files(run_id, evaluation.artifacts, "eval")
+    log_logit_table(run_id, evaluation.artifacts)  # rendered as a table by the MLflow UI
     if getattr(evaluation, "summary", None):
         client().log_table(run_id, pd.DataFrame(evaluation.summary["slices"]), "eval/slices.json")
     card = model_card(

@@ -34,6 +34,8 @@ MAX_PARAM_LENGTH = 500
 # MLflow accepts at most 100 params per log_batch call.
 PARAM_BATCH = 100
 SECRET_NAMES = re.compile(r"token|password|secret|auth|api_key|credential", re.IGNORECASE)
+# MLflow 3's UI lists an experiment under model training, not GenAI, by this tag.
+EXPERIMENT_KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
 
 
 def default_tracking_uri(home: str | Path) -> str:
@@ -57,7 +59,8 @@ def client(tracking_uri: str | None = None) -> MlflowClient:
 
 
 def ensure_experiment(name: str, home: str | Path, tracking_uri: str | None = None) -> str:
-    """The id of experiment `name`, created if missing with artifacts under `<home>/mlflow/artifacts`.
+    """The id of experiment `name`, created if missing with artifacts under `<home>/mlflow/artifacts`,
+    and tagged as model training.
 
     A server keeps its own artifact root, so the location is only set for a local (SQLite/file) store.
     """
@@ -65,13 +68,16 @@ def ensure_experiment(name: str, home: str | Path, tracking_uri: str | None = No
     mlflow_client = client(uri)
     found = mlflow_client.get_experiment_by_name(name)
     if found is not None:
+        if found.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING:
+            mlflow_client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
         return found.experiment_id
     location = None
     if not uri.startswith(("http://", "https://", "databricks")):
         folder = Path(home).resolve() / "mlflow" / "artifacts" / name
         location = folder.as_uri()
     try:
-        return mlflow_client.create_experiment(name, artifact_location=location)
+        tags = {EXPERIMENT_KIND_TAG: MODEL_TRAINING}
+        return mlflow_client.create_experiment(name, artifact_location=location, tags=tags)
     except mlflow.exceptions.MlflowException:
         found = mlflow_client.get_experiment_by_name(name)  # another run created it meanwhile
         if found is None:

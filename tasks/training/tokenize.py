@@ -94,7 +94,7 @@ def tokenize_pairs_cached(
     return datasets.load_from_disk(str(target))
 
 
-@task(name="tokenize-pairs")
+@task(name="tokenize-pairs", log_prints=False)  # dill prints bytecode while datasets hashes the map function
 def tokenize(
     df: pd.DataFrame, tokenizer_path: str, max_length: int, cache_dir: Path, num_proc: int | None = None
 ) -> datasets.Dataset:

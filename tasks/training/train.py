@@ -15,7 +15,7 @@ from datasets import Dataset
 from filelock import FileLock
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from transformers import AutoConfig, set_seed
+from transformers import AutoConfig, TrainerCallback, set_seed
 
 from rmcore import RewardConfig, RewardTrainer
 from rmcore.launch import LaunchArguments, check_sharded_training, is_launched_worker, run_distributed
@@ -137,6 +137,9 @@ class TrainJob:
     resume: bool = True
     launch: LaunchArguments = field(default_factory=LaunchArguments)
     work_key: str | None = None  # names the inputs; a folder holding other work is refused, never mixed
+    # Reporters of progress and curves (`ProgressLogCallback`, `MlflowSeriesCallback`); picklable, as
+    # a distributed run sends them to its processes.
+    callbacks: list[TrainerCallback] = field(default_factory=list)
 
 
 def claim_output_dir(out: Path, work_key: str | None) -> None:
@@ -205,7 +208,7 @@ def _train(
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         peft_config=job.peft_config,
-        callbacks=[CompleteCheckpointCallback()],
+        callbacks=[CompleteCheckpointCallback(), *job.callbacks],
     )
     output = trainer.train(resume_from_checkpoint=checkpoint)
     train_metrics = {**output.metrics, "global_step": output.global_step}

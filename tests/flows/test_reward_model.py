@@ -7,6 +7,8 @@ and is promoted; a run that fails in training changes nothing in the registry.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from mlflow import MlflowClient
 
@@ -95,6 +97,26 @@ def test_better_run_is_promoted(first_run, mlflow_store, home):
     assert better["promoted"] is True, better["reason"]
     _, aliases = registry_state(mlflow_store)
     assert aliases["champion"] == better["version"]
+    shows_as_model_training_with_curves_a_table_and_the_decision(better, mlflow_store)
+
+
+def shows_as_model_training_with_curves_a_table_and_the_decision(summary: dict, uri: str) -> None:
+    """What a person sees in the MLflow UI (the series, table and description behind its pages)."""
+    client = MlflowClient(uri)
+    run = client.get_run(summary["mlflow_run_id"])
+    assert re.fullmatch(rf"{NAME} \d{{4}}-\d\d-\d\d \d\d:\d\d v{summary['version']}", run.info.run_name)
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    for key in ("loss", "learning_rate", "padding_efficiency", "train_pairs_per_second"):
+        assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [4, 8, 12], key
+    table = client.load_table(run.info.experiment_id, "eval/logit_table.json", run_ids=[run.info.run_id])
+    assert {"chosen", "rejected"} <= set(table.columns) and len(table) > 0
+    version = client.get_model_version(NAME, summary["version"])
+    assert summary["reason"] in version.description
+    assert "Challenger v" in version.description and "interval [" in version.description
+    (output,) = run.outputs.model_outputs  # the Logged Model, linked to the run and the version
+    assert version.source == f"models:/{output.model_id}"
+    assert client.get_logged_model(output.model_id).source_run_id == run.info.run_id
 
 
 def test_run_failing_in_training_leaves_registry_unchanged(first_run, mlflow_store, home):
