@@ -47,6 +47,7 @@ def params(home, tracking_uri, **overrides) -> RewardFlowParams:
         "eval_fraction": 0.2,
         "training": fast_training(),
         "promotion": PromotionRule(rule="bootstrap", n_resamples=1000),
+        "gate_checks": None,  # the overall rule alone here; the checks have their own tests
     }
     return RewardFlowParams(**{**values, **overrides})
 
