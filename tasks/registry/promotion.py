@@ -22,7 +22,14 @@ from rmcore.gate_checks import GateChecks
 from tasks.evaluate import correct_vector
 from tasks.registry.gate_inputs import champion_scores, gate_inputs
 from tasks.registry.lookup import find_version, version_run_id
-from tasks.registry.register import ChampionScorer, RegistryConfig, gate_and_promote, register_candidate, undo_candidate
+from tasks.registry.register import (
+    ChampionScorer,
+    RegistryConfig,
+    chat_template_tags,
+    gate_and_promote,
+    register_candidate,
+    undo_candidate,
+)
 from tasks.tracking.logged_model import log_logged_model
 
 UNDO = "undo-candidate"
@@ -47,6 +54,8 @@ def register_candidate_task(
     existing = find_version(config.name, idempotency_key) if idempotency_key else None
     if existing is None and model_dir is not None:
         model_artifact_path = log_logged_model(run_id, model_dir, config.name)
+    if model_dir is not None:  # how the model saw conversations: a server must render with the same template
+        tags = {**(tags or {}), **chat_template_tags(model_dir)}
     lock = config.resolved_lock_path(home)
     version = register_candidate(run_id, model_artifact_path, config.name, tags, lock, idempotency_key)
     transaction = get_transaction()

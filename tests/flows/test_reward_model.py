@@ -118,6 +118,7 @@ def shows_as_model_training_with_curves_a_table_and_the_decision(summary: dict, 
     (output,) = run.outputs.model_outputs  # the Logged Model, linked to the run and the version
     assert version.source == f"models:/{output.model_id}"
     assert client.get_logged_model(output.model_id).source_run_id == run.info.run_id
+    assert version.tags["chat_template_hash"] == "none"  # MiniLM has no chat template: hh-rlhf text
 
 
 def test_run_failing_in_training_leaves_registry_unchanged(first_run, mlflow_store, home):
