@@ -17,18 +17,16 @@ from prefect.transactions import transaction
 
 from flows.params import RewardFlowParams
 from flows.steps import (
-    checked_dataset,
-    held_batch_notices,
-    pipeline_data_config,
+    held_batches,
+    ingest_new_pairs,
     run_folder,
     run_summary,
     train_job,
     training_config,
     work_identity,
 )
-from tasks.data.ingest import ingest
 from tasks.data.split import split_pairs
-from tasks.data.store import read_store
+from tasks.data.store import store_frame, store_ids, store_pairs
 from tasks.evaluate import evaluate_model
 from tasks.registry.promotion import gate_and_promote_task, register_candidate_task
 from tasks.registry.register import RegistryConfig
@@ -46,32 +44,25 @@ from tasks.training.train import resolve_max_length, train
 def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any]:
     """Train a reward model on the data store and promote it only if it beats the champion."""
     home = Path(params.home).resolve()
-    dataset = checked_dataset(params)
-    ingest_report = None
-    if dataset:  # the champion, if any, is scored on the new pairs for the health check
-        uri = params.tracking_uri or default_tracking_uri(home)
-        data_config = pipeline_data_config(params)
-        ingest_report = ingest([dataset], home, data_config, params.health, params.registered_model_name, uri)
-    notices = held_batch_notices(home)  # stored but not trained on until `rewardflow release`
-    for notice in notices.values():
-        get_run_logger().warning(notice)
-    held = list(notices)
-    pairs = read_store(home / "store")
-    caps = (params.max_train_pairs, params.max_eval_pairs, params.seed, f"the data store under {home / 'store'}")
-    train_df, eval_df = split_pairs(pairs, params.eval_fraction, *caps)
-    key, hashes = work_identity(pairs, train_df, eval_df, params)
-    run_dir, eval_path = run_folder(home, key, eval_df)
-    get_run_logger().info("Training on %d pairs, evaluating on %d (work %s)", len(train_df), len(eval_df), key)
+    ingest_report = ingest_new_pairs(params, home)  # health-checked against the store and the champion
+    held = held_batches(home)
+    store, ids = home / "store", store_ids(home / "store")  # the ids only: the store itself is streamed
+    caps = (params.max_train_pairs, params.max_eval_pairs, params.seed, f"the data store under {store}")
+    train_ids, eval_ids = split_pairs(ids, params.eval_fraction, *caps)
+    key, hashes = work_identity(ids, train_ids, eval_ids, params)
+    run_dir, eval_path = run_folder(home, key, store_frame(store, eval_ids["pair_id"]))
+    get_run_logger().info("Training on %d pairs, evaluating on %d (work %s)", len(train_ids), len(eval_ids), key)
     config, job = training_config(run_dir, params), train_job(params)
     registry = RegistryConfig(name=params.registered_model_name)
     title, tracking_uri = run_name(params.experiment_name), params.tracking_uri or default_tracking_uri(home)
     with tracking_run(str(home), params.experiment_name, title, hashes, params.tracking_uri) as run_id:
         job.callbacks = [ProgressLogCallback(), MlflowSeriesCallback(run_id, tracking_uri)]  # progress, curves
-        log_run_inputs(run_id, config, params.model_dump(mode="json"), train_df, eval_df, ingest_report)
+        log_run_inputs(run_id, config, params.model_dump(mode="json"), train_ids, eval_path, ingest_report)
         set_tags(run_id, {"data.held_batches": ",".join(held) or "none"})
         max_length = resolve_max_length(job.model_name_or_path, config)
-        cache = home / "cache" / "tokenized"
-        train_ds = tokenize(train_df, job.model_name_or_path, max_length, cache, config.dataset_num_proc)
+        train_pairs = store_pairs(store, train_ids["pair_id"], home / "cache" / "pairs")
+        cache, num_proc = home / "cache" / "tokenized", config.dataset_num_proc
+        train_ds = tokenize(train_pairs, job.model_name_or_path, max_length, cache, num_proc)
         result = train(train_ds, None, config, job)
         evaluation = evaluate_model(result.model_dir, str(eval_path), str(run_dir / "eval"), max_length=max_length)
         log_run_outputs(run_id, result, evaluation, job.model_name_or_path, hashes["train_hash"], config)
@@ -96,6 +87,6 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
             log_decision(run_id, decision, version)
             show_decision(run_id, with_version(title, version), registry.name, version, decision, link)
     summary = run_summary(
-        registry.name, version, decision, evaluation, (train_df, eval_df), run_id, link, run_dir, hashes
+        registry.name, version, decision, evaluation, (train_ids, eval_ids), run_id, link, run_dir, hashes
     )
     return {**summary, "held_batches": held}

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from prefect import get_run_logger
 
 from flows.params import RewardFlowParams
 from rmcore import RewardConfig
@@ -17,10 +18,12 @@ from rmcore.safety import resolve_under
 from rmcore.script_args import build_peft_config
 from tasks.data.config import DataConfig
 from tasks.data.holds import read_holds
+from tasks.data.ingest import IngestReport, ingest
 from tasks.data.store import data_hash
 from tasks.evaluate import EvalResult
 from tasks.registry.idempotency import code_version, config_hash, work_key
 from tasks.registry.lookup import version_run_id
+from tasks.tracking.runs import default_tracking_uri
 from tasks.training.train import TrainJob, build_reward_config
 
 logger = logging.getLogger(__name__)
@@ -119,3 +122,21 @@ def held_batch_notices(home: Path) -> dict[str, str]:
         f"{'; '.join(entry['reasons'])}. Release it with `rewardflow release {batch} --home {home}`."
         for batch, entry in sorted(read_holds(Path(home) / "store").items())
     }
+
+
+def held_batches(home: Path) -> list[str]:
+    """The stored batches training leaves out (held by the health check), each said in the run log."""
+    notices = held_batch_notices(home)
+    for notice in notices.values():
+        get_run_logger().warning(notice)
+    return list(notices)
+
+
+def ingest_new_pairs(params: RewardFlowParams, home: Path) -> IngestReport | None:
+    """Validate and store `params.dataset_name` first, if given; the champion, if any, scores the new pairs."""
+    dataset = checked_dataset(params)
+    if not dataset:
+        return None
+    uri = params.tracking_uri or default_tracking_uri(home)
+    data_config = pipeline_data_config(params)
+    return ingest([dataset], home, data_config, params.health, params.registered_model_name, uri)

@@ -54,7 +54,15 @@ class LengthGroupedPairSampler(Sampler[int]):
 
 
 def pair_lengths(dataset) -> list[int]:
-    """Longer side of each tokenized pair: what the pair costs once chosen and rejected share a batch."""
-    return [
-        max(len(c), len(r)) for c, r in zip(dataset["input_ids_chosen"], dataset["input_ids_rejected"], strict=True)
-    ]
+    """Longer side of each tokenized pair: what the pair costs once chosen and rejected share a batch.
+
+    Read a batch of rows at a time where the dataset allows it, so an on-disk dataset of any size
+    never has its token columns in memory at once.
+    """
+    columns = ["input_ids_chosen", "input_ids_rejected"]
+    if not hasattr(dataset, "iter"):
+        return [max(len(c), len(r)) for c, r in zip(dataset[columns[0]], dataset[columns[1]], strict=True)]
+    lengths: list[int] = []
+    for batch in dataset.select_columns(columns).iter(batch_size=1000):
+        lengths += [max(len(c), len(r)) for c, r in zip(batch[columns[0]], batch[columns[1]], strict=True)]
+    return lengths

@@ -25,7 +25,7 @@ from tasks.data.holds import held_file_names
 from tasks.data.id_index import IdIndex
 
 if TYPE_CHECKING:  # datasets and transformers load only when a store is streamed, not on every ingest
-    from datasets import IterableDataset
+    from datasets import Dataset, IterableDataset
     from transformers import PreTrainedTokenizerBase
 
 STORE_PREFIX = "pairs-"
@@ -154,17 +154,65 @@ def discard_staged(staging: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _store_rows(files: list[str], split: str, eval_fraction: float, margin: bool) -> Iterator[dict[str, Any]]:
-    """Rows of the store files in `split`, one record batch in memory at a time."""
+def store_ids(store_dir: Path) -> pd.DataFrame:
+    """Every stored pair id, once, in store order (only the id column is read): what splits and hashes need."""
+    frames = [_read_file(path, ["pair_id"]) for path in trainable_files(store_dir)]
+    if not frames:
+        return pd.DataFrame({"pair_id": pd.Series(dtype=str)})
+    return pd.concat(frames, ignore_index=True).drop_duplicates("pair_id").reset_index(drop=True)
+
+
+def _store_rows(
+    files: list[str],
+    split: str | None,
+    eval_fraction: float,
+    margin: bool,
+    ids: Iterable[str] | None = None,
+    with_id: bool = False,
+    all_columns: bool = False,
+) -> Iterator[dict[str, Any]]:
+    """Rows of the store files in `split` (or with one of `ids`, each once), one record batch at a time."""
+    wanted = set(ids) if ids is not None else None
     for path in files:
         for batch in pq.ParquetFile(path).iter_batches(batch_size=1000):
             for row in batch.to_pylist():
-                if split_of(row["pair_id"], eval_fraction) != split:
+                if wanted is not None:
+                    if row["pair_id"] not in wanted:
+                        continue
+                    wanted.discard(row["pair_id"])
+                elif split_of(row["pair_id"], eval_fraction) != split:
                     continue
                 out = {"chosen": row["chosen"], "rejected": row["rejected"], "prompt": row.get("prompt") or ""}
+                if all_columns:  # e.g. a category column the eval report slices by
+                    out = {**{k: v for k, v in row.items() if k != "pair_id"}, **out}
                 if margin:
                     out["margin"] = float(row.get("margin") or 0.0)
-                yield out
+                yield {"pair_id": row["pair_id"], **out} if with_id else out
+
+
+def _has_margins(files: list[str]) -> bool:
+    return any("margin" in pq.read_schema(path).names for path in files)
+
+
+def store_pairs(store_dir: Path, pair_ids: Iterable[str], cache_dir: Path) -> Dataset:
+    """The stored pairs with these ids, in store order, as an on-disk (memory-mapped) `Dataset`.
+
+    The store is read as a stream, a record batch at a time, and written to Arrow under `cache_dir`, so
+    memory stays flat whatever the store's size; a later run with the same ids reads the cached file.
+    """
+    from datasets import Dataset
+
+    files = [str(p) for p in store_files(store_dir)]
+    kwargs = {"files": files, "split": None, "eval_fraction": 0.0, "margin": _has_margins(files)}
+    kwargs |= {"ids": tuple(pair_ids), "with_id": True}  # a tuple: `datasets` shards lists, not tuples
+    return Dataset.from_generator(_store_rows, gen_kwargs=kwargs, cache_dir=str(cache_dir))
+
+
+def store_frame(store_dir: Path, pair_ids: Iterable[str]) -> pd.DataFrame:
+    """The stored pairs with these ids as a DataFrame, read as a stream: for the (capped) eval pairs."""
+    files = [str(p) for p in store_files(store_dir)]
+    rows = list(_store_rows(files, None, 0.0, _has_margins(files), list(pair_ids), with_id=True, all_columns=True))
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=["pair_id", "chosen", "rejected", "prompt"])
 
 
 def stream_store(
@@ -193,8 +241,7 @@ def stream_store(
     files = [str(p) for p in trainable_files(store_dir)]
     if not files:
         raise ValueError(f"{store_dir}: the store holds no pair files ({STORE_PREFIX}*.parquet); ingest some first")
-    margin = any("margin" in pq.read_schema(path).names for path in files)
-    kwargs = {"files": files, "split": split, "eval_fraction": eval_fraction, "margin": margin}
+    kwargs = {"files": files, "split": split, "eval_fraction": eval_fraction, "margin": _has_margins(files)}
     rows = IterableDataset.from_generator(_store_rows, gen_kwargs=kwargs)
     return rows.map(
         tokenization.tokenize_pairs,

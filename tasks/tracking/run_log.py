@@ -5,6 +5,8 @@ Thin shells over `tasks.tracking.runs`; they only decide *what* goes into the ru
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow
 import pandas as pd
 from prefect import task
@@ -46,17 +48,22 @@ def log_run_inputs(
     run_id: str,
     config: RewardConfig,
     flow_params: dict,
-    train_df: pd.DataFrame,
-    eval_df: pd.DataFrame,
+    train_ids: pd.DataFrame,
+    eval_pairs_path: str | Path,
     ingest_report: object | None = None,
 ) -> None:
-    """Every RewardConfig value and flow parameter as params; the train/eval pairs as MLflow datasets."""
+    """Every RewardConfig value and flow parameter as params; the train/eval pairs as MLflow datasets.
+
+    The train pairs are logged by id (the store holds their text, and may not fit in memory); the eval
+    pairs, read from the file the flow wrote once, with their text.
+    """
     log_config(run_id, config)
     flow_values = {k: v for k, v in flow_params.items() if k not in ("training",)}
     log_params(run_id, {f"flow.{k}": v for k, v in flow_values.items()})
-    columns = [c for c in ("prompt", "chosen", "rejected", "margin", "pair_id") if c in train_df]
-    log_dataset(run_id, train_df[columns], "reward-pairs-train", "rewardflow-store", context="train")
-    log_dataset(run_id, eval_df[columns], "reward-pairs-eval", "rewardflow-store", context="eval")
+    log_dataset(run_id, train_ids[["pair_id"]], "reward-pairs-train", "rewardflow-store", context="train")
+    eval_df = pd.read_parquet(eval_pairs_path)
+    columns = [c for c in ("prompt", "chosen", "rejected", "margin", "pair_id") if c in eval_df]
+    log_dataset(run_id, eval_df[columns], "reward-pairs-eval", str(eval_pairs_path), context="eval")
     if ingest_report is not None:
         summary = ingest_report.to_dict() if hasattr(ingest_report, "to_dict") else vars(ingest_report)
         log_metrics(run_id, summary.get("health_figures") or {}, prefix="ingest_")

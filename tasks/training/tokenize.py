@@ -13,11 +13,12 @@ from pathlib import Path
 import datasets
 import pandas as pd
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from rmcore import tokenization
 from tasks.atomic import write_atomic
-from tasks.data.store import data_hash, pair_id
+from tasks.data.store import pair_id
 
 _KEEP = ("pair_id", "prompt", "chosen", "rejected", "margin")
 
@@ -43,18 +44,32 @@ def with_pair_ids(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(pair_id=ids)
 
 
-def cache_key(df: pd.DataFrame, identity: dict[str, object], max_length: int) -> str:
-    margins = df["margin"].round(12).tolist() if "margin" in df else None
-    parts = [data_hash(df), list(df["pair_id"]), margins, sorted(c for c in _KEEP if c in df), identity, max_length]
-    return hashlib.sha256(json.dumps(parts, default=str).encode("ascii")).hexdigest()[:24]
+def as_dataset(pairs: pd.DataFrame | datasets.Dataset) -> datasets.Dataset:
+    """The kept columns as a Dataset (a store Dataset is on disk already; a frame is converted)."""
+    if isinstance(pairs, datasets.Dataset):
+        return pairs.select_columns([c for c in _KEEP if c in pairs.column_names])
+    df = with_pair_ids(pairs)
+    columns = [c for c in _KEEP if c in df]
+    return datasets.Dataset.from_pandas(df[columns].reset_index(drop=True), preserve_index=False)
 
 
-def tokenize_frame(
-    df: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length: int, num_proc: int | None = None
+def cache_key(pairs: datasets.Dataset, identity: dict[str, object], max_length: int) -> str:
+    """Hash of the ids in order, the margins, the columns, the tokenizer and max_length, streamed."""
+    hasher = hashlib.sha256()
+    for part in (identity, max_length, sorted(pairs.column_names)):
+        hasher.update(json.dumps(part, default=str).encode("ascii") + b"\n")
+    margin = "margin" in pairs.column_names
+    for batch in pairs.select_columns(["pair_id", *(["margin"] if margin else [])]).iter(batch_size=10_000):
+        hasher.update("\n".join(batch["pair_id"]).encode("ascii"))
+        if margin:
+            hasher.update(json.dumps([round(float(m), 12) for m in batch["margin"]]).encode("ascii"))
+    return hasher.hexdigest()[:24]
+
+
+def tokenize_dataset(
+    dataset: datasets.Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int, num_proc: int | None = None
 ) -> datasets.Dataset:
     """Pairs to a Dataset with the four token columns and `truncated`, by the core's left-truncation rule."""
-    columns = [c for c in _KEEP if c in df]
-    dataset = datasets.Dataset.from_pandas(df[columns].reset_index(drop=True), preserve_index=False)
     return dataset.map(
         tokenization.tokenize_pairs,
         batched=True,
@@ -65,26 +80,31 @@ def tokenize_frame(
 
 
 def tokenize_pairs_cached(
-    df: pd.DataFrame, tokenizer_path: str, max_length: int, cache_dir: Path, num_proc: int | None = None
+    pairs: pd.DataFrame | datasets.Dataset,
+    tokenizer_path: str,
+    max_length: int,
+    cache_dir: Path,
+    num_proc: int | None = None,
 ) -> datasets.Dataset:
     """Tokenize the pairs, or load them from `cache_dir` when the same data, tokenizer and max_length were seen.
 
     Args:
-        df: pairs with `chosen`, `rejected`, optional `prompt`, `margin`, `pair_id` (row order is kept).
+        pairs: `chosen`, `rejected`, optional `prompt`, `margin`, `pair_id` (row order is kept): a frame, or
+            a Dataset read from the store (`tasks.data.store.store_pairs`, on disk: memory stays flat).
         tokenizer_path: a local tokenizer folder or hub id.
         max_length: longest sequence in tokens; longer ones lose tokens from the left.
         cache_dir: where tokenized datasets are kept, one folder per key (e.g. HOME/cache).
         num_proc: processes for `datasets.map`; None = this process.
 
     Returns:
-        A Dataset of len(df) rows: the kept text columns, the four token columns and `truncated`.
+        A Dataset of len(pairs) rows: the kept text columns, the four token columns and `truncated`.
     """
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
-    df = with_pair_ids(df)
-    target = Path(cache_dir) / f"tokens-{cache_key(df, tokenizer_identity(tokenizer_path, tokenizer), max_length)}"
+    dataset = as_dataset(pairs)
+    target = Path(cache_dir) / f"tokens-{cache_key(dataset, tokenizer_identity(tokenizer_path, tokenizer), max_length)}"
     if target.is_dir():
         return datasets.load_from_disk(str(target))
-    dataset = tokenize_frame(df, tokenizer, max_length, num_proc)
+    dataset = tokenize_dataset(dataset, tokenizer, max_length, num_proc)
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
     try:
         write_atomic(target, lambda temp: dataset.save_to_disk(str(temp)))
@@ -94,9 +114,13 @@ def tokenize_pairs_cached(
     return datasets.load_from_disk(str(target))
 
 
-@task(name="tokenize-pairs", log_prints=False)  # dill prints bytecode while datasets hashes the map function
+@task(name="tokenize-pairs", cache_policy=NO_CACHE, log_prints=False)  # dill prints bytecode while hashing
 def tokenize(
-    df: pd.DataFrame, tokenizer_path: str, max_length: int, cache_dir: Path, num_proc: int | None = None
+    pairs: pd.DataFrame | datasets.Dataset,
+    tokenizer_path: str,
+    max_length: int,
+    cache_dir: Path,
+    num_proc: int | None = None,
 ) -> datasets.Dataset:
     """Tokenize pairs with the on-disk cache (see `tokenize_pairs_cached`)."""
-    return tokenize_pairs_cached(df, tokenizer_path, max_length, cache_dir, num_proc)
+    return tokenize_pairs_cached(pairs, tokenizer_path, max_length, cache_dir, num_proc)
