@@ -51,8 +51,7 @@ def register_candidate_task(
     it (`models:/<model_id>`), unless this work already has a version (its model was logged by the run
     that registered it).
     """
-    existing = find_version(config.name, idempotency_key) if idempotency_key else None
-    if existing is None and model_dir is not None:
+    if model_dir is not None and (idempotency_key is None or find_version(config.name, idempotency_key) is None):
         model_artifact_path = log_logged_model(run_id, model_dir, config.name)
     if model_dir is not None:  # how the model saw conversations: a server must render with the same template
         tags = {**(tags or {}), **chat_template_tags(model_dir)}

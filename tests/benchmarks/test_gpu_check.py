@@ -39,7 +39,7 @@ def test_tiny_cpu_smoke_mode(tmp_path):
     if not DATA.is_file():
         pytest.skip(f"shared pairs not found at {DATA}")
     out = tmp_path / "gpu.json"
-    argv = ["--size", "tiny", "--device", "cpu", "--n-pairs", "4", "--batch-size", "4", "--max-length", "64"]
+    argv = ["--size", "tiny", "--device", "cpu", "--n-pairs", "4", "--batch-size", "4", "--max-length", "512"]
     assert gpu_check.main([*argv, "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["reward_gap"] < 2e-2  # bf16 autocast: packed + shared vs padded, same weights
