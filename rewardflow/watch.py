@@ -55,7 +55,7 @@ class Follower:
 
 
 def phase(task_run_name: str) -> str:
-    """`tokenize_pairs-3a1` -> `tokenize_pairs`: the task's name without Prefect's run suffix."""
+    """`tokenize-pairs-3a1` -> `tokenize-pairs`: the task's name without Prefect's run suffix."""
     head, _, tail = task_run_name.rpartition("-")
     return head if head and tail.isalnum() and len(tail) <= 4 else task_run_name
 

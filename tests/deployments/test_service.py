@@ -101,7 +101,7 @@ def test_demo_runs_the_nightly_deployment_with_its_flags_and_names_the_champion(
     out = capsys.readouterr().out
     assert "Champion: reward-model version" in out and "Prefect UI:" in out
     # followed as it ran: the phases and the training progress, not only state changes
-    assert "-- tokenize_pairs" in out and "-- train" in out and "train step 2/2 (100%)" in out
+    assert "-- tokenize-pairs" in out and "-- train" in out and "train step 2/2 (100%)" in out
     uri = service["record"]["mlflow_tracking_uri"]
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     (run,) = client.search_runs(
