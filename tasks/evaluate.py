@@ -204,7 +204,7 @@ def evaluate_pairs(
     if not len(scored):
         return EvalResult(pair_metrics(scored), str(scored_path))
     summary = pairs_summary(pairs_df, scored)
-    if store_reward_stats and not is_mlflow_uri(model):
+    if store_reward_stats and not is_mlflow_uri(model) and (Path(model) / "config.json").is_file():  # not an adapter
         write_reward_stats(model, summary["reward_stats"])
     artifacts = write_reports(pairs_df, scored, out, summary=summary)
     return EvalResult({**pair_metrics(scored), **flat_metrics(summary)}, str(scored_path), artifacts, summary)

@@ -36,7 +36,8 @@ def test_summary_holds_every_section_with_consistent_counts():
 
 def test_reward_statistics_pool_both_sides():
     stats = report_reward_statistics(np.array([1.0, 3.0]), np.array([0.0, 4.0]), (0, 50, 100))
-    assert stats == {"mean": 2.0, "std": pytest.approx(np.std([1, 3, 0, 4])), "p0": 0.0, "p50": 2.0, "p100": 4.0}
+    expected = {"mean": 2.0, "std": pytest.approx(np.std([1, 3, 0, 4])), "p0": 0.0, "p50": 2.0, "p100": 4.0, "n": 4.0}
+    assert {k: stats[k] for k in expected} == expected
 
 
 def test_flat_metrics_have_names_a_metrics_store_accepts():

@@ -49,7 +49,10 @@ def test_ctrl_c_saves_a_complete_checkpoint_and_the_run_resumes(
 
 def test_training_without_ctrl_c_is_unchanged(tmp_path, make_gpt2, gpt2_tokenizer, text_pairs, make_config):
     trainer = RewardTrainer(
-        model=make_gpt2(), args=make_config(tmp_path), tokenizer=gpt2_tokenizer, train_dataset=text_pairs
+        model=make_gpt2(),
+        args=make_config(tmp_path, save_strategy="no"),
+        tokenizer=gpt2_tokenizer,
+        train_dataset=text_pairs,
     )
     trainer.train()
     assert trainer.state.global_step == 2
