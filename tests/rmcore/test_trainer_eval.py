@@ -98,6 +98,7 @@ def test_packed_evaluation_equals_the_padded_path(
             model=model,
             args=make_config(tmp_path / mode, **settings.get(mode, {"prefix_sharing": "auto"})),
             tokenizer=tokenizer,
+            train_dataset=text_pairs,
             eval_dataset=text_pairs,
         )
         assert trainer._pack is (mode != "padded")
