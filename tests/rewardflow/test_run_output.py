@@ -50,7 +50,7 @@ def test_progress_lines_reach_the_terminal_while_it_trains(tmp_path, prefect_har
     assert done.returncode == 0, output[-3000:]
     assert "train step 1/3 (33%)" in output and "ETA" in output
     assert "train step 3/3 (100%)" in output and "pairs/s" in output
-    for phase in ("Task run 'tokenize_pairs-", "Task run 'train-", "Task run 'evaluate-model-"):
+    for phase in ("Task run 'tokenize-pairs-", "Task run 'train-", "Task run 'evaluate-model-"):
         assert phase in output
     assert "RESUME" not in output and "LOAD_GLOBAL" not in output
 
