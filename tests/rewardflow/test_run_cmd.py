@@ -32,4 +32,4 @@ def test_run_trains_registers_and_passes_every_given_flag_on(prefect_harness, ml
     assert params["learning_rate"] == "0.0003" and params["flow.max_eval_pairs"] == "16"
     assert params["flow.eval_fraction"] == "0.25" and params["flow.promotion"].count("200") == 1
     assert run.data.tags["gate.decision"] == "promoted" and run.info.status == "FINISHED"
-    assert client.get_registered_model("run-cmd-model").aliases["champion"] == run.data.tags["registered_version"]
+    assert str(client.get_registered_model("run-cmd-model").aliases["champion"]) == run.data.tags["registered_version"]
