@@ -26,6 +26,7 @@ class CtrlCAt(TrainerCallback):
 def test_ctrl_c_saves_a_complete_checkpoint_and_the_run_resumes(
     tmp_path, make_gpt2, gpt2_tokenizer, text_pairs, make_config
 ):
+    before = signal.getsignal(signal.SIGINT)  # whatever an earlier test left installed
     config = make_config(tmp_path, max_steps=6, per_device_train_batch_size=2, save_strategy="no")
     trainer = RewardTrainer(
         model=make_gpt2(), args=config, tokenizer=gpt2_tokenizer, train_dataset=text_pairs, callbacks=[CtrlCAt(2)]
@@ -40,7 +41,7 @@ def test_ctrl_c_saves_a_complete_checkpoint_and_the_run_resumes(
     assert {"model.safetensors", "optimizer.pt", "scheduler.pt", "trainer_state.json"} <= {
         p.name for p in checkpoint.iterdir()
     }
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signal.SIGINT) is before  # handler restored
 
     resumed = RewardTrainer(model=make_gpt2(), args=config, tokenizer=gpt2_tokenizer, train_dataset=text_pairs)
     resumed.train(resume_from_checkpoint=str(checkpoint))
