@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
     prof = profile(
         activities=[ProfilerActivity.CPU],
-        schedule=__import__("torch").profiler.schedule(wait=0, warmup=1, active=args.steps),
+        schedule=__import__("torch").profiler.schedule(wait=0, warmup=1, active=args.steps, repeat=1),
+        acc_events=True,  # keep the active steps' events once the schedule's cycle ends
     )
 
     class Step(TrainerCallback):

@@ -120,8 +120,7 @@ class RewardTrainer(Trainer):
             preprocess_logits_for_metrics=preprocess_logits_for_metrics,
         )
         mode = getattr(args, "prefix_sharing", "false")
-        # Checkpointing recomputes layers in backward, outside the packed forward's attention: padded there.
-        packable = self.model is not None and not args.gradient_checkpointing
+        packable = self.model is not None
         self._share_prefix = packable and prefix_sharing_applies(self.model, mode)
         self._pack = packable and getattr(args, "padding_free", False) and supports_packing(self.model)
         if self.model is not None:  # TRL's tags, on the model and so on its model card

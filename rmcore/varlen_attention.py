@@ -240,11 +240,43 @@ AttentionInterface.register(NAME, varlen_attention_forward)
 
 @contextmanager
 def varlen_attention(model: nn.Module) -> Iterator[None]:
-    """Route a (unwrapped) transformers model's attention through `varlen_attention_forward` for one forward."""
+    """Route a (unwrapped) transformers model's attention through `varlen_attention_forward` for one forward.
+
+    Under gradient checkpointing a layer runs again in backward, after this context has exited; each
+    checkpointed layer is given, for this forward, a checkpoint function whose recomputation runs under
+    the varlen attention too, so the replay sees the same pieces as the forward did.
+    """
+    checkpointed = [m for m in model.modules() if getattr(m, "gradient_checkpointing", False)]
+    originals = [m.__dict__.get("_gradient_checkpointing_func") for m in checkpointed]
+    for module, checkpoint in zip(checkpointed, originals, strict=True):
+        if checkpoint is not None:
+            module._gradient_checkpointing_func = functools.partial(_checkpoint_under_varlen, checkpoint, model)
+    try:
+        with _attention_implementation(model, NAME):
+            yield
+    finally:
+        for module, checkpoint in zip(checkpointed, originals, strict=True):
+            if checkpoint is not None:
+                module._gradient_checkpointing_func = checkpoint
+
+
+@contextmanager
+def _attention_implementation(model: nn.Module, name: str) -> Iterator[None]:
+    """Set the config's attention implementation for the duration, then put the previous one back."""
     config = model.config
     previous = config._attn_implementation
-    config._attn_implementation = NAME
+    config._attn_implementation = name
     try:
         yield
     finally:
         config._attn_implementation = previous
+
+
+def _checkpoint_under_varlen(checkpoint, model: nn.Module, function, *args, **kwargs):
+    """`checkpoint(function, *args)` where `function`, run now and again in backward, attends piece by piece."""
+
+    def under_varlen(*inner_args, **inner_kwargs):
+        with _attention_implementation(model, NAME):
+            return function(*inner_args, **inner_kwargs)
+
+    return checkpoint(under_varlen, *args, **kwargs)

@@ -202,3 +202,60 @@ def test_compute_loss_runs_in_bf16_when_asked(
     batch = trainer._prepare_inputs(trainer.data_collator(list(trainer.train_dataset)))
     trainer.compute_loss(trainer.model, batch)
     assert seen and all(dtype == torch.bfloat16 for dtype in seen)
+
+
+def _train_without_dropout(model: torch.nn.Module) -> torch.nn.Module:
+    """Train mode (checkpointing acts only there) with dropout off, so every path computes the same function."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    return model.train()
+
+
+@pytest.mark.parametrize("use_reentrant", [False, True])
+@pytest.mark.parametrize("family", ["bert", "llama-shared-prefix"])
+def test_packed_gradients_under_gradient_checkpointing_match_padded(
+    family, use_reentrant, bert_with_minilm_vocab, minilm_tokenizer, make_llama, llama_tokenizer, text_pairs
+):
+    """Checkpointed layers recompute in backward with packed attention: rewards and gradients stay exact."""
+    from rmcore.prefix_sharing import shared_prefix_pair_rewards
+
+    if family == "bert":
+        model, tokenizer = bert_with_minilm_vocab, minilm_tokenizer
+        packed_fn = lambda m, b: packed_pair_rewards(m, b)[:2]  # noqa: E731
+    else:
+        model, tokenizer = make_llama(), llama_tokenizer
+        packed_fn = lambda m, b: shared_prefix_pair_rewards(m, b, always=True)[:2]  # noqa: E731
+    model = _train_without_dropout(model)
+    batch = _pair_batch(tokenizer, text_pairs)
+
+    def rewards_and_grads(fn):
+        model.zero_grad()
+        chosen, rejected = fn(model, batch)
+        pairwise_loss(chosen, rejected).backward()
+        return chosen.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    padded = rewards_and_grads(lambda m, b: pair_rewards(m, b, tokenizer.pad_token_id))
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": use_reentrant})
+    if use_reentrant:  # reentrant checkpointing needs an input that requires grad to replay the layers
+        model.enable_input_require_grads()
+    checkpointed = rewards_and_grads(packed_fn)
+    torch.testing.assert_close(checkpointed[0], padded[0], atol=1e-5, rtol=1e-4)
+    layer_grads = [n for n in padded[1] if ".layer" in n]
+    assert layer_grads and checkpointed[1].keys() == padded[1].keys()
+    for name, grad in padded[1].items():
+        torch.testing.assert_close(checkpointed[1][name], grad, atol=1e-5, rtol=1e-3, msg=name)
+
+
+def test_trainer_packs_under_gradient_checkpointing(tmp_path, bert_with_minilm_vocab, minilm_tokenizer, text_pairs):
+    """TRL's default config checkpoints layers; the trainer keeps padding-free batches there."""
+    from rmcore import RewardConfig, RewardTrainer
+
+    args = RewardConfig(output_dir=str(tmp_path), gradient_checkpointing=True, bf16=False, use_cpu=True,
+                        report_to="none", disable_tqdm=True, max_steps=1, save_strategy="no")  # fmt: skip
+    trainer = RewardTrainer(
+        model=bert_with_minilm_vocab, args=args, tokenizer=minilm_tokenizer, train_dataset=text_pairs
+    )
+    trainer.train()
+    assert trainer._pack is True
+    assert trainer._tokens_real == trainer._tokens_computed > 0
