@@ -197,7 +197,7 @@ def _future_mask(n_q: int, n_k: int, device: torch.device) -> torch.Tensor:
 
 def _probs(q: torch.Tensor, k: torch.Tensor, is_causal: bool, scaling: float) -> torch.Tensor:
     """softmax(q k^T * scaling), future positions masked when causal: [.., n_q, n_k]."""
-    scores = (q * scaling) @ k.transpose(-1, -2)
+    scores = (q * scaling if scaling != 1.0 else q) @ k.transpose(-1, -2)
     if is_causal:
         future = _future(q, k)
         scores = scores.masked_fill(future, float("-inf"))
@@ -216,22 +216,23 @@ class _RecomputedAttention(torch.autograd.Function):
         device = q.device.type
         dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else q.dtype
         ctx.dtypes = (q.dtype, k.dtype, v.dtype)
-        q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
+        # q is scaled once here ([n, dim]), so no [n, n] tensor is ever multiplied by the scaling
+        q, k, v = (q * scaling).to(dtype), k.to(dtype), v.to(dtype)
         ctx.save_for_backward(q, k, v)
         ctx.is_causal, ctx.scaling = is_causal, scaling
         with torch.autocast(device, enabled=False):
-            return _probs(q, k, is_causal, scaling) @ v
+            return _probs(q, k, is_causal, 1.0) @ v
 
     @staticmethod
     def backward(ctx, grad_out):
-        q, k, v = ctx.saved_tensors
+        q_scaled, k, v = ctx.saved_tensors
         grad_out = grad_out.to(v.dtype)
-        probs = _probs(q, k, ctx.is_causal, ctx.scaling)
+        probs = _probs(q_scaled, k, ctx.is_causal, 1.0)
         grad_v = probs.transpose(-1, -2) @ grad_out
         grad_probs = grad_out @ v.transpose(-1, -2)
-        # probs * (grad_probs - sum(grad_probs * probs)), fused; the scaling folds into the score gradient.
-        grad_scores = torch._softmax_backward_data(grad_probs, probs, -1, probs.dtype) * ctx.scaling
-        grads = (grad_scores @ k, grad_scores.transpose(-1, -2) @ q, grad_v)
+        # probs * (grad_probs - sum(grad_probs * probs)), fused: the gradient of the scaled scores.
+        grad_scores = torch._softmax_backward_data(grad_probs, probs, -1, probs.dtype)
+        grads = ((grad_scores @ k) * ctx.scaling, grad_scores.transpose(-1, -2) @ q_scaled, grad_v)
         return *(g.to(dtype) for g, dtype in zip(grads, ctx.dtypes, strict=True)), None, None
 
 
