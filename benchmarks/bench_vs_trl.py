@@ -35,6 +35,13 @@ from benchmarks.runs import DATA, pick, spawn  # noqa: E402
 SYSTEMS = ("rmcore", "rmcore-padded", "trl", "trl-matched")
 
 
+def runs_bf16(precision: str) -> bool:
+    """Whether rmcore and trl-matched run in bf16: `auto` where the CPU has it natively, never for `fp32`."""
+    from rmcore.config import bf16_supported
+
+    return precision == "auto" and bf16_supported()
+
+
 def default_systems(native_bf16: bool) -> tuple[str, ...]:
     """Every system, less TRL's bf16 default where bf16 is emulated (it would take ~100x as long)."""
     return SYSTEMS if native_bf16 else tuple(s for s in SYSTEMS if s != "trl")
@@ -49,6 +56,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=None, help="Peak learning rate. Default: rmcore's default.")
     parser.add_argument("--seed", type=int, default=0, help="Seed of round 0; round r uses seed + r.")
     parser.add_argument("--max-steps", type=int, default=-1, help="Stop after this many steps. -1 = one epoch.")
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "fp32"],
+        default="auto",
+        help="auto: bf16 where the CPU has it natively. fp32: run as on a CPU without native bf16 (fp32 for "
+        "both trainers, TRL's bf16 default left out), to measure that CPU class's figures on any machine.",
+    )
     parser.add_argument(
         "--systems",
         default=None,
@@ -134,9 +148,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.flops import matmul_gflops, mfu
     from rmcore import RewardConfig
-    from rmcore.config import bf16_supported
 
-    native_bf16 = bf16_supported()
+    native_bf16 = runs_bf16(args.precision)
     systems = pick("--systems", args.systems or ",".join(default_systems(native_bf16)), SYSTEMS)
     print(f"bf16 {'native' if native_bf16 else 'emulated: fp32 runs, TRL at its best is trl-matched'}; {systems}")
     defaults = RewardConfig(output_dir=tempfile.gettempdir(), report_to="none")
@@ -160,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                 "n_train": args.n_train,
                 "n_eval": args.n_eval,
                 "common": common,
+                "bf16": native_bf16,  # rmcore's and trl-matched's precision
             }
             result = spawn(job)
             peak = peaks[result["precision"]]

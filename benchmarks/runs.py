@@ -4,7 +4,8 @@ Used by `bench_vs_trl.py` (speed and accuracy against TRL) and `sweep_defaults.p
 give the best held-out accuracy). A fresh interpreter per run makes peak memory that run's own.
 `spawn(job)` runs `python benchmarks/runs.py --worker JOB` and reads its JSON answer. A job is a dict:
 system ("rmcore", "rmcore-padded", "trl", "trl-matched"), data, n_train, n_eval, common (arguments both
-trainers take), and optionally rmcore_args (more RewardConfig fields) and head_init ("default" | "zero").
+trainers take), and optionally rmcore_args (more RewardConfig fields), head_init ("default" | "zero") and
+bf16 (the precision of rmcore and trl-matched; default: bf16 where the CPU has it natively).
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def _rmcore_trainer(model, tokenizer, train_rows, job: dict, out_dir: str):
         **job["common"],
         **extra,
         **job.get("rmcore_args", {}),
+        **({"bf16": job["bf16"]} if "bf16" in job else {}),
     )
     trainer = RewardTrainer(
         model=model, args=args, train_dataset=Dataset.from_list(train_rows), processing_class=tokenizer
@@ -98,7 +100,7 @@ def _trl_trainer(model, tokenizer, train_rows, job: dict, out_dir: str, matched:
         {side: tokenizer(r[side.split("_")[0]])["input_ids"] for side in ("chosen_ids", "rejected_ids")}
         for r in train_rows
     ]
-    precision = {"bf16": bf16_supported()} if matched else {}
+    precision = {"bf16": job.get("bf16", bf16_supported())} if matched else {}
     args = RewardConfig(
         output_dir=out_dir,
         report_to="none",

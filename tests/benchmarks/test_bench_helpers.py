@@ -90,3 +90,11 @@ def test_trl_bf16_default_is_left_out_where_bf16_is_emulated():
     assert bench_vs_trl.default_systems(native_bf16=True) == bench_vs_trl.SYSTEMS
     assert "trl" not in bench_vs_trl.default_systems(native_bf16=False)
     assert "trl-matched" in bench_vs_trl.default_systems(native_bf16=False)
+
+
+def test_fp32_precision_runs_as_on_a_cpu_without_native_bf16():
+    from rmcore.config import bf16_supported
+
+    assert bench_vs_trl.runs_bf16("fp32") is False
+    assert bench_vs_trl.runs_bf16("auto") is bf16_supported()
+    assert bench_vs_trl.parse_args(["--precision", "fp32"]).precision == "fp32"
