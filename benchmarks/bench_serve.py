@@ -90,6 +90,33 @@ def load_texts(n: int) -> list[str]:
     return [row.get("prompt", "") + row["chosen"] for row in rows]
 
 
+def batch_cost_ratio(model_dir: Path, texts: list[str], precision: str, batch: int = 8, repeats: int = 5) -> float:
+    """Time to score `batch` texts together / mean time to score one of them alone, in this process.
+
+    The floor of the latency target: with merging, a request waits at least for its batch's compute, so
+    at `batch` clients the p99 cannot fall below about this multiple of the single-client latency
+    (without merging it queues behind the others: about `batch` times).
+    """
+    from rmcore import load_reward_model, score_texts
+
+    model, tokenizer = load_reward_model(str(model_dir))
+    bf16 = PRECISION_BF16[precision]
+    sample = texts[:batch]
+    score_texts(model, tokenizer, sample, bf16=bf16)  # warm-up
+
+    def best(fn) -> float:
+        times = []
+        for _ in range(repeats):
+            began = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - began)
+        return statistics.median(times)
+
+    together = best(lambda: score_texts(model, tokenizer, sample, bf16=bf16))
+    alone = best(lambda: [score_texts(model, tokenizer, [text], bf16=bf16) for text in sample]) / len(sample)
+    return together / alone
+
+
 def start(argv: list[str], port: int, log: Path, timeout: float = 300.0) -> subprocess.Popen:
     proc = subprocess.Popen(argv, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=REPO)
     deadline = time.monotonic() + timeout
@@ -169,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     texts = load_texts(args.n_texts)
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         folder = save_model(Path(tmp) / "model")
+        floor = batch_cost_ratio(folder, texts, args.precision)
+        print(f"scoring 8 texts together costs {floor:.2f}x one text alone here (in-process, no HTTP)", flush=True)
         ports = free_port(), free_port()
         py = sys.executable
         baseline_argv = [py, __file__, "--one-at-a-time-server", str(folder), "--port", str(ports[0])]
@@ -196,11 +225,11 @@ def main(argv: list[str] | None = None) -> int:
             for proc in servers.values():
                 proc.terminate()
                 proc.wait(30)
-    report(results, levels)
+    report(results, levels, floor)
     return 0
 
 
-def report(results: dict[str, dict[int, dict]], levels: list[int]) -> None:
+def report(results: dict[str, dict[int, dict]], levels: list[int], floor: float) -> None:
     ours, base = results["rewardflow serve"], results["one-at-a-time"]
     print("\nthroughput, rewardflow serve / one-at-a-time:")
     for clients in levels:
@@ -213,6 +242,7 @@ def report(results: dict[str, dict[int, dict]], levels: list[int]) -> None:
                 f"  {clients:>3} clients: {ours[clients]['p99'] / single:.2f}x (one-at-a-time: "
                 f"{base[clients]['p99'] / base[1]['p50']:.2f}x)"
             )
+        print(f"floor at 8 clients on this machine: ~{floor:.2f}x (a batch of 8 costs that many single texts)")
 
 
 if __name__ == "__main__":
