@@ -8,17 +8,19 @@ Logged Model holds those files as they are, so any `from_pretrained` reads a dow
 from __future__ import annotations
 
 import tempfile
+from pathlib import Path
 
 from mlflow.entities import LoggedModelOutput
 
-from tasks.tracking.runs import check_model_dir, client, merge_adapter
+from rmcore.models import check_model_folder
+from tasks.tracking.runs import client, merge_adapter
 
 MODEL_TYPE = "reward-model"
 
 
 def log_logged_model(run_id: str, model_dir: str, name: str = "reward-model", tracking_uri: str | None = None) -> str:
     """Store the model folder (LoRA adapters merged first) as a Logged Model of the run. Returns `models:/<id>`."""
-    folder = check_model_dir(model_dir)
+    folder = Path(check_model_folder(str(model_dir), weights=True))
     mlflow_client = client(tracking_uri)
     experiment_id = mlflow_client.get_run(run_id).info.experiment_id
     model = mlflow_client.create_logged_model(experiment_id, name=name, source_run_id=run_id, model_type=MODEL_TYPE)

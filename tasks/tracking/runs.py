@@ -26,8 +26,8 @@ from mlflow.entities import DatasetInput, InputTag, Param, RunTag
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from rmcore.models import check_model_folder
 from tasks.tracking.retry import RetryingClient, init_sqlite_store
-from tasks.training.checkpoints import WEIGHT_FILES
 
 # Old tracking servers refuse param values over 500 characters (3.x allows 6000): stay under both.
 MAX_PARAM_LENGTH = 500
@@ -218,19 +218,6 @@ def log_text(run_id: str, text: str, artifact_file: str, tracking_uri: str | Non
     client(tracking_uri).log_text(run_id, text, artifact_file)
 
 
-def check_model_dir(model_dir: str | Path) -> Path:
-    """Fail early, naming the folder, if it holds no safetensors weights or no tokenizer."""
-    folder = Path(model_dir)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: model folder does not exist")
-    names = {p.name for p in folder.iterdir()}
-    if not names & set(WEIGHT_FILES):
-        raise ValueError(f"{folder}: no safetensors weights ({', '.join(WEIGHT_FILES)}); save with save_pretrained")
-    if not names & {"tokenizer.json", "tokenizer_config.json", "vocab.txt"}:
-        raise ValueError(f"{folder}: no tokenizer files; save the tokenizer with the model")
-    return folder
-
-
 def merge_adapter(model_dir: str | Path, out_dir: str | Path) -> Path:
     """Merge a LoRA adapter folder into its base and save plain weights + tokenizer to `out_dir`.
 
@@ -250,7 +237,7 @@ def log_model_dir(
     run_id: str, model_dir: str | Path, artifact_path: str = "model", tracking_uri: str | None = None
 ) -> str:
     """Log a saved reward model folder (LoRA adapters merged first). Returns the artifact path."""
-    folder = check_model_dir(model_dir)
+    folder = Path(check_model_folder(str(model_dir), weights=True))
     with tempfile.TemporaryDirectory() as staging:
         if (folder / "adapter_config.json").is_file():
             folder = merge_adapter(folder, staging)

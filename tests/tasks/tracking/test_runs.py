@@ -126,17 +126,6 @@ def test_a_lora_adapter_is_logged_merged_so_it_loads_without_its_base(mlflow_hom
     assert type(merged).__name__ == "BertForSequenceClassification"
 
 
-@pytest.mark.parametrize(("files", "words"), [([], "no safetensors"), (["model.safetensors"], "no tokenizer")])
-def test_check_model_dir_names_the_folder_and_what_is_missing(tmp_path, files, words):
-    for name in files:
-        (tmp_path / name).write_bytes(b"")
-    with pytest.raises(ValueError, match=words) as err:
-        tracking.check_model_dir(tmp_path)
-    assert str(tmp_path) in str(err.value)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        tracking.check_model_dir(tmp_path / "nope")
-
-
 def test_run_url_links_to_the_ui_only_for_a_server():
     assert tracking.run_url("http://127.0.0.1:5000/", "1", "abc") == "http://127.0.0.1:5000/#/experiments/1/runs/abc"
     assert tracking.run_url("sqlite:///x.db", "1", "abc").startswith("runs:/abc")
