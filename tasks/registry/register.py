@@ -20,8 +20,10 @@ import pandas as pd
 from filelock import FileLock
 from mlflow.exceptions import MlflowException
 
+from rmcore.chat import chat_template_hash
 from rmcore.compare import Decision, PromotionRule, decide_promotion
 from rmcore.gate_checks import GateChecks, decide_with_checks
+from rmcore.models import load_tokenizer
 from rmcore.normalization import describe_shift, scale_shift
 from tasks.registry.gate_inputs import GateInputs
 from tasks.registry.idempotency import IDEMPOTENCY_TAG
@@ -100,11 +102,7 @@ CHAT_TEMPLATE_TAG = "chat_template_hash"
 def chat_template_tags(model_dir: str | Path) -> dict[str, str]:
     """The version tag that records how the model saw conversations: sha256 of its chat template, or "none"
     (conversations rendered as hh-rlhf text). A server renders with the template whose hash matches."""
-    from transformers import AutoTokenizer
-
-    from rmcore.chat import chat_template_hash
-
-    return {CHAT_TEMPLATE_TAG: chat_template_hash(AutoTokenizer.from_pretrained(str(model_dir))) or "none"}
+    return {CHAT_TEMPLATE_TAG: chat_template_hash(load_tokenizer(str(model_dir))) or "none"}
 
 
 def _create_version(run_id: str, model_artifact_path: str, name: str, tags: Mapping[str, Any]) -> str:
