@@ -22,10 +22,9 @@ class RewardFlowParams(BaseModel):
         "None = train on what the store already holds.",
     )
     model_name_or_path: str | None = Field(None, description="Base model; None = all-MiniLM-L6-v2 (offline).")
-    trust_remote_code: bool = Field(False, description="Run model code shipped with the model (only models you trust).")
     training: dict[str, Any] = Field(
         default_factory=dict,
-        description="RewardConfig overrides, e.g. {'max_steps': 50, 'learning_rate': 1e-4}.",
+        description="RewardConfig overrides, e.g. {'max_steps': 50, 'learning_rate': 1e-4, 'trust_remote_code': True}.",
     )
     lora: LoraArguments = Field(
         default_factory=LoraArguments,

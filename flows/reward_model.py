@@ -62,7 +62,7 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
         max_length = resolve_max_length(job.model_name_or_path, config)
         train_pairs = store_pairs(store, train_ids["pair_id"], home / "cache" / "pairs")
         cache, num_proc = home / "cache" / "tokenized", config.dataset_num_proc
-        train_ds = tokenize(train_pairs, job.model_name_or_path, max_length, cache, num_proc)
+        train_ds = tokenize(train_pairs, job.model_name_or_path, max_length, cache, num_proc, config)
         result = train(train_ds, None, config, job)
         evaluation = evaluate_model(result.model_dir, str(eval_path), str(run_dir / "eval"), max_length=max_length)
         log_run_outputs(run_id, result, evaluation, job.model_name_or_path, hashes["train_hash"], config)

@@ -70,7 +70,6 @@ def run_folder(home: Path, key: str, eval_df: pd.DataFrame) -> tuple[Path, Path]
 def training_config(run_dir: Path, params: RewardFlowParams) -> RewardConfig:
     """The run's RewardConfig: the pipeline defaults, the seed, then `params.training`; LoRA is merged on save."""
     config = build_reward_config(run_dir / "train", {"seed": params.seed, **params.training})
-    config.trust_remote_code = config.trust_remote_code or params.trust_remote_code
     if params.lora.use_peft:
         config.merge_adapter_on_save = True
     return config

@@ -1,6 +1,6 @@
 """Champion vs challenger on the same eval pairs: a paired bootstrap and the promotion decision.
 
-Pure statistics, no MLflow: the registry gate (`tasks/registry/register.py`) reads and writes aliases and only
+Pure statistics, no MLflow: the registry gate (`tasks/registry/gate.py`) reads and writes aliases and only
 asks this module whether the challenger is measurably better. Both models are scored on the *same*
 pairs, so the test is paired: resampling pairs keeps each pair's two outcomes together, and the
 interval of the accuracy difference is much narrower than comparing two independent accuracies.

@@ -23,6 +23,8 @@ TOKENIZER_FILES = (
     "tokenizer.model",
     "spiece.model",
 )
+# Weights a saved model folder may hold: safetensors only, as loading a pickled `.bin` runs code.
+WEIGHT_FILES = ("model.safetensors", "adapter_model.safetensors", "model.safetensors.index.json")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}
 TAGS = ["trl", "reward-trainer"]  # TRL's own, so code that looks for them finds them
 
@@ -83,10 +85,18 @@ def parse_model_init_kwargs(model_init_kwargs: Mapping[str, Any] | None, trust_r
     return kwargs
 
 
-def check_model_folder(name: str) -> str:
-    """`name` when a hub id or a local folder holding its tokenizer (else every word is [UNK]); else an error."""
+def check_model_folder(name: str, *, weights: bool = False) -> str:
+    """`name` when a hub id or a local folder holding its tokenizer (else every word is [UNK]); else an error.
+
+    With `weights`, `name` must be a local folder that also holds safetensors weights: a saved model about
+    to be logged or registered, which others will load.
+    """
     check_model_source(name)
     path = Path(name).expanduser()
+    if weights and not path.is_dir():
+        raise FileNotFoundError(f"{name}: model folder does not exist")
+    if weights and not any((path / f).is_file() for f in WEIGHT_FILES):
+        raise ValueError(f"{name}: no safetensors weights ({', '.join(WEIGHT_FILES)}); save with save_pretrained")
     if path.is_dir() and not any((path / f).is_file() for f in TOKENIZER_FILES):
         raise ValueError(
             f"model folder {name!r} holds no tokenizer ({', '.join(TOKENIZER_FILES)}): save the tokenizer "

@@ -45,10 +45,28 @@ def score_texts(
     Texts are truncated from the left like in training and scored under `torch.inference_mode`,
     `batch_size` texts per forward: packed end to end where the model supports it, else padded.
     """
+    rewards, _ = score_texts_truncated(model, tokenizer, texts, batch_size, max_length, bf16, templated)
+    return rewards
+
+
+def score_texts_truncated(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    batch_size: int = 32,
+    max_length: int | None = None,
+    bf16: bool | None = None,
+    templated: bool = False,
+) -> tuple[list[float], list[bool]]:
+    """`score_texts`, plus whether each text was cut to `max_length`, both from one tokenization.
+
+    Returns:
+        (rewards, truncated): one float and one flag per text, in the order given.
+    """
     if not texts:
-        return []
+        return [], []
     max_length = max_length or model_max_length(model, tokenizer)
-    ids, _ = tokenize_texts(texts, tokenizer, max_length, templated)
+    ids, truncated = tokenize_texts(texts, tokenizer, max_length, templated)
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
     device = next(model.parameters()).device
     scores = [0.0] * len(ids)
@@ -61,7 +79,7 @@ def score_texts(
             for i, r in zip(chunk, rewards.float().tolist(), strict=True):
                 scores[i] = r
     model.train(was_training)
-    return scores
+    return scores, list(truncated)
 
 
 def _batch_rewards(model: nn.Module, tokenizer: PreTrainedTokenizerBase, ids: list[list[int]], device) -> torch.Tensor:

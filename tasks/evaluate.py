@@ -18,12 +18,13 @@ from prefect.cache_policies import NO_CACHE
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from rmcore import load_reward_model, reward_metrics, score_texts
+from rmcore import load_reward_model, reward_metrics
 from rmcore.chat import chat_template_in_effect
 from rmcore.evaluation import ReportConfig, evaluation_summary, flat_metrics
 from rmcore.normalization import write_reward_stats
 from rmcore.report import write_eval_report
-from rmcore.tokenization import is_conversational_row, model_max_length, pair_sequences, tokenize_texts
+from rmcore.scoring import score_texts_truncated
+from rmcore.tokenization import is_conversational_row, pair_sequences
 
 MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
 SCORE_COLUMNS = ("reward_chosen", "reward_rejected", "correct", "truncated")
@@ -80,12 +81,12 @@ def score_pairs(
     """
     chosen, rejected = frame_texts(pairs_df, tokenizer=tokenizer)
     templated = renders_with_template(pairs_df, tokenizer)
-    max_length = max_length or model_max_length(model, tokenizer)
-    reward_chosen = score_texts(model, tokenizer, chosen, batch_size, max_length, templated=templated)
-    reward_rejected = score_texts(model, tokenizer, rejected, batch_size, max_length, templated=templated)
-    # Tokenizing again only for the flags is cheap next to the forward passes.
-    _, cut_chosen = tokenize_texts(chosen, tokenizer, max_length, templated) if chosen else (None, [])
-    _, cut_rejected = tokenize_texts(rejected, tokenizer, max_length, templated) if rejected else (None, [])
+    # One tokenization per side gives both the rewards and the truncation flags.
+    sides = [
+        score_texts_truncated(model, tokenizer, texts, batch_size, max_length, templated=templated)
+        for texts in (chosen, rejected)
+    ]
+    (reward_chosen, cut_chosen), (reward_rejected, cut_rejected) = sides
     scored = pd.DataFrame(
         {
             "reward_chosen": np.asarray(reward_chosen, dtype=np.float64),

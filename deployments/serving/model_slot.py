@@ -15,10 +15,11 @@ from typing import Any
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from rmcore import load_reward_model, score_texts
+from rmcore import load_reward_model
 from rmcore.chat import chat_template_hash
 from rmcore.normalization import read_reward_stats
-from rmcore.tokenization import model_max_length, tokenize_texts
+from rmcore.scoring import score_texts_truncated
+from rmcore.tokenization import model_max_length
 
 
 @dataclass(frozen=True)
@@ -88,10 +89,8 @@ def score_loaded(
 ) -> tuple[list[float], list[bool] | None]:
     """Raw rewards of the texts with `rmcore.score_texts` (sorted by length, no gradients; bf16 None = where fast).
 
-    Truncation flags cost a second tokenization, so they are computed only when a request asks for them.
+    The truncation flags come from the same tokenization as the rewards; they are returned only when a
+    request asks for them.
     """
-    rewards = score_texts(loaded.model, loaded.tokenizer, texts, batch_size, loaded.max_length, bf16)
-    if not count_truncated:
-        return rewards, None
-    _, cut = tokenize_texts(texts, loaded.tokenizer, loaded.max_length)
-    return rewards, list(cut)
+    rewards, cut = score_texts_truncated(loaded.model, loaded.tokenizer, texts, batch_size, loaded.max_length, bf16)
+    return rewards, (cut if count_truncated else None)

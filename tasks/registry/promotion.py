@@ -20,16 +20,10 @@ from prefect.transactions import Transaction, get_transaction
 from rmcore.compare import Decision, PromotionRule
 from rmcore.gate_checks import GateChecks
 from tasks.evaluate import correct_vector
+from tasks.registry.gate import ChampionScorer, gate_and_promote, undo_candidate
 from tasks.registry.gate_inputs import champion_scores, gate_inputs
 from tasks.registry.lookup import find_version, version_run_id
-from tasks.registry.register import (
-    ChampionScorer,
-    RegistryConfig,
-    chat_template_tags,
-    gate_and_promote,
-    register_candidate,
-    undo_candidate,
-)
+from tasks.registry.register import RegistryConfig, chat_template_tags, register_candidate
 from tasks.tracking.logged_model import log_logged_model
 
 UNDO = "undo-candidate"

@@ -1,31 +1,27 @@
-"""Registry and champion gate: register a candidate as `challenger`, promote it to `champion` only if better.
+"""Registry: register a candidate as `challenger`, and take it back; the champion gate is `tasks.registry.gate`.
 
-MLflow has no compare-and-set on aliases, so the read-compare-write runs under a file lock
-(`<home>/registry.lock`): two runs can never both read the same champion and both win. Every step
-that changes the registry has a compensation, so a failure leaves it as it was: the new version
-is deleted (which drops its aliases) and the previous `challenger` alias is put back.
+The gate's read-compare-write runs under the file lock made here (`<home>/registry.lock`), and moving
+`challenger` waits for it. Every step that changes the registry has a compensation, so a failure leaves
+it as it was: the new version is deleted (which drops its aliases) and the previous `challenger` alias
+is put back.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
-import pandas as pd
 from filelock import FileLock
 from mlflow.exceptions import MlflowException
 
-from rmcore.compare import Decision, PromotionRule, decide_promotion
-from rmcore.gate_checks import GateChecks, decide_with_checks
-from rmcore.normalization import describe_shift, scale_shift
-from tasks.registry.gate_inputs import GateInputs
+from rmcore.chat import chat_template_hash
+from rmcore.models import load_tokenizer
 from tasks.registry.idempotency import IDEMPOTENCY_TAG
-from tasks.registry.lookup import PREVIOUS_CHALLENGER_TAG, find_version, recorded_decision, version_reward_stats
+from tasks.registry.lookup import PREVIOUS_CHALLENGER_TAG, find_version
 from tasks.tracking.logged_model import logged_model_id
 from tasks.tracking.runs import client, public_tags
 
@@ -58,10 +54,6 @@ class RegistryConfig:
 
     def resolved_lock_path(self, home: str | Path) -> str:
         return self.lock_path or str(Path(home) / "registry.lock")
-
-
-# Maps a pinned champion URI to its [N] outcomes, or (with gate checks) to its [N] scored frame.
-ChampionScorer = Callable[[str], np.ndarray | pd.DataFrame]
 
 
 class RegistryUnavailableError(RuntimeError):
@@ -100,11 +92,7 @@ CHAT_TEMPLATE_TAG = "chat_template_hash"
 def chat_template_tags(model_dir: str | Path) -> dict[str, str]:
     """The version tag that records how the model saw conversations: sha256 of its chat template, or "none"
     (conversations rendered as hh-rlhf text). A server renders with the template whose hash matches."""
-    from transformers import AutoTokenizer
-
-    from rmcore.chat import chat_template_hash
-
-    return {CHAT_TEMPLATE_TAG: chat_template_hash(AutoTokenizer.from_pretrained(str(model_dir))) or "none"}
+    return {CHAT_TEMPLATE_TAG: chat_template_hash(load_tokenizer(str(model_dir))) or "none"}
 
 
 def _create_version(run_id: str, model_artifact_path: str, name: str, tags: Mapping[str, Any]) -> str:
@@ -195,141 +183,3 @@ def rollback_candidate(name: str, version: str) -> None:
             mlflow_client.set_registered_model_alias(name, CHALLENGER, previous)
         except MlflowException:
             pass  # the previous challenger was deleted meanwhile: leave the alias unset
-
-
-def decision_label(decision: Decision) -> str:
-    """`gate.decision` on the version and on the run alike: "promoted" or "rejected"."""
-    return "promoted" if decision.promote else "rejected"
-
-
-def decision_tags(decision: Decision, champion_version: str | None) -> dict[str, str]:
-    """The decision and its figures as version tags: gate.decision, gate.reason, gate.<figure>."""
-    tags = {
-        "gate.decision": decision_label(decision),
-        "gate.reason": decision.reason[:4000],
-        "gate.champion_version": champion_version or "none",
-        "gate.blocked_by": ",".join(decision.blocked_by)[:4000] or "none",
-    }
-    tags.update({f"gate.{k}": f"{v:.6g}" for k, v in decision.figures.items() if k != "champion_version"})
-    return tags
-
-
-def _decide(
-    name: str,
-    champion: str | None,
-    challenger_correct: np.ndarray,
-    champion_scorer: ChampionScorer,
-    rule: PromotionRule,
-    checks: GateChecks | None,
-    inputs: GateInputs | None,
-) -> Decision:
-    """The overall rule alone, or with `checks` and `inputs` every check of `rmcore.gate_checks`."""
-    scored = None if champion is None else champion_scorer(f"models:/{name}/{champion}")
-    if checks is not None and inputs is not None:
-        return decide_with_checks(inputs.challenger, scored, inputs.labels, inputs.lengths, rule, checks)
-    if isinstance(scored, pd.DataFrame):
-        scored = scored["correct"]
-    return decide_promotion(challenger_correct, None if scored is None else np.asarray(scored, dtype=float), rule)
-
-
-def gate_and_promote(
-    name: str,
-    version: str,
-    challenger_correct: np.ndarray,
-    champion_scorer: ChampionScorer,
-    rule: PromotionRule,
-    lock_path: str | Path,
-    lock_timeout: float = -1,
-    checks: GateChecks | None = None,
-    inputs: GateInputs | None = None,
-) -> Decision:
-    """Under the lock: score the current champion, decide, tag the version, move `champion` if it won.
-
-    Args:
-        challenger_correct: [N] per-pair outcomes (1 = chosen scored higher) of `version` on the eval pairs.
-        champion_scorer: maps a model URI (`models:/NAME/VERSION`, pinned to the champion read under
-            the lock) to its [N] outcomes on the same pairs in the same order; with `checks`, to its
-            scored frame (reward_chosen, reward_rejected).
-        checks, inputs: the slice and length-bias checks, and the challenger's scores with the eval
-            pairs' slices and lengths; None = the overall rule alone.
-
-    A failure anywhere restores the previous champion alias and deletes the candidate version.
-    """
-    lock = registry_lock(lock_path, lock_timeout)
-    try:
-        lock.acquire()
-    except BaseException:  # timed out behind another gate: withdraw the candidate rather than leave it
-        rollback_candidate(name, version)
-        raise
-    try:
-        return _gate_locked(name, version, challenger_correct, champion_scorer, rule, checks, inputs)
-    finally:
-        lock.release()
-
-
-def _gate_locked(
-    name: str,
-    version: str,
-    challenger_correct: np.ndarray,
-    champion_scorer: ChampionScorer,
-    rule: PromotionRule,
-    checks: GateChecks | None = None,
-    inputs: GateInputs | None = None,
-) -> Decision:
-    """The read-compare-write; the caller holds the lock. Compensates and re-raises on any failure.
-
-    A version is gated once: a retry or rerun of the same work gets the decision recorded on it.
-    """
-    recorded = recorded_decision(name, version)
-    if recorded is not None:
-        return recorded
-    mlflow_client = client()
-    champion = aliases(name).get(CHAMPION)
-    try:
-        decision = _decide(name, champion, challenger_correct, champion_scorer, rule, checks, inputs)
-        decision.figures["champion_version"] = float(champion) if champion else float("nan")
-        _add_scale_shift(decision, name, champion, version)
-        for key, value in decision_tags(decision, champion).items():
-            mlflow_client.set_model_version_tag(name, version, key, value)
-        if decision.promote:
-            mlflow_client.set_registered_model_alias(name, CHAMPION, version)
-        return decision
-    except BaseException:
-        _restore_champion(name, champion)
-        rollback_candidate(name, version)
-        raise
-
-
-def _add_scale_shift(decision: Decision, name: str, champion: str | None, version: str) -> None:
-    """The old -> new reward scale in the figures and the reason: a promotion moves an RL loop's reward/KL balance."""
-    if champion is None:
-        return
-    shift = scale_shift(version_reward_stats(name, champion), version_reward_stats(name, version))
-    decision.figures.update(shift)
-    if shift:
-        decision.reason = f"{decision.reason}; {describe_shift(shift)}"
-
-
-def undo_candidate(name: str, version: str, lock_path: str | Path, lock_timeout: float = -1) -> None:
-    """Undo a registration whose run failed later (e.g. logging the decision): the registry as it was.
-
-    If the gate had moved `champion` onto this version, the champion it replaced (recorded on the
-    version as `gate.champion_version`) gets the alias back; then the version is deleted.
-    """
-    with registry_lock(lock_path, lock_timeout):
-        try:
-            tags = client().get_model_version(name, version).tags
-        except MlflowException:
-            return  # never created or already gone
-        if aliases(name).get(CHAMPION) == str(version) and "gate.champion_version" in tags:
-            previous = tags["gate.champion_version"]
-            _restore_champion(name, None if previous == "none" else previous)
-        rollback_candidate(name, version)
-
-
-def _restore_champion(name: str, champion: str | None) -> None:
-    mlflow_client = client()
-    if champion is not None:
-        mlflow_client.set_registered_model_alias(name, CHAMPION, champion)
-    elif CHAMPION in aliases(name):
-        mlflow_client.delete_registered_model_alias(name, CHAMPION)

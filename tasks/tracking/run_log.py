@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 
 from rmcore import RewardConfig
 from rmcore.compare import Decision
-from tasks.registry.register import decision_label
+from tasks.registry.gate import decision_label
 from tasks.tracking.model_card import model_card
 from tasks.tracking.run_view import log_logit_table
 from tasks.tracking.runs import (

@@ -1,9 +1,9 @@
-"""MLflow tracking: one run per flow run holding the settings, metrics, data, reports and the model.
+"""MLflow tracking: one run per flow run holding the settings, metrics, data and reports.
 
 Everything takes an explicit `run_id` and goes through `MlflowClient`, never the fluent "active run":
 Prefect may run tasks in worker threads, and a run id is a reference the flow can pass between them.
 The tracking URI defaults to an embedded SQLite file under the pipeline home, so no server is needed;
-an `http://` server URI works the same.
+an `http://` server URI works the same. The model folder is logged by `tasks.tracking.logged_model`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -27,7 +26,6 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.tracking.retry import RetryingClient, init_sqlite_store
-from tasks.training.checkpoints import WEIGHT_FILES
 
 # Old tracking servers refuse param values over 500 characters (3.x allows 6000): stay under both.
 MAX_PARAM_LENGTH = 500
@@ -216,46 +214,6 @@ def log_json(run_id: str, data: Mapping[str, Any], artifact_file: str, tracking_
 
 def log_text(run_id: str, text: str, artifact_file: str, tracking_uri: str | None = None) -> None:
     client(tracking_uri).log_text(run_id, text, artifact_file)
-
-
-def check_model_dir(model_dir: str | Path) -> Path:
-    """Fail early, naming the folder, if it holds no safetensors weights or no tokenizer."""
-    folder = Path(model_dir)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: model folder does not exist")
-    names = {p.name for p in folder.iterdir()}
-    if not names & set(WEIGHT_FILES):
-        raise ValueError(f"{folder}: no safetensors weights ({', '.join(WEIGHT_FILES)}); save with save_pretrained")
-    if not names & {"tokenizer.json", "tokenizer_config.json", "vocab.txt"}:
-        raise ValueError(f"{folder}: no tokenizer files; save the tokenizer with the model")
-    return folder
-
-
-def merge_adapter(model_dir: str | Path, out_dir: str | Path) -> Path:
-    """Merge a LoRA adapter folder into its base and save plain weights + tokenizer to `out_dir`.
-
-    An adapter names its base by path or hub id; a registered model must load offline on another
-    machine, so it is stored self-contained.
-    """
-    from rmcore import load_reward_model
-
-    model, tokenizer = load_reward_model(model_dir)
-    merged = model.merge_and_unload()
-    merged.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
-    return Path(out_dir)
-
-
-def log_model_dir(
-    run_id: str, model_dir: str | Path, artifact_path: str = "model", tracking_uri: str | None = None
-) -> str:
-    """Log a saved reward model folder (LoRA adapters merged first). Returns the artifact path."""
-    folder = check_model_dir(model_dir)
-    with tempfile.TemporaryDirectory() as staging:
-        if (folder / "adapter_config.json").is_file():
-            folder = merge_adapter(folder, staging)
-        client(tracking_uri).log_artifacts(run_id, str(folder), artifact_path)
-    return artifact_path
 
 
 def run_url(tracking_uri: str, experiment_id: str, run_id: str) -> str:

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from rmcore.models import WEIGHT_FILES
 from tasks.atomic import write_atomic
 
 MARKER = "checkpoint.complete.json"
 # What a checkpoint needs to resume exactly where it stopped (weights alone would restart the optimizer).
 REQUIRED_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt", "rng_state.pth")
-WEIGHT_FILES = ("model.safetensors", "adapter_model.safetensors", "model.safetensors.index.json")
 CHECKPOINT_DIR = re.compile(r"^checkpoint-(\d+)$")
 
 

@@ -1,7 +1,9 @@
 """Tokenize stored pairs into the four token columns, cached on disk so a rerun does not tokenize again.
 
-The cache key is the data (hash of the pair ids and margins), the tokenizer (path, class, vocabulary
-and special tokens) and `max_length`: change any of them and the pairs are tokenized anew.
+The tokenizer is the one training uses (`rmcore.models.setup_tokenizer`: the saved tokenizer with the
+config's `eos_token`, `pad_token` and `chat_template_path`). The cache key is the data (hash of the pair
+ids and margins), the tokenizer (path, class, vocabulary, special tokens and chat template) and
+`max_length`: change any of them and the pairs are tokenized anew.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import datasets
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
-from rmcore import tokenization
+from rmcore import RewardConfig, tokenization
+from rmcore.chat import chat_template_hash
+from rmcore.models import setup_tokenizer
 from tasks.atomic import write_atomic
 from tasks.data.store import pair_id
 
@@ -24,7 +28,8 @@ _KEEP = ("pair_id", "prompt", "chosen", "rejected", "margin")
 
 
 def tokenizer_identity(tokenizer_path: str, tokenizer: PreTrainedTokenizerBase) -> dict[str, object]:
-    """What decides the tokens: where the tokenizer came from and a hash of its vocabulary and special tokens."""
+    """What decides the tokens: where the tokenizer came from, a hash of its vocabulary and special tokens, and
+    a hash of the chat template that renders conversational pairs (None without one)."""
     vocab = json.dumps(sorted(tokenizer.get_vocab().items()), ensure_ascii=True)
     specials = json.dumps(tokenizer.special_tokens_map, sort_keys=True, default=str)
     return {
@@ -32,6 +37,7 @@ def tokenizer_identity(tokenizer_path: str, tokenizer: PreTrainedTokenizerBase) 
         "class": type(tokenizer).__name__,
         "vocab_size": len(tokenizer),
         "vocab_sha256": hashlib.sha256((vocab + specials).encode("ascii")).hexdigest(),
+        "chat_template_sha256": chat_template_hash(tokenizer),
     }
 
 
@@ -85,6 +91,7 @@ def tokenize_pairs_cached(
     max_length: int,
     cache_dir: Path,
     num_proc: int | None = None,
+    config: RewardConfig | None = None,
 ) -> datasets.Dataset:
     """Tokenize the pairs, or load them from `cache_dir` when the same data, tokenizer and max_length were seen.
 
@@ -95,11 +102,13 @@ def tokenize_pairs_cached(
         max_length: longest sequence in tokens; longer ones lose tokens from the left.
         cache_dir: where tokenized datasets are kept, one folder per key (e.g. HOME/cache).
         num_proc: processes for `datasets.map`; None = this process.
+        config: the training's `RewardConfig`, whose `trust_remote_code`, `eos_token`, `pad_token` and
+            `chat_template_path` shape the tokenizer as in training; None = the tokenizer as saved.
 
     Returns:
         A Dataset of len(pairs) rows: the kept text columns, the four token columns and `truncated`.
     """
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
+    tokenizer = setup_tokenizer(tokenizer_path, None, config)
     dataset = as_dataset(pairs)
     target = Path(cache_dir) / f"tokens-{cache_key(dataset, tokenizer_identity(tokenizer_path, tokenizer), max_length)}"
     if target.is_dir():
@@ -121,6 +130,7 @@ def tokenize(
     max_length: int,
     cache_dir: Path,
     num_proc: int | None = None,
+    config: RewardConfig | None = None,
 ) -> datasets.Dataset:
-    """Tokenize pairs with the on-disk cache (see `tokenize_pairs_cached`)."""
-    return tokenize_pairs_cached(pairs, tokenizer_path, max_length, cache_dir, num_proc)
+    """Tokenize pairs with the on-disk cache and the training's tokenizer settings (see `tokenize_pairs_cached`)."""
+    return tokenize_pairs_cached(pairs, tokenizer_path, max_length, cache_dir, num_proc, config)

@@ -20,11 +20,11 @@ from transformers import AutoConfig, TrainerCallback, set_seed
 from rmcore import RewardConfig, RewardTrainer
 from rmcore.launch import LaunchArguments, check_sharded_training, is_launched_worker, run_distributed
 from rmcore.models import (
-    configure_tokenizer,
     default_model_path,
     load_reward_backbone,
     load_tokenizer,
     parse_model_init_kwargs,
+    setup_tokenizer,
 )
 from rmcore.tokenization import check_max_length, model_max_length
 from tasks.atomic import write_atomic
@@ -78,8 +78,7 @@ def resolve_max_length(model_name_or_path: str, config: RewardConfig) -> int:
     without a tokenizer, a bad `model_init_kwargs`, `chat_template_path` or `max_length`) is named here,
     before any pair is tokenized or any file written.
     """
-    tokenizer = load_tokenizer(model_name_or_path, config.trust_remote_code)
-    configure_tokenizer(tokenizer, config)
+    tokenizer = setup_tokenizer(model_name_or_path, None, config)
     parse_model_init_kwargs(config.model_init_kwargs, config.trust_remote_code)
     model = SimpleNamespace(
         config=AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=config.trust_remote_code)

@@ -19,7 +19,8 @@ from transformers import AutoTokenizer, BertForSequenceClassification
 
 from rmcore.compare import PromotionRule
 from tasks.evaluate import correct_vector
-from tasks.registry.register import CHAMPION, gate_and_promote, register_candidate
+from tasks.registry.gate import gate_and_promote
+from tasks.registry.register import CHAMPION, register_candidate
 from tasks.tracking.runs import client
 
 WRITERS = 8

@@ -17,9 +17,8 @@ import pytest
 from deployments.config import ScheduleConfig, ServerConfig
 from deployments.servers import process_specs
 from rmcore.config import RewardConfig
-from rmcore.models import load_reward_model
+from rmcore.models import check_model_folder, load_reward_model
 from rmcore.safety import PathEscapeError, is_under, resolve_under
-from tasks.tracking.runs import check_model_dir
 
 PACKAGES = ("rmcore", "tasks", "flows", "deployments", "rewardflow", "examples", "benchmarks")
 
@@ -67,7 +66,7 @@ def test_trained_model_is_safetensors_only_and_pickles_are_refused(tmp_path):
     (pickled / "pytorch_model.bin").write_bytes(b"not really a pickle")
     (pickled / "tokenizer.json").write_text("{}")
     with pytest.raises(ValueError, match=f"{pickled}: no safetensors weights"):
-        check_model_dir(pickled)
+        check_model_folder(str(pickled), weights=True)
 
 
 def test_servers_bind_loopback_unless_told_otherwise(tmp_path):

@@ -63,8 +63,10 @@ def test_max_length_counts_truncated_pairs(tiny_model_dir, pairs_file, capsys):
 
 
 def test_models_uri_of_the_champion_scores_like_the_folder(tiny_model_dir, pairs_file, tmp_path, capsys):
-    from tasks.registry.register import gate_and_promote, register_candidate
-    from tasks.tracking.runs import default_tracking_uri, ensure_experiment, log_model_dir, start_run, use_tracking
+    from tasks.registry.gate import gate_and_promote
+    from tasks.registry.register import register_candidate
+    from tasks.tracking.logged_model import log_model_dir
+    from tasks.tracking.runs import default_tracking_uri, ensure_experiment, start_run, use_tracking
 
     uri = use_tracking(default_tracking_uri(tmp_path))
     run_id = start_run(ensure_experiment("cli", tmp_path, uri))
@@ -91,8 +93,10 @@ def test_models_uri_of_the_champion_scores_like_the_folder(tiny_model_dir, pairs
 def test_models_uri_resolves_in_the_home_store_and_writes_nothing_outside_it(tiny_model_dir, pairs_file, tmp_path):
     """`--model models:/NAME@champion --home DIR`, run from another folder: the home's SQLite store answers,
     and no `mlflow.db` (MLflow's default store) appears in the working folder."""
-    from tasks.registry.register import gate_and_promote, register_candidate
-    from tasks.tracking.runs import default_tracking_uri, ensure_experiment, log_model_dir, start_run, use_tracking
+    from tasks.registry.gate import gate_and_promote
+    from tasks.registry.register import register_candidate
+    from tasks.tracking.logged_model import log_model_dir
+    from tasks.tracking.runs import default_tracking_uri, ensure_experiment, start_run, use_tracking
 
     home, cwd = tmp_path / "home", tmp_path / "elsewhere"
     cwd.mkdir()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from datasets import Dataset
+from transformers import AutoModelForSequenceClassification
 
 from flows.params import RewardFlowParams
+from flows.steps import train_job, training_config
 from rewardflow.run_flags import NESTED, make_parser, params_from_flags, parse_run_flags
 
 
@@ -25,8 +28,9 @@ def test_given_flags_reach_the_parameters_and_nothing_else_does():
     argv += ["--num_processes", "2", "--eval_fraction", "0.2", "--seed", "3", "--use_peft", "--lora_r", "4"]
     argv += ["--promotion_rule", "min_delta", "--promotion_min_delta", "0.01", "--max_train_pairs", "none"]
     params = parse(argv)
-    assert params.training == {"max_steps": 3, "bf16": False, "use_cpu": True}  # defaults are not copied in
-    assert (params.trust_remote_code, params.num_processes, params.eval_fraction, params.seed) == (True, 2, 0.2, 3)
+    # defaults are not copied in; trust_remote_code is RewardConfig's
+    assert params.training == {"max_steps": 3, "bf16": False, "use_cpu": True, "trust_remote_code": True}
+    assert (params.num_processes, params.eval_fraction, params.seed) == (2, 0.2, 3)
     assert (params.lora.use_peft, params.lora.lora_r, params.lora.lora_alpha) == (True, 4, 32)
     assert (params.promotion.rule, params.promotion.min_delta) == ("min_delta", 0.01)
     assert parse([]) == RewardFlowParams()
@@ -56,3 +60,26 @@ def test_bad_flags_exit_2_naming_the_flag(argv, message, capsys):
         parse(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+class _Loaded(Exception):
+    """Raised in place of loading the weights: the test needs only the loading arguments."""
+
+
+@pytest.mark.parametrize(("argv", "trusted"), [(["--trust_remote_code"], True), ([], False)])
+def test_trust_remote_code_flag_reaches_the_model_loading(argv, trusted, tmp_path, monkeypatch):
+    from tasks.training.train import train_reward_model
+
+    seen = {}
+
+    def from_pretrained(name, **kwargs):
+        seen.update(kwargs)
+        raise _Loaded
+
+    monkeypatch.setattr(AutoModelForSequenceClassification, "from_pretrained", from_pretrained)
+    params = parse(argv)
+    config = training_config(tmp_path, params)
+    assert config.trust_remote_code is trusted
+    with pytest.raises(_Loaded):
+        train_reward_model(Dataset.from_list([]), None, config, train_job(params))
+    assert seen["trust_remote_code"] is trusted

@@ -113,6 +113,21 @@ def test_missing_model_folder_and_folder_without_tokenizer_are_refused(tmp_path,
         load_tokenizer(str(tmp_path / "bare"))
 
 
+@pytest.mark.parametrize(("files", "words"), [([], "no safetensors"), (["model.safetensors"], "no tokenizer")])
+def test_a_saved_model_folder_names_the_folder_and_what_is_missing(tmp_path, files, words):
+    from rmcore.models import check_model_folder
+
+    for name in files:
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(ValueError, match=words) as err:
+        check_model_folder(str(tmp_path), weights=True)
+    assert str(tmp_path) in str(err.value)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        check_model_folder(str(tmp_path / "nope"), weights=True)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        check_model_folder("nope", weights=True)  # a hub id is no saved folder
+
+
 def test_half_precision_model_object_is_upcast_with_a_warning(make_llama):
     from rmcore.models import upcast_trainable
 

@@ -1,4 +1,4 @@
-"""`score_texts`: batched, longest first, no grad, in the caller's order."""
+"""`score_texts`: batched, longest first, no grad, in the caller's order; `score_texts_truncated` adds the flags."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import torch
 
 from rmcore import score_texts
 from rmcore.rewards import compute_rewards
+from rmcore.scoring import score_texts_truncated
+from rmcore.tokenization import tokenize_texts
 
 TEXTS = ["no", "human tell me a joke assistant the cat sat on the mat", "hello how are you", "yes </s>"]
 
@@ -41,8 +43,16 @@ def test_long_text_is_scored_on_its_ending(minilm, minilm_tokenizer):
     assert long_score == pytest.approx(short_score, abs=1e-5)
 
 
+def test_truncated_flags_come_with_the_same_rewards(minilm, minilm_tokenizer):
+    texts = ["short", " ".join(["filler"] * 40), "a b c"]
+    rewards, cut = score_texts_truncated(minilm.eval(), minilm_tokenizer, texts, max_length=16, bf16=False)
+    assert cut == [False, True, False] == tokenize_texts(texts, minilm_tokenizer, 16)[1]
+    assert rewards == score_texts(minilm, minilm_tokenizer, texts, max_length=16, bf16=False)
+
+
 def test_empty_input_gives_empty_output(make_gpt2, gpt2_tokenizer):
     assert score_texts(make_gpt2(), gpt2_tokenizer, []) == []
+    assert score_texts_truncated(make_gpt2(), gpt2_tokenizer, []) == ([], [])
 
 
 @pytest.fixture

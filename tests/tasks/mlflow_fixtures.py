@@ -17,7 +17,8 @@ import pytest
 import torch
 from transformers import BertForSequenceClassification
 
-from tasks.tracking.runs import client, ensure_experiment, log_model_dir, start_run, use_tracking
+from tasks.tracking.logged_model import log_model_dir
+from tasks.tracking.runs import client, ensure_experiment, start_run, use_tracking
 from tests.tiny_models import tiny_bert
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -36,6 +36,30 @@ def test_short_max_length_marks_pairs_truncated(model_dirs):
     assert pair_metrics(scored)["truncated"] == 1
 
 
+def test_either_side_cut_marks_the_pair_truncated(model_dirs):
+    model, tokenizer = load_reward_model(model_dirs["good"])
+    long = "sun " * 30
+    pairs = pd.DataFrame({"chosen": [long, "sun", "sun"], "rejected": ["rain", long, "rain"]})
+    assert score_pairs(model, tokenizer, pairs, max_length=8)["truncated"].tolist() == [True, True, False]
+
+
+def test_score_pairs_tokenizes_each_eval_text_once(model_dirs, monkeypatch):
+    """Rewards and truncation flags come from one tokenization of each text, not one each."""
+    model, tokenizer = load_reward_model(model_dirs["good"])
+    pairs = fx.synthetic_pairs(6)
+    encoded: list[str] = []
+    call = type(tokenizer).__call__
+
+    def counting(self, text=None, *args, **kwargs):
+        encoded.extend([text] if isinstance(text, str) else list(text or []))
+        return call(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(type(tokenizer), "__call__", counting)
+    score_pairs(model, tokenizer, pairs, max_length=8)
+    texts = [p + side for p, c, r in zip(pairs.prompt, pairs.chosen, pairs.rejected, strict=True) for side in (c, r)]
+    assert {text: encoded.count(text) for text in texts} == dict.fromkeys(texts, 1)
+
+
 def test_pair_metrics_adds_n_pairs_to_the_reward_metrics():
     scored = pd.DataFrame(
         {"reward_chosen": [1.0, 0.0, 2.0], "reward_rejected": [0.0, 1.0, 2.0], "truncated": [False, True, False]}

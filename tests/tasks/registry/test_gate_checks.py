@@ -8,8 +8,9 @@ import pandas as pd
 from rmcore.compare import PromotionRule
 from rmcore.gate_checks import GateChecks
 from rmcore.slices import slice_labels
+from tasks.registry.gate import gate_and_promote
 from tasks.registry.gate_inputs import GateInputs
-from tasks.registry.register import CHAMPION, aliases, gate_and_promote, register_candidate
+from tasks.registry.register import CHAMPION, aliases, register_candidate
 from tasks.registry.report import decision_markdown
 from tasks.tracking.runs import client
 from tests.tasks import mlflow_fixtures as fx

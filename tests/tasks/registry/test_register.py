@@ -11,17 +11,15 @@ import pytest
 
 from rmcore.compare import Decision, PromotionRule
 from tasks.evaluate import correct_vector, load_model_any, pair_metrics, score_pairs
+from tasks.registry.gate import decision_tags, gate_and_promote, undo_candidate
 from tasks.registry.register import (
     CHALLENGER,
     CHAMPION,
     RegistryConfig,
     aliases,
-    decision_tags,
-    gate_and_promote,
     register_candidate,
     registry_lock,
     rollback_candidate,
-    undo_candidate,
 )
 from tasks.registry.report import decision_markdown
 from tasks.tracking.runs import client

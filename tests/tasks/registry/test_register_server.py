@@ -21,8 +21,10 @@ import pytest
 from deployments.processes import log_tail, spawn, stop_group
 from rmcore.compare import PromotionRule
 from tasks.evaluate import correct_vector, load_model_any, score_pairs
-from tasks.registry.register import CHALLENGER, CHAMPION, aliases, gate_and_promote, register_candidate
-from tasks.tracking.runs import client, ensure_experiment, log_model_dir, log_params, start_run, use_tracking
+from tasks.registry.gate import gate_and_promote
+from tasks.registry.register import CHALLENGER, CHAMPION, aliases, register_candidate
+from tasks.tracking.logged_model import log_model_dir
+from tasks.tracking.runs import client, ensure_experiment, log_params, start_run, use_tracking
 from tests.tasks import mlflow_fixtures as fx
 
 model_dirs = fx.model_dirs

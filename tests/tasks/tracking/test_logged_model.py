@@ -1,12 +1,16 @@
-"""The model as an MLflow Logged Model: linked to its run, registered from `models:/<id>`, loadable."""
+"""The model folder in MLflow: a Logged Model linked to its run, registered from `models:/<id>`, loadable;
+or run artifacts; an adapter is merged first."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import mlflow
 
 from rmcore import load_reward_model
+from rmcore.models import lora_config
 from tasks.registry.register import register_candidate
-from tasks.tracking.logged_model import log_logged_model, logged_model_id
+from tasks.tracking.logged_model import log_logged_model, log_model_dir, logged_model_id
 from tasks.tracking.runs import client, ensure_experiment, start_run
 from tests.tasks import mlflow_fixtures as fx
 
@@ -35,3 +39,27 @@ def test_the_model_is_a_logged_model_of_the_run_and_the_version_links_it(
     folder = mlflow.artifacts.download_artifacts(f"models:/rm-logged/{version}", dst_path=str(tmp_path / "dl"))
     loaded, tokenizer = load_reward_model(folder)
     assert loaded.config.num_labels == 1 and tokenizer is not None
+
+
+def test_log_model_dir_logs_safetensors_and_tokenizer(mlflow_home, tracking_uri, model_dirs):
+    run_id = start_run(ensure_experiment("exp-model", mlflow_home), "t")
+    log_model_dir(run_id, model_dirs["good"])
+    names = {Path(a.path).name for a in client().list_artifacts(run_id, "model")}
+    assert {"model.safetensors", "config.json", "tokenizer.json"} <= names
+
+
+def test_a_lora_adapter_is_logged_merged_so_it_loads_without_its_base(mlflow_home, tracking_uri, model_dirs, tmp_path):
+    from peft import get_peft_model
+
+    model, tokenizer = load_reward_model(model_dirs["good"])
+    adapter = get_peft_model(model, lora_config(r=2, alpha=4, target_modules=["query", "value"]))
+    adapter.save_pretrained(tmp_path / "adapter")
+    tokenizer.save_pretrained(tmp_path / "adapter")
+    run_id = start_run(ensure_experiment("exp-lora", mlflow_home), "t")
+
+    log_model_dir(run_id, tmp_path / "adapter")
+
+    local = mlflow.artifacts.download_artifacts(f"runs:/{run_id}/model", dst_path=str(tmp_path / "dl"))
+    assert not (Path(local) / "adapter_config.json").exists()
+    merged, _ = load_reward_model(local)
+    assert type(merged).__name__ == "BertForSequenceClassification"

@@ -1,4 +1,4 @@
-"""Tracking against the real shared MLflow SQLite store: params, metrics, data, reports and the model."""
+"""Tracking against the real shared MLflow SQLite store: params, metrics, data and reports."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from rmcore import RewardConfig, load_reward_model
-from rmcore.models import lora_config
+from rmcore import RewardConfig
 from tasks.tracking import runs as tracking
 from tasks.tracking.model_card import model_card
 from tests.tasks import mlflow_fixtures as fx
@@ -100,41 +99,6 @@ def test_reports_and_model_card_are_logged_as_artifacts(mlflow_home, tracking_ur
     assert "| accuracy | 0.8000 |" in card and "hub_token" not in card
     summary = mlflow.artifacts.load_dict(f"runs:/{run_id}/quarantine_summary.json")
     assert summary["by_rule"] == {"empty": 3}
-
-
-def test_log_model_dir_logs_safetensors_and_tokenizer(mlflow_home, tracking_uri, model_dirs):
-    run_id = new_run(mlflow_home, "exp-model")
-    tracking.log_model_dir(run_id, model_dirs["good"])
-    names = {Path(a.path).name for a in tracking.client().list_artifacts(run_id, "model")}
-    assert {"model.safetensors", "config.json", "tokenizer.json"} <= names
-
-
-def test_a_lora_adapter_is_logged_merged_so_it_loads_without_its_base(mlflow_home, tracking_uri, model_dirs, tmp_path):
-    from peft import get_peft_model
-
-    model, tokenizer = load_reward_model(model_dirs["good"])
-    adapter = get_peft_model(model, lora_config(r=2, alpha=4, target_modules=["query", "value"]))
-    adapter.save_pretrained(tmp_path / "adapter")
-    tokenizer.save_pretrained(tmp_path / "adapter")
-    run_id = new_run(mlflow_home, "exp-lora")
-
-    tracking.log_model_dir(run_id, tmp_path / "adapter")
-
-    local = mlflow.artifacts.download_artifacts(f"runs:/{run_id}/model", dst_path=str(tmp_path / "dl"))
-    assert not (Path(local) / "adapter_config.json").exists()
-    merged, _ = load_reward_model(local)
-    assert type(merged).__name__ == "BertForSequenceClassification"
-
-
-@pytest.mark.parametrize(("files", "words"), [([], "no safetensors"), (["model.safetensors"], "no tokenizer")])
-def test_check_model_dir_names_the_folder_and_what_is_missing(tmp_path, files, words):
-    for name in files:
-        (tmp_path / name).write_bytes(b"")
-    with pytest.raises(ValueError, match=words) as err:
-        tracking.check_model_dir(tmp_path)
-    assert str(tmp_path) in str(err.value)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        tracking.check_model_dir(tmp_path / "nope")
 
 
 def test_run_url_links_to_the_ui_only_for_a_server():

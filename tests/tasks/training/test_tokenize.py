@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from transformers import AutoTokenizer
 
-from rmcore import tokenization
+from rmcore import RewardConfig, tokenization
+from rmcore.chat import encode_messages
 from rmcore.models import default_model_path
 from tasks.data.store import pair_id
 from tasks.training.tokenize import tokenize, tokenize_pairs_cached
@@ -87,3 +88,48 @@ def test_frames_without_pair_id_and_with_prompt(tokenizer_path, tmp_path):
 def test_tokenize_task_fn_with_two_processes(pairs, tokenizer_path, tmp_path):
     dataset = tokenize.fn(pd.concat([pairs] * 4, ignore_index=True), tokenizer_path, 32, tmp_path, num_proc=2)
     assert len(dataset) == 8 and dataset["truncated"] == [False, True] * 4
+
+
+@pytest.fixture
+def conversations() -> pd.DataFrame:
+    """Conversational pairs as the store keeps them: message lists as JSON text."""
+    prompt = [{"role": "user", "content": "hi"}]
+    chosen, rejected = [{"role": "assistant", "content": "hello"}], [{"role": "assistant", "content": "go away"}]
+    return pd.DataFrame(
+        {
+            "prompt": [encode_messages(prompt)],
+            "chosen": [encode_messages(chosen)],
+            "rejected": [encode_messages(rejected)],
+        }
+    )
+
+
+def template_config(folder, template: str) -> RewardConfig:
+    """A RewardConfig whose chat_template_path is `folder/template.jinja`, (re)written with `template`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "template.jinja").write_text(template)
+    return RewardConfig(
+        output_dir=str(folder / "out"), report_to="none", chat_template_path=str(folder / "template.jinja")
+    )
+
+
+def test_chat_template_path_renders_the_conversations(conversations, tokenizer_path, tmp_path):
+    template = "{% for m in messages %}[{{ m.role }}] {{ m.content }} {% endfor %}"
+    config = template_config(tmp_path, template)
+    dataset = tokenize_pairs_cached(conversations, tokenizer_path, 32, tmp_path / "cache", config=config)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
+    rendered = "[user] hi [assistant] hello "
+    assert dataset["input_ids_chosen"][0] == tokenizer(rendered, add_special_tokens=False)["input_ids"]
+    plain = tokenize_pairs_cached(conversations, tokenizer_path, 32, tmp_path / "cache")  # hh-rlhf text
+    assert plain["input_ids_chosen"][0] != dataset["input_ids_chosen"][0]
+
+
+def test_a_changed_chat_template_tokenizes_again(conversations, tokenizer_path, tmp_path, count_calls):
+    cache = tmp_path / "cache"
+    config = template_config(tmp_path, "{% for m in messages %}{{ m.content }} {% endfor %}")
+    tokenize_pairs_cached(conversations, tokenizer_path, 32, cache, config=config)
+    tokenize_pairs_cached(conversations, tokenizer_path, 32, cache, config=config)
+    assert count_calls == [1]
+    template_config(tmp_path, "{% for m in messages %}{{ m.role }}: {{ m.content }} {% endfor %}")  # edited
+    tokenize_pairs_cached(conversations, tokenizer_path, 32, cache, config=config)
+    assert count_calls == [1, 1] and len(list(cache.iterdir())) == 2
