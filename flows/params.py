@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from rmcore.compare import PromotionRule
 from rmcore.data_health import HealthConfig
@@ -14,6 +14,10 @@ from rmcore.script_args import LoraArguments
 
 class RewardFlowParams(BaseModel):
     """Everything one run of the pipeline needs; defaults train MiniLM on the data store."""
+
+    # A misspelt or retired field (say, a saved `trust_remote_code` now under `training`) is refused by
+    # name rather than silently doing nothing.
+    model_config = ConfigDict(extra="forbid")
 
     home: str = Field(".home/default", description="Pipeline home: data store, quarantine, runs, MLflow store.")
     dataset_name: str | None = Field(
