@@ -151,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
 
     native_bf16 = runs_bf16(args.precision)
     systems = pick("--systems", args.systems or ",".join(default_systems(native_bf16)), SYSTEMS)
-    print(f"bf16 {'native' if native_bf16 else 'emulated: fp32 runs, TRL at its best is trl-matched'}; {systems}")
+    fp32_why = "asked for" if args.precision == "fp32" else "bf16 is emulated here"
+    print(f"{'bf16 (native)' if native_bf16 else f'fp32 ({fp32_why}): TRL at its best is trl-matched'}; {systems}")
     defaults = RewardConfig(output_dir=tempfile.gettempdir(), report_to="none")
     peaks = {"bf16": matmul_gflops(torch.bfloat16), "fp32": matmul_gflops(torch.float32)}
     results = []
