@@ -3,8 +3,9 @@
 One asyncio task gathers queued requests (at most `max_wait` seconds after the first, at most
 `max_batch_texts` texts), takes the slot's current model once, and scores all their texts together on
 a single worker thread (`rmcore.score_texts` sorts them by length and runs without gradients). While a
-batch is being scored, new requests queue up and form the next batch, so a busy server batches more
-and an idle one answers after at most `max_wait`.
+batch is being scored, new requests queue up and form the next batch, so a busy server batches more.
+A lone client is not made to wait: after a batch of one request, with nothing else queued, the next
+request is scored at once; `max_wait` applies only while requests arrive together.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class Batcher:
         self._task: asyncio.Task | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rewardflow-score")
         self.batches = 0  # merged batches scored so far (the benchmark reports texts per batch)
+        self._busy = False  # whether the last batch merged several requests: then wait for stragglers
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
@@ -87,9 +89,11 @@ class Batcher:
         return await future
 
     async def _gather(self) -> list[_Job]:
-        """The first queued job, then whatever joins within `max_wait`, up to `max_batch_texts` texts."""
+        """The first queued job, then whatever joins within `max_wait` (no wait for a lone client), up to
+        `max_batch_texts` texts."""
         jobs = [await self._queue.get()]
-        total, deadline = len(jobs[0].texts), time.monotonic() + self.max_wait
+        wait = self.max_wait if self._busy or not self._queue.empty() else 0.0
+        total, deadline = len(jobs[0].texts), time.monotonic() + wait
         while total < self.max_batch_texts:
             if not self._queue.empty():
                 job = self._queue.get_nowait()
@@ -103,6 +107,7 @@ class Batcher:
                     break
             jobs.append(job)
             total += len(job.texts)
+        self._busy = len(jobs) > 1
         return jobs
 
     async def _run(self) -> None:

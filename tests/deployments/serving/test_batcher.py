@@ -73,3 +73,30 @@ def test_no_model_is_refused_with_the_reason():
 
     with pytest.raises(ModelNotReadyError, match="alias 'champion'"):
         asyncio.run(scenario())
+
+
+def test_a_lone_client_is_not_made_to_wait(model_dirs):
+    """One request at a time is scored at once; requests arriving together still wait to be merged."""
+    slot = ModelSlot()
+    slot.swap(load_folder(model_dirs["good"], "1", {}))
+    max_wait = 2.0
+
+    async def scenario():
+        batcher = Batcher(slot, score_loaded, max_wait=max_wait, max_batch_texts=64)
+        await batcher.start()
+        try:
+            began = asyncio.get_running_loop().time()
+            for _ in range(3):  # one client, one request after the other
+                await batcher.submit(["a lone text"])
+            lone = asyncio.get_running_loop().time() - began
+            # two arrive together, a third 0.1 s later: the busy batcher waits for it
+            first = asyncio.gather(*(batcher.submit(["together"]) for _ in range(2)))
+            await asyncio.sleep(0.1)
+            await asyncio.gather(first, batcher.submit(["straggler"]))
+        finally:
+            await batcher.stop()
+        return lone, batcher.batches
+
+    lone, batches = asyncio.run(scenario())
+    assert lone < max_wait  # none of the three waited for company
+    assert batches == 4  # three lone batches, then one of three requests
