@@ -46,12 +46,18 @@ class Follower:
             offset=self.shown_logs,
         )
         self.shown_logs += len(logs)
-        lines += [f"   {log.message}" for log in logs if log.level >= INFO]
+        lines += [f"   {log.message}" for log in logs if log.level >= INFO and not _routine(log)]
         run = client.read_flow_run(self.flow_run_id)
         if run.state_name != self.state:
             self.state = run.state_name
             lines.append(f"== {run.state_name}")
         return lines
+
+
+def _routine(log: Any) -> bool:
+    """Prefect's "Finished in state Completed()" line of each task and of the flow: the phase and state
+    lines already say so (other end states are shown: they say what went wrong)."""
+    return log.message.startswith("Finished in state Completed")
 
 
 def phase(task_run_name: str) -> str:

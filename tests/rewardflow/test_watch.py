@@ -43,3 +43,4 @@ def test_follow_shows_phases_and_progress_once(prefect_harness):
     assert text.count("   train step 1/2 (50%) · 3.0 pairs/s · ETA 0:00:01") == 1
     assert "   train step 2/2 (100%) · 3.0 pairs/s · done in 0:00:02" in text
     assert text[-1] == "== Completed" or "== Completed" in text
+    assert not [line for line in text if "Finished in state Completed" in line]  # the phase lines say it
