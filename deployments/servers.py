@@ -90,7 +90,9 @@ def process_specs(config: ServerConfig, schedule: ScheduleConfig) -> list[Proces
     runner_argv = [py, "-m", "deployments.nightly", "--home", str(home), *runner_args(schedule)]
     # No MLFLOW_TRACKING_URI for the runner: the flow writes HOME/mlflow/mlflow.db directly (tasks.tracking.runs),
     # the same file the MLflow server reads, so training never depends on the server being up.
-    runner_env = {**prefect_env(home), "PREFECT_API_URL": prefect_url}
+    from tasks.tracking.runs import MLFLOW_UI_ENV  # here: `status` and `down` need no MLflow import
+
+    runner_env = {**prefect_env(home), "PREFECT_API_URL": prefect_url, MLFLOW_UI_ENV: mlflow_url}
     specs = [
         ProcessSpec(
             "prefect",

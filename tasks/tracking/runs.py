@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import re
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
@@ -216,10 +217,17 @@ def log_text(run_id: str, text: str, artifact_file: str, tracking_uri: str | Non
     client(tracking_uri).log_text(run_id, text, artifact_file)
 
 
+# Set by `rewardflow up` for its deployment runner, which writes the store file directly: the URL of the
+# MLflow server reading that same file, so the links a run writes open in the UI.
+MLFLOW_UI_ENV = "REWARDFLOW_MLFLOW_UI"
+
+
 def run_url(tracking_uri: str, experiment_id: str, run_id: str) -> str:
-    """A link a person can open: the MLflow UI page for a server, else the `runs:/` URI and store."""
-    if tracking_uri.startswith(("http://", "https://")):
-        return f"{tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    """A link a person can open: the MLflow UI page for a server (the tracking server, or the one named by
+    MLFLOW_UI_ENV), else the `runs:/` URI and store."""
+    server = tracking_uri if tracking_uri.startswith(("http://", "https://")) else os.environ.get(MLFLOW_UI_ENV)
+    if server:
+        return f"{server.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
     return f"runs:/{run_id} (store {tracking_uri})"
 
 

@@ -48,6 +48,7 @@ def test_specs_bind_loopback_and_keep_state_under_home(config):
     assert f"{config.home}/mlflow/artifacts" in mlflow.argv and "5311" in mlflow.argv
     assert runner.argv[1:5] == ["-m", "deployments.nightly", "--home", config.home]
     assert runner.env["PREFECT_API_URL"] == "http://127.0.0.1:4311/api"
+    assert runner.env["REWARDFLOW_MLFLOW_UI"] == "http://127.0.0.1:5311"  # the runner's links open in the UI
     assert runner.health_url.endswith("/api/deployments/name/reward-model/nightly")
     assert all(spec.log.startswith(f"{config.home}/logs/") for spec in (prefect, mlflow, runner))
 

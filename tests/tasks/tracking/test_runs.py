@@ -101,9 +101,15 @@ def test_reports_and_model_card_are_logged_as_artifacts(mlflow_home, tracking_ur
     assert summary["by_rule"] == {"empty": 3}
 
 
-def test_run_url_links_to_the_ui_only_for_a_server():
+def test_run_url_links_to_the_ui_only_for_a_server(monkeypatch):
+    monkeypatch.delenv(tracking.MLFLOW_UI_ENV, raising=False)
     assert tracking.run_url("http://127.0.0.1:5000/", "1", "abc") == "http://127.0.0.1:5000/#/experiments/1/runs/abc"
     assert tracking.run_url("sqlite:///x.db", "1", "abc").startswith("runs:/abc")
+
+
+def test_run_url_links_to_the_server_reading_the_store_file(monkeypatch):
+    monkeypatch.setenv(tracking.MLFLOW_UI_ENV, "http://127.0.0.1:5000")
+    assert tracking.run_url("sqlite:///x.db", "1", "abc") == "http://127.0.0.1:5000/#/experiments/1/runs/abc"
 
 
 def test_start_tracking_run_task_creates_a_running_run_in_the_home_store(mlflow_home, tracking_uri):
