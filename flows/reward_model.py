@@ -64,13 +64,16 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
         cache, num_proc = home / "cache" / "tokenized", config.dataset_num_proc
         train_ds = tokenize(train_pairs, job.model_name_or_path, max_length, cache, num_proc, config)
         result = train(train_ds, None, config, job)
-        evaluation = evaluate_model(result.model_dir, str(eval_path), str(run_dir / "eval"), max_length=max_length)
+        trusted = config.trust_remote_code  # evaluation, merge and gate load models as training did
+        evaluation = evaluate_model(
+            result.model_dir, str(eval_path), str(run_dir / "eval"), max_length=max_length, trust_remote_code=trusted
+        )
         log_run_outputs(run_id, result, evaluation, job.model_name_or_path, hashes["train_hash"], config)
         with transaction():  # a failure from here on undoes the registration (see tasks.registry.promotion)
             register = register_candidate_task.with_options(
                 retries=params.register_retries, retry_delay_seconds=params.register_retry_delay
             )
-            version = register(run_id, "model", registry, str(home), hashes, key, result.model_dir)
+            version = register(run_id, "model", registry, str(home), hashes, key, result.model_dir, trusted)
             decision = gate_and_promote_task(
                 version,
                 evaluation.scored_path,
@@ -81,6 +84,7 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
                 32,
                 max_length,
                 params.gate_checks,
+                trusted,
             )
             link = run_link(run_id, params.tracking_uri)
             publish_decision(decision, registry.name, version, link, version_url(tracking_uri, registry.name, version))

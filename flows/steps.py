@@ -131,6 +131,14 @@ def held_batches(home: Path) -> list[str]:
     return list(notices)
 
 
+def trusts_remote_code(params: RewardFlowParams) -> bool:
+    """`RewardConfig.trust_remote_code` of the run (its default unless `training` sets it), known before the
+    run folder and so the config exist: ingest loads the champion first."""
+    return bool(
+        params.training.get("trust_remote_code", RewardConfig.__dataclass_fields__["trust_remote_code"].default)
+    )
+
+
 def ingest_new_pairs(params: RewardFlowParams, home: Path) -> IngestReport | None:
     """Validate and store `params.dataset_name` first, if given; the champion, if any, scores the new pairs."""
     dataset = checked_dataset(params)
@@ -138,4 +146,5 @@ def ingest_new_pairs(params: RewardFlowParams, home: Path) -> IngestReport | Non
         return None
     uri = params.tracking_uri or default_tracking_uri(home)
     data_config = pipeline_data_config(params)
-    return ingest([dataset], home, data_config, params.health, params.registered_model_name, uri)
+    trusted = trusts_remote_code(params)
+    return ingest([dataset], home, data_config, params.health, params.registered_model_name, uri, trusted)

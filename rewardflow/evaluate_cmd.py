@@ -45,6 +45,13 @@ def make_parser() -> argparse.ArgumentParser:
         default=None,
         help="Tokens per text; longer ones are cut from the left and counted as truncated. Default: the model's limit.",
     )
+    parser.add_argument(
+        "--trust_remote_code",
+        "--trust-remote-code",
+        action="store_true",
+        help="Run the model code saved in the model folder (config.json auto_map), as training with "
+        "--trust_remote_code did. Only for models you trust.",
+    )
     parser.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
     parser.add_argument(
         "--tracking_uri",
@@ -100,7 +107,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         from tasks.tracking.runs import use_tracking
 
         tracking_uri = use_tracking(resolve_tracking_uri(args))
-    model, tokenizer = load_model_any(args.model, tracking_uri)
+    model, tokenizer = load_model_any(args.model, tracking_uri, trust_remote_code=args.trust_remote_code)
     scored = score_pairs(model, tokenizer, pairs, args.batch_size, args.max_length)
     summary = pairs_summary(pairs, scored) if len(scored) else {}
     return {"model": args.model, "data": args.data, **pair_metrics(scored), **summary}

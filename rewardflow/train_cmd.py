@@ -115,9 +115,12 @@ def train_and_evaluate(
     out = Path(config.output_dir)
     train_ds = tokenize_pairs_cached(train_df, model, max_length, out / "cache", config.dataset_num_proc)
     result = train_reward_model(train_ds, None, config, job)
-    metrics = (
-        evaluate_pairs(result.model_dir, eval_df, out / "eval", max_length=max_length).metrics if len(eval_df) else {}
-    )
+    metrics: dict[str, float] = {}
+    if len(eval_df):
+        trusted = config.trust_remote_code  # the trained model loads as its base did
+        metrics = evaluate_pairs(
+            result.model_dir, eval_df, out / "eval", max_length=max_length, trust_remote_code=trusted
+        ).metrics
     return {
         "model": script.model_name_or_path or "all-MiniLM-L6-v2 (default)",
         "data": script.dataset_name,

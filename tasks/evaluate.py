@@ -121,22 +121,26 @@ def download_model(uri: str, dst_dir: str | Path, tracking_uri: str | None = Non
 
 
 def load_model_any(
-    uri_or_dir: str | Path, tracking_uri: str | None = None, cache_dir: str | Path | None = None
+    uri_or_dir: str | Path,
+    tracking_uri: str | None = None,
+    cache_dir: str | Path | None = None,
+    trust_remote_code: bool = False,
 ) -> tuple[nn.Module, PreTrainedTokenizerBase]:
     """Load a reward model from a local folder or an MLflow URI, offline.
 
     MLflow URIs are downloaded to `cache_dir` (a temporary folder if None) and loaded from there; the
-    weights are read into memory, so the temporary folder can go.
+    weights are read into memory, so the temporary folder can go. `trust_remote_code` runs the model
+    code saved in the folder (config.json `auto_map`), as training did.
     """
     source = str(uri_or_dir)
     if not is_mlflow_uri(source):
         if not Path(source).is_dir():
             raise FileNotFoundError(f"{source}: no such model folder (or give a models:/ or runs:/ URI)")
-        return load_reward_model(source)
+        return load_reward_model(source, trust_remote_code)
     if cache_dir is not None:
-        return load_reward_model(download_model(source, cache_dir, tracking_uri))
+        return load_reward_model(download_model(source, cache_dir, tracking_uri), trust_remote_code)
     with tempfile.TemporaryDirectory(prefix="rewardflow-model-") as tmp:
-        return load_reward_model(download_model(source, tmp, tracking_uri))
+        return load_reward_model(download_model(source, tmp, tracking_uri), trust_remote_code)
 
 
 def correct_vector(
@@ -145,9 +149,10 @@ def correct_vector(
     batch_size: int = 32,
     max_length: int | None = None,
     tracking_uri: str | None = None,
+    trust_remote_code: bool = False,
 ) -> np.ndarray:
     """Per-pair outcomes (1 = chosen scored higher) of any model on the pairs: the champion scorer of the gate."""
-    model, tokenizer = load_model_any(model_uri, tracking_uri)
+    model, tokenizer = load_model_any(model_uri, tracking_uri, trust_remote_code=trust_remote_code)
     return score_pairs(model, tokenizer, pairs_df, batch_size, max_length)["correct"].to_numpy(dtype=np.float64)
 
 
@@ -189,6 +194,7 @@ def evaluate_pairs(
     max_length: int | None = None,
     tracking_uri: str | None = None,
     store_reward_stats: bool = True,
+    trust_remote_code: bool = False,
 ) -> EvalResult:
     """Score the pairs with a model folder or URI; write scores, plots, summary and logit table under `out_dir`.
 
@@ -196,7 +202,7 @@ def evaluate_pairs(
     length_bias.*, reward_stats.*; with `store_reward_stats` the reward scale is written into a model
     *folder*'s config.json before the model is logged, so a server can normalise rewards with it.
     """
-    loaded, tokenizer = load_model_any(model, tracking_uri)
+    loaded, tokenizer = load_model_any(model, tracking_uri, trust_remote_code=trust_remote_code)
     scored = score_pairs(loaded, tokenizer, pairs_df, batch_size, max_length)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -221,7 +227,10 @@ def evaluate_model(
     max_length: int | None = None,
     tracking_uri: str | None = None,
     store_reward_stats: bool = True,
+    trust_remote_code: bool = False,
 ) -> EvalResult:
     """Score the eval pairs (Parquet, written once by the flow) with a model folder or URI (see `evaluate_pairs`)."""
     pairs_df = pd.read_parquet(pairs_path)
-    return evaluate_pairs(model, pairs_df, out_dir, batch_size, max_length, tracking_uri, store_reward_stats)
+    return evaluate_pairs(
+        model, pairs_df, out_dir, batch_size, max_length, tracking_uri, store_reward_stats, trust_remote_code
+    )

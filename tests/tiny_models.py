@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -40,3 +41,35 @@ def save_tiny_bert(folder: str | Path, **kwargs) -> Path:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return Path(folder)
+
+
+# A BERT under its own model type whose classes live in the folder: loadable only with trust_remote_code.
+REMOTE_CODE = {
+    "configuration_tiny_remote.py": (
+        "from transformers import BertConfig\n\n\nclass TinyRemoteConfig(BertConfig):\n"
+        "    model_type = 'tiny-remote-bert'\n"
+    ),
+    "modeling_tiny_remote.py": (
+        "from transformers import BertForSequenceClassification\n\n"
+        "from .configuration_tiny_remote import TinyRemoteConfig\n\n\n"
+        "class TinyRemoteForSequenceClassification(BertForSequenceClassification):\n"
+        "    config_class = TinyRemoteConfig\n"
+    ),
+}
+REMOTE_AUTO_MAP = {
+    "AutoConfig": "configuration_tiny_remote.TinyRemoteConfig",
+    "AutoModelForSequenceClassification": "modeling_tiny_remote.TinyRemoteForSequenceClassification",
+}
+
+
+def save_tiny_remote_bert(folder: str | Path, **kwargs) -> Path:
+    """`save_tiny_bert` with its model code in the folder (config.json `auto_map`), as a custom model saves."""
+    folder = save_tiny_bert(folder, **kwargs)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(
+        model_type="tiny-remote-bert", architectures=["TinyRemoteForSequenceClassification"], auto_map=REMOTE_AUTO_MAP
+    )
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    for name, code in REMOTE_CODE.items():
+        (folder / name).write_text(code)
+    return folder

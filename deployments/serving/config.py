@@ -68,6 +68,13 @@ class ServeConfig:
     max_length: int | None = field(
         default=None, metadata={"help": "Tokens per text (left-truncated as in training). None = the model's."}
     )
+    trust_remote_code: bool = field(
+        default=False,
+        metadata={
+            "help": "Run the Python code saved in the model folder (config.json auto_map) when loading each "
+            "version served, as a model trained with --trust_remote_code needs. Only for models you trust."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.token is None:

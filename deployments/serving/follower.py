@@ -68,14 +68,19 @@ def registry_info(name: str, version: str) -> dict:
 
 
 def load_registered(
-    name: str, version: str, cache_dir: str | Path, alias: str | None, max_length: int | None = None
+    name: str,
+    version: str,
+    cache_dir: str | Path,
+    alias: str | None,
+    max_length: int | None = None,
+    trust_remote_code: bool = False,
 ) -> LoadedModel:
     """Download `models:/NAME/VERSION` into the cache (replacing an older download) and load it."""
     target = Path(cache_dir) / f"{name}-v{version}"
     shutil.rmtree(target, ignore_errors=True)
     folder = download_model(f"models:/{name}/{version}", target)
     info = {**registry_info(name, version), "alias": alias}
-    return load_folder(folder, version, info, max_length)
+    return load_folder(folder, version, info, max_length, trust_remote_code)
 
 
 Loader = Callable[[str, str], LoadedModel]  # (name, version) -> loaded model

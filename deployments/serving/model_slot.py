@@ -40,9 +40,15 @@ def base_model_of(model: nn.Module) -> str | None:
     return getattr(config, "base_model_name_or_path", None) or getattr(config, "model_type", None)
 
 
-def load_folder(folder: str | Path, version: str, info: dict[str, Any], max_length: int | None = None) -> LoadedModel:
+def load_folder(
+    folder: str | Path,
+    version: str,
+    info: dict[str, Any],
+    max_length: int | None = None,
+    trust_remote_code: bool = False,
+) -> LoadedModel:
     """Load a model folder and describe it: reward stats from its config.json, chat-template hash, max length."""
-    model, tokenizer = load_reward_model(folder)
+    model, tokenizer = load_reward_model(folder, trust_remote_code)
     model.eval()
     stats = read_reward_stats(folder)
     length = max_length or model_max_length(model, tokenizer)

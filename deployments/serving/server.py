@@ -36,11 +36,17 @@ def build_app(config: ServeConfig) -> FastAPI:
     if source.folder is not None:
         info = {"registered_name": None, "alias": None, "run_id": None, "source": source.folder}
         version = f"local:{Path(source.folder).name}"
-        load = functools.partial(load_folder, source.folder, version, info, config.max_length)
+        load = functools.partial(load_folder, source.folder, version, info, config.max_length, config.trust_remote_code)
         return create_app(config, slot, batcher, on_start=functools.partial(_load_once, slot, load))
     use_tracking(config.tracking_uri or default_tracking_uri(config.home))
     cache = Path(config.home) / "serve" / "models"
-    loader = functools.partial(load_registered, cache_dir=cache, alias=source.alias, max_length=config.max_length)
+    loader = functools.partial(
+        load_registered,
+        cache_dir=cache,
+        alias=source.alias,
+        max_length=config.max_length,
+        trust_remote_code=config.trust_remote_code,
+    )
     follower = AliasFollower(slot, source.name, source.alias or "", loader, config.poll_seconds)
     if source.follows:
         return create_app(config, slot, batcher, on_start=follower.start, on_stop=follower.stop)

@@ -98,7 +98,9 @@ def publish_health(health: dict, batch_id: str, key: str = "ingest-health") -> b
     return True
 
 
-def registry_champion(name: str, tracking_uri: str, batch_size: int = 32) -> ChampionOnBatch:
+def registry_champion(
+    name: str, tracking_uri: str, batch_size: int = 32, trust_remote_code: bool = False
+) -> ChampionOnBatch:
     """A `ChampionOnBatch` that scores the registry's `champion` (if any) and reads its gated accuracy."""
 
     def score(batch: pd.DataFrame) -> tuple[np.ndarray, float] | None:
@@ -117,6 +119,7 @@ def registry_champion(name: str, tracking_uri: str, batch_size: int = 32) -> Cha
         if heldout is None:
             return None
         uri = f"models:/{name}/{version.version}"
-        return correct_vector(uri, batch, batch_size, tracking_uri=tracking_uri), float(heldout)
+        correct = correct_vector(uri, batch, batch_size, tracking_uri=tracking_uri, trust_remote_code=trust_remote_code)
+        return correct, float(heldout)
 
     return score

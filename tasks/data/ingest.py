@@ -199,12 +199,16 @@ def ingest(
     health: HealthConfig | None = None,
     registered_model: str | None = None,
     tracking_uri: str | None = None,
+    trust_remote_code: bool = False,
 ) -> IngestReport:
     """Ingest pair files into the store under `home`; publish the counts per rule and the health checks.
 
-    With `registered_model` and `tracking_uri`, its champion (if any) is scored on the new pairs.
+    With `registered_model` and `tracking_uri`, its champion (if any) is scored on the new pairs, loaded
+    with `trust_remote_code` as the run loads its models.
     """
-    champion = registry_champion(registered_model, tracking_uri) if registered_model and tracking_uri else None
+    champion = None
+    if registered_model and tracking_uri:
+        champion = registry_champion(registered_model, tracking_uri, trust_remote_code=trust_remote_code)
     report = ingest_files(sources, home, config, health, champion)
     publish_rule_counts(report.to_dict(), key="ingest-rule-counts")
     if report.health:

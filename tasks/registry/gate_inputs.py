@@ -43,14 +43,26 @@ def gate_inputs(
 
 
 def score_model(
-    model_uri: str, pairs_df: pd.DataFrame, batch_size: int = 32, max_length: int | None = None
+    model_uri: str,
+    pairs_df: pd.DataFrame,
+    batch_size: int = 32,
+    max_length: int | None = None,
+    trust_remote_code: bool = False,
 ) -> pd.DataFrame:
     """A model's scored frame (reward_chosen, reward_rejected, correct, truncated) on the pairs."""
-    model, tokenizer = load_model_any(model_uri)
+    model, tokenizer = load_model_any(model_uri, trust_remote_code=trust_remote_code)
     return score_pairs(model, tokenizer, pairs_df, batch_size, max_length)
 
 
-def champion_scores(pairs_path: str | Path, batch_size: int = 32, max_length: int | None = None) -> ChampionScores:
+def champion_scores(
+    pairs_path: str | Path, batch_size: int = 32, max_length: int | None = None, trust_remote_code: bool = False
+) -> ChampionScores:
     """A `ChampionScores` over the eval pairs stored at `pairs_path`."""
     pairs_df = pd.read_parquet(pairs_path)
-    return functools.partial(score_model, pairs_df=pairs_df, batch_size=batch_size, max_length=max_length)
+    return functools.partial(
+        score_model,
+        pairs_df=pairs_df,
+        batch_size=batch_size,
+        max_length=max_length,
+        trust_remote_code=trust_remote_code,
+    )

@@ -38,15 +38,16 @@ def register_candidate_task(
     tags: dict | None = None,
     idempotency_key: str | None = None,
     model_dir: str | None = None,
+    trust_remote_code: bool = False,
 ) -> str:
     """Register the run's model as a new version with alias `challenger` (once per idempotency key).
 
     With `model_dir`, the folder is logged first as the run's Logged Model and the version is made from
     it (`models:/<model_id>`), unless this work already has a version (its model was logged by the run
-    that registered it).
+    that registered it). `trust_remote_code` is the training's: a LoRA adapter is merged before logging.
     """
     if model_dir is not None and (idempotency_key is None or find_version(config.name, idempotency_key) is None):
-        model_artifact_path = log_logged_model(run_id, model_dir, config.name)
+        model_artifact_path = log_logged_model(run_id, model_dir, config.name, trust_remote_code=trust_remote_code)
     if model_dir is not None:  # how the model saw conversations: a server must render with the same template
         tags = {**(tags or {}), **chat_template_tags(model_dir)}
     lock = config.resolved_lock_path(home)
@@ -65,10 +66,18 @@ def _undo_candidate(transaction: Transaction) -> None:
         undo_candidate(undo["name"], undo["version"], undo["lock"], undo["timeout"])
 
 
-def pairs_scorer(pairs_path: str | Path, batch_size: int = 32, max_length: int | None = None) -> ChampionScorer:
+def pairs_scorer(
+    pairs_path: str | Path, batch_size: int = 32, max_length: int | None = None, trust_remote_code: bool = False
+) -> ChampionScorer:
     """A champion scorer that loads a model URI and scores the eval pairs stored at `pairs_path`."""
     pairs_df = pd.read_parquet(pairs_path)
-    return functools.partial(correct_vector, pairs_df=pairs_df, batch_size=batch_size, max_length=max_length)
+    return functools.partial(
+        correct_vector,
+        pairs_df=pairs_df,
+        batch_size=batch_size,
+        max_length=max_length,
+        trust_remote_code=trust_remote_code,
+    )
 
 
 @task(name="gate-and-promote", cache_policy=NO_CACHE)
@@ -82,17 +91,19 @@ def gate_and_promote_task(
     batch_size: int = 32,
     max_length: int | None = None,
     checks: GateChecks | None = None,
+    trust_remote_code: bool = False,
 ) -> Decision:
     """Score the champion on the same eval pairs under the lock and promote the challenger only if it wins.
 
     `scores_path` is the challenger's `eval_scores.parquet` from `evaluate_model`, on `pairs_path`. With
-    `checks`, no slice may regress and length bias may not grow beyond them either.
+    `checks`, no slice may regress and length bias may not grow beyond them either. `trust_remote_code`
+    is the run's: the champion is loaded as the challenger was.
     """
     challenger_correct = pd.read_parquet(scores_path)["correct"].to_numpy(dtype=np.float64)
     lock, timeout = config.resolved_lock_path(home), config.lock_timeout
     if checks is None:
-        scorer = pairs_scorer(pairs_path, batch_size, max_length)
+        scorer = pairs_scorer(pairs_path, batch_size, max_length, trust_remote_code)
         return gate_and_promote(config.name, version, challenger_correct, scorer, rule, lock, timeout)
     inputs = gate_inputs(scores_path, pairs_path)
-    scorer = champion_scores(pairs_path, batch_size, max_length)
+    scorer = champion_scores(pairs_path, batch_size, max_length, trust_remote_code)
     return gate_and_promote(config.name, version, challenger_correct, scorer, rule, lock, timeout, checks, inputs)

@@ -22,11 +22,14 @@ from tasks.tracking.runs import client
 MODEL_TYPE = "reward-model"
 
 
-def merge_adapter(model_dir: str | Path, out_dir: str | Path) -> Path:
-    """Merge a LoRA adapter folder into its base and save plain weights + tokenizer to `out_dir`."""
+def merge_adapter(model_dir: str | Path, out_dir: str | Path, trust_remote_code: bool = False) -> Path:
+    """Merge a LoRA adapter folder into its base and save plain weights + tokenizer to `out_dir`.
+
+    `trust_remote_code` runs the base's own model code (config.json `auto_map`), as training did.
+    """
     from rmcore import load_reward_model
 
-    model, tokenizer = load_reward_model(model_dir)
+    model, tokenizer = load_reward_model(model_dir, trust_remote_code)
     merged = model.merge_and_unload()
     merged.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
@@ -34,28 +37,38 @@ def merge_adapter(model_dir: str | Path, out_dir: str | Path) -> Path:
 
 
 @contextmanager
-def self_contained(model_dir: str | Path) -> Iterator[Path]:
+def self_contained(model_dir: str | Path, trust_remote_code: bool = False) -> Iterator[Path]:
     """The checked model folder to log: as it is, or (an adapter) merged into a temporary folder."""
     folder = Path(check_model_folder(str(model_dir), weights=True))
     if not is_adapter_dir(folder):
         yield folder
         return
     with tempfile.TemporaryDirectory() as staging:
-        yield merge_adapter(folder, staging)
+        yield merge_adapter(folder, staging, trust_remote_code)
 
 
 def log_model_dir(
-    run_id: str, model_dir: str | Path, artifact_path: str = "model", tracking_uri: str | None = None
+    run_id: str,
+    model_dir: str | Path,
+    artifact_path: str = "model",
+    tracking_uri: str | None = None,
+    trust_remote_code: bool = False,
 ) -> str:
     """Log a saved reward model folder as run artifacts (LoRA adapters merged first). Returns the artifact path."""
-    with self_contained(model_dir) as folder:
+    with self_contained(model_dir, trust_remote_code) as folder:
         client(tracking_uri).log_artifacts(run_id, str(folder), artifact_path)
     return artifact_path
 
 
-def log_logged_model(run_id: str, model_dir: str, name: str = "reward-model", tracking_uri: str | None = None) -> str:
+def log_logged_model(
+    run_id: str,
+    model_dir: str,
+    name: str = "reward-model",
+    tracking_uri: str | None = None,
+    trust_remote_code: bool = False,
+) -> str:
     """Store the model folder (LoRA adapters merged first) as a Logged Model of the run. Returns `models:/<id>`."""
-    with self_contained(model_dir) as folder:
+    with self_contained(model_dir, trust_remote_code) as folder:
         mlflow_client = client(tracking_uri)
         experiment_id = mlflow_client.get_run(run_id).info.experiment_id
         model = mlflow_client.create_logged_model(experiment_id, name=name, source_run_id=run_id, model_type=MODEL_TYPE)

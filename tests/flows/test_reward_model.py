@@ -7,6 +7,7 @@ and is promoted; a run that fails in training changes nothing in the registry.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -15,6 +16,8 @@ from mlflow import MlflowClient
 from flows.params import RewardFlowParams
 from flows.reward_model import reward_model
 from rmcore.compare import PromotionRule
+from rmcore.script_args import LoraArguments
+from tests.tiny_models import save_tiny_remote_bert
 
 NAME = "flow-test-reward-model"
 
@@ -147,3 +150,24 @@ def test_failure_after_the_gate_rolls_the_registration_back(first_run, mlflow_st
     with pytest.raises(RuntimeError, match="tracking store went away"):
         reward_model(params(home, mlflow_store, seed=5))  # new work: it registers, is gated, then fails
     assert registry_state(mlflow_store) == before
+
+
+def test_a_base_with_its_own_code_is_evaluated_merged_and_gated_with_trust_remote_code(
+    prefect_harness, mlflow_store, synthetic_file, tmp_path
+):
+    """`training.trust_remote_code` reaches every later load: evaluation, the LoRA merge, and the champion
+    at the next run's ingest health check and gate."""
+    name, base, home = f"{NAME}-remote", save_tiny_remote_bert(tmp_path / "remote"), tmp_path / "home"
+    settings = {"registered_model_name": name, "experiment_name": name, "model_name_or_path": str(base)}
+    settings["lora"] = LoraArguments(use_peft=True, lora_r=2, lora_alpha=4, lora_target_modules=["query", "value"])
+    settings["training"] = fast_training(max_steps=2, trust_remote_code=True)
+    first = reward_model(params(home, mlflow_store, dataset_name=str(synthetic_file), **settings))
+    more = tmp_path / "more.jsonl"
+    rows = [json.loads(line) for line in synthetic_file.read_text().splitlines()[:40]]
+    more.write_text("".join(json.dumps({k: f"{v} Thanks." for k, v in row.items()}) + "\n" for row in rows))
+
+    second = reward_model(params(home, mlflow_store, dataset_name=str(more), **settings))
+
+    assert first["promoted"] is True and second["version"] != first["version"]
+    tags = MlflowClient(mlflow_store).get_model_version(name, second["version"]).tags
+    assert tags["gate.champion_version"] == first["version"]  # the champion with its own code was scored

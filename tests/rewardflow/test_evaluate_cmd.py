@@ -15,7 +15,7 @@ import pytest
 from rewardflow import cli, evaluate_cmd
 from rmcore.compare import PromotionRule
 from rmcore.models import default_model_path
-from tests.tiny_models import save_tiny_bert
+from tests.tiny_models import save_tiny_bert, save_tiny_remote_bert
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +60,16 @@ def test_json_on_the_saved_minilm_folder(pairs_file, capsys):
 def test_max_length_counts_truncated_pairs(tiny_model_dir, pairs_file, capsys):
     result = run_json(["--model", str(tiny_model_dir), "--data", str(pairs_file), "--max_length", "8"], capsys)
     assert result["truncated"] == 12  # the prompt alone is longer than 8 tokens
+
+
+def test_a_model_with_its_own_code_needs_trust_remote_code(pairs_file, tmp_path, capsys):
+    folder = str(save_tiny_remote_bert(tmp_path / "remote", hidden=16))
+    assert cli.main(["evaluate", "--model", folder, "--data", str(pairs_file)]) == 1
+    assert "custom code" in capsys.readouterr().err
+
+    result = run_json(["--model", folder, "--data", str(pairs_file), "--trust_remote_code"], capsys)
+
+    assert result["n_pairs"] == 12
 
 
 def test_models_uri_of_the_champion_scores_like_the_folder(tiny_model_dir, pairs_file, tmp_path, capsys):

@@ -9,6 +9,7 @@ import torch
 
 from rewardflow import cli, train_cmd
 from rmcore import load_reward_model, score_texts
+from tests.tiny_models import save_tiny_remote_bert
 
 PAIRS = [
     {"chosen": "Human: hi Assistant: Hello! How can I help?", "rejected": "Human: hi Assistant: Go away."},
@@ -51,6 +52,15 @@ def test_trains_and_saves_model_and_tokenizer(tmp_path, capsys):
     assert len(score_texts(model, tokenizer, [PAIRS[0]["chosen"]])) == 1
     printed = capsys.readouterr().out
     assert "rewardflow train" in printed and "eval accuracy" in printed and "saved to" in printed
+
+
+def test_a_base_with_its_own_code_is_trained_and_evaluated_with_trust_remote_code(tmp_path):
+    base, data = save_tiny_remote_bert(tmp_path / "remote"), write_pairs(tmp_path / "pairs.jsonl", PAIRS)
+    argv = ["--dataset_name", data, "--model_name_or_path", str(base), *QUICK, "--trust_remote_code"]
+    assert train_cmd.main([*argv, "--output_dir", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "eval" / "eval_scores.parquet").is_file()
+    model, _ = load_reward_model(tmp_path / "out" / "model", trust_remote_code=True)
+    assert type(model).__name__ == "TinyRemoteForSequenceClassification"
 
 
 def test_use_peft_saves_an_adapter_that_loads_back(tmp_path):

@@ -12,6 +12,7 @@ import pytest
 from rmcore import load_reward_model, score_texts
 from tasks.evaluate import evaluate_model, frame_texts, load_model_any, pair_metrics, score_pairs
 from tests.tasks import mlflow_fixtures as fx
+from tests.tiny_models import save_tiny_remote_bert
 
 mlflow_home, tracking_uri, model_dirs = fx.mlflow_home, fx.tracking_uri, fx.model_dirs
 SHARED_PAIRS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "hh-rlhf-harmless-base-1800.jsonl.gz"
@@ -121,6 +122,21 @@ def test_evaluate_model_stores_the_reward_scale_in_the_model_folder(model_dirs, 
         and result.metrics["reward_stats.n"] == 24
     )
     load_reward_model(folder)  # the extra config key does not get in the way of loading
+
+
+def test_a_model_with_its_own_code_is_evaluated_only_with_trust_remote_code(mlflow_home, tracking_uri, tmp_path):
+    folder = save_tiny_remote_bert(tmp_path / "remote")
+    pairs_path = tmp_path / "eval.parquet"
+    fx.synthetic_pairs(8).to_parquet(pairs_path)
+    with pytest.raises(ValueError, match="custom code"):
+        evaluate_model.fn(str(folder), str(pairs_path), str(tmp_path / "refused"))
+
+    result = evaluate_model.fn(str(folder), str(pairs_path), str(tmp_path / "out"), trust_remote_code=True)
+
+    assert result.metrics["n_pairs"] == 8
+    run_id = fx.log_candidate(mlflow_home, "exp-evaluate-remote", folder)
+    model, _ = load_model_any(f"runs:/{run_id}/model", trust_remote_code=True)
+    assert type(model).__name__ == "TinyRemoteForSequenceClassification"
 
 
 @pytest.mark.skipif(not SHARED_PAIRS.exists(), reason="shared hh-rlhf pairs not present")

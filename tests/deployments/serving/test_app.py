@@ -13,6 +13,7 @@ from rmcore import load_reward_model, score_texts
 from rmcore.normalization import read_reward_stats, reward_stats, write_reward_stats
 from tests.deployments.serving.serve_helpers import running, wait_for
 from tests.tasks import mlflow_fixtures as fx
+from tests.tiny_models import save_tiny_remote_bert
 
 mlflow_home, tracking_uri, model_dirs = fx.mlflow_home, fx.tracking_uri, fx.model_dirs
 TEXTS = ["Human: hi\n\nAssistant: sun happy bright", "Human: hi\n\nAssistant: rain cold", "warm " * 40, "x"]
@@ -130,6 +131,21 @@ def test_no_model_yet_is_503_with_the_reason(mlflow_home, tracking_uri):
         assert health.status_code == 503 and "rm-serve-none" in health.json()["reason"]
         response = httpx.post(f"{srv.url}/get_reward", json={"query": ["a"]})
         assert response.status_code == 503 and "no model served yet" in response.json()["error"]
+
+
+def test_a_model_folder_with_its_own_code_is_served_only_with_trust_remote_code(tmp_path):
+    from deployments.config import from_arguments
+    from rewardflow.serve_cmd import build_parser
+
+    args = build_parser().parse_args(["--home", str(tmp_path), "--trust-remote-code"])
+    assert from_arguments(ServeConfig, args).trust_remote_code and not ServeConfig().trust_remote_code
+    folder = save_tiny_remote_bert(tmp_path / "remote")
+    with running(tmp_path / "refusing", model=str(folder)) as srv:
+        wait_for(lambda: "custom code" in httpx.get(f"{srv.url}/health").text, 60, "the refusal")
+
+    with running(tmp_path / "trusting", model=str(folder), trust_remote_code=True) as srv:
+        wait_for(lambda: httpx.get(f"{srv.url}/health").status_code == 200, 60, "the model to load")
+        assert post(srv, "/score", json={"texts": TEXTS}).json()["count"] == len(TEXTS)
 
 
 def test_a_non_loopback_host_needs_a_token(monkeypatch):

@@ -11,6 +11,7 @@ import pytest
 from deployments.serving.follower import ModelSource, parse_source
 from tests.deployments.serving.serve_helpers import broken_copy, promote, register, running, wait_for
 from tests.tasks import mlflow_fixtures as fx
+from tests.tiny_models import save_tiny_remote_bert
 
 mlflow_home, tracking_uri, model_dirs = fx.mlflow_home, fx.tracking_uri, fx.model_dirs
 POLL = 0.5
@@ -102,3 +103,15 @@ def test_a_pinned_version_is_served_and_not_followed(mlflow_home, tracking_uri, 
         promote(name, register(mlflow_home, name, model_dirs["bad"]))
         time.sleep(POLL * 2)
         assert served_version(srv.url) == first
+
+
+def test_a_promoted_version_with_its_own_code_is_swapped_in_with_trust_remote_code(
+    mlflow_home, tracking_uri, model_dirs, tmp_path
+):
+    name = "rm-serve-remote"
+    promote(name, register(mlflow_home, name, model_dirs["good"]))
+    with running(mlflow_home, model=f"models:/{name}@champion", poll_seconds=POLL, trust_remote_code=True) as srv:
+        wait_for(lambda: served_version(srv.url), 60, "the first version")
+        remote = register(mlflow_home, name, save_tiny_remote_bert(tmp_path / "remote"))
+        promote(name, remote)
+        wait_for(lambda: served_version(srv.url) == remote, 60, f"version {remote} to be swapped in")

@@ -13,6 +13,7 @@ from tasks.registry.register import register_candidate
 from tasks.tracking.logged_model import log_logged_model, log_model_dir, logged_model_id
 from tasks.tracking.runs import client, ensure_experiment, start_run
 from tests.tasks import mlflow_fixtures as fx
+from tests.tiny_models import save_tiny_remote_bert
 
 mlflow_home, tracking_uri, model_dirs = fx.mlflow_home, fx.tracking_uri, fx.model_dirs
 
@@ -63,3 +64,21 @@ def test_a_lora_adapter_is_logged_merged_so_it_loads_without_its_base(mlflow_hom
     assert not (Path(local) / "adapter_config.json").exists()
     merged, _ = load_reward_model(local)
     assert type(merged).__name__ == "BertForSequenceClassification"
+
+
+def test_an_adapter_on_a_base_with_its_own_code_is_merged_with_trust_remote_code(mlflow_home, tracking_uri, tmp_path):
+    from peft import get_peft_model
+
+    base = save_tiny_remote_bert(tmp_path / "remote-base")
+    model, tokenizer = load_reward_model(base, trust_remote_code=True)
+    adapter = get_peft_model(model, lora_config(r=2, alpha=4, target_modules=["query", "value"]))
+    adapter.save_pretrained(tmp_path / "adapter")
+    tokenizer.save_pretrained(tmp_path / "adapter")
+    run_id = start_run(ensure_experiment("exp-lora-remote", mlflow_home), "t")
+
+    uri = log_logged_model(run_id, str(tmp_path / "adapter"), "rm-remote", trust_remote_code=True)
+
+    local = mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path / "dl"))
+    assert not (Path(local) / "adapter_config.json").exists()
+    merged, _ = load_reward_model(local, trust_remote_code=True)  # the model code travels with the weights
+    assert type(merged).__name__ == "TinyRemoteForSequenceClassification"
