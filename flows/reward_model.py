@@ -74,18 +74,9 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
                 retries=params.register_retries, retry_delay_seconds=params.register_retry_delay
             )
             version = register(run_id, "model", registry, str(home), hashes, key, result.model_dir, trusted)
-            decision = gate_and_promote_task(
-                version,
-                evaluation.scored_path,
-                str(eval_path),
-                params.promotion,
-                registry,
-                str(home),
-                32,
-                max_length,
-                params.gate_checks,
-                trusted,
-            )
+            scored = (evaluation.scored_path, str(eval_path))  # challenger's scores, the eval pairs
+            gate = (params.promotion, registry, str(home), 32, max_length, params.gate_checks, trusted)
+            decision = gate_and_promote_task(version, *scored, *gate)
             link = run_link(run_id, params.tracking_uri)
             publish_decision(decision, registry.name, version, link, version_url(tracking_uri, registry.name, version))
             log_decision(run_id, decision, version)
