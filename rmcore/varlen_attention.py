@@ -247,7 +247,8 @@ def varlen_attention(model: nn.Module) -> Iterator[None]:
     checkpointed layer is given, for this forward, a checkpoint function whose recomputation runs under
     the varlen attention too, so the replay sees the same pieces as the forward did.
     """
-    checkpointed = [m for m in model.modules() if getattr(m, "gradient_checkpointing", False)]
+    replays = model.training and torch.is_grad_enabled()  # checkpointing acts only then: scoring skips the scan
+    checkpointed = [m for m in model.modules() if getattr(m, "gradient_checkpointing", False)] if replays else []
     originals = [m.__dict__.get("_gradient_checkpointing_func") for m in checkpointed]
     for module, checkpoint in zip(checkpointed, originals, strict=True):
         if checkpoint is not None:
