@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from rmcore.slices import wilson_interval
+
 RULES = ("bootstrap", "min_delta")
 # Resamples per chunk: bounds the [chunk, N] index matrix to a few MB even for 100k pairs.
 _CHUNK = 256
@@ -44,10 +46,22 @@ class PromotionRule:
     seed: int = field(
         default=0, metadata={"help": "Seed of the bootstrap resampling, so a decision can be reproduced."}
     )
+    first_champion_floor: float | None = field(
+        default=0.5,
+        metadata={
+            "help": "With no champion yet, the first model is promoted only if the lower bound of the 95% Wilson "
+            "interval of its held-out accuracy is above this (0-1). 0.5 = measurably better than a coin: a model "
+            "at chance is registered but never served. None = any evaluated first model becomes champion."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
             raise ValueError(f"PromotionRule.rule must be one of {RULES}, got {self.rule!r}")
+        if self.first_champion_floor is not None and not 0.0 <= self.first_champion_floor < 1.0:
+            raise ValueError(
+                f"PromotionRule.first_champion_floor must be in [0, 1) or None, got {self.first_champion_floor}"
+            )
         if not 0.0 <= self.min_delta <= 1.0:
             raise ValueError(f"PromotionRule.min_delta must be in [0, 1] (an accuracy gain), got {self.min_delta}")
         if not 0.0 < self.confidence < 1.0:
@@ -122,9 +136,9 @@ def decide_promotion(
 ) -> Decision:
     """Promote the challenger only if it is better than the champion under the rule.
 
-    No champion promotes ("first model") if the challenger's outcomes are usable; anything that cannot
-    be compared (empty, NaN, different lengths) does not; equal or worse does not. `figures` always
-    holds what was measured.
+    No champion promotes ("first model") if the challenger's outcomes are usable and clear
+    `rule.first_champion_floor`; anything that cannot be compared (empty, NaN, different lengths) does
+    not; equal or worse does not. `figures` always holds what was measured.
     """
     challenger = _as_outcomes(challenger_correct)
     champion = _as_outcomes(champion_correct)
@@ -134,8 +148,7 @@ def decide_promotion(
         problem = _invalid(challenger, challenger)
         if problem is not None:
             return Decision(False, f"first model not promoted: {problem}", {"n_pairs": float(challenger.size)})
-        figures = {"challenger_accuracy": float(challenger.mean()), "n_pairs": float(challenger.size)}
-        return Decision(True, "first model: there is no champion yet", figures)
+        return _decide_first(challenger, rule)
     problem = _invalid(challenger, champion)
     if problem is not None:
         return Decision(False, f"not comparable: {problem}", {"n_pairs": float(challenger.size)})
@@ -147,6 +160,25 @@ def decide_promotion(
     if rule.rule == "bootstrap":
         return _decide_bootstrap(challenger, champion, rule, figures)
     return _decide_min_delta(challenger, champion, rule, figures)
+
+
+def _decide_first(challenger: np.ndarray, rule: PromotionRule) -> Decision:
+    """The first model against the floor: the lower bound of its accuracy's Wilson interval."""
+    hits, n = int(challenger.sum()), int(challenger.size)
+    low, high = wilson_interval(hits, n)
+    figures = {"challenger_accuracy": hits / n, "n_pairs": float(n), "accuracy_low": low, "accuracy_high": high}
+    accuracy = f"held-out accuracy {hits / n:.4f} on {n} pairs, 95% interval [{low:.4f}, {high:.4f}]"
+    if rule.first_champion_floor is None:
+        return Decision(True, f"first model: there is no champion yet ({accuracy})", figures)
+    figures["first_champion_floor"] = rule.first_champion_floor
+    if low > rule.first_champion_floor:
+        return Decision(True, f"first model: {accuracy} lies above the floor {rule.first_champion_floor}", figures)
+    return Decision(
+        False,
+        f"first model not promoted: {accuracy} does not lie above the floor {rule.first_champion_floor} "
+        "(not measurably better than chance); train longer or on more pairs, or lower promotion.first_champion_floor",
+        figures,
+    )
 
 
 def _decide_bootstrap(challenger: np.ndarray, champion: np.ndarray, rule: PromotionRule, figures: dict) -> Decision:

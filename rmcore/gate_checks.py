@@ -55,7 +55,26 @@ class GateChecks:
         },
     )
 
+    no_regression_on: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Names of pinned benchmarks (`rewardflow benchmark add`) the challenger may not regress on: "
+            "both models are scored on the benchmark's fixed pairs, and the challenger is blocked when the "
+            "upper bound of the paired-bootstrap interval of accuracy (challenger - champion) there is below "
+            "-benchmark_tolerance. Empty = benchmarks are measured and logged but never block."
+        },
+    )
+    benchmark_tolerance: float = field(
+        default=0.0,
+        metadata={
+            "help": "How much worse (0-1) a challenger may clearly be on a benchmark of no_regression_on. 0 = any "
+            "regression the interval is sure of blocks."
+        },
+    )
+
     def __post_init__(self) -> None:
+        if not 0.0 <= self.benchmark_tolerance <= 1.0:
+            raise ValueError(f"GateChecks.benchmark_tolerance must be in [0, 1], got {self.benchmark_tolerance}")
         if self.min_slice_pairs < 0:
             raise ValueError(f"GateChecks.min_slice_pairs must be >= 0, got {self.min_slice_pairs}")
         if not 0.0 <= self.slice_tolerance <= 1.0:
@@ -201,3 +220,50 @@ def passed_reason(overall: Decision, slices: list[dict], checks: GateChecks) -> 
         f"{overall.reason}; none of {checked} slices with >= {checks.min_slice_pairs} pairs regresses; "
         "length bias within bounds"
     )
+
+
+def benchmark_check(
+    name: str,
+    challenger_correct: np.ndarray,
+    champion_correct: np.ndarray,
+    checks: GateChecks,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> dict:
+    """Challenger against champion on one pinned benchmark: accuracy diff, its interval, `regressed`.
+
+    Args:
+        challenger_correct, champion_correct: [N] outcomes of the two models on the benchmark's pairs.
+    """
+    diff, low, high = paired_bootstrap(challenger_correct, champion_correct, n_resamples, checks.slice_confidence, seed)
+    return {
+        "check": "benchmark",
+        "name": name,
+        "n": int(np.asarray(challenger_correct).size),
+        "challenger_accuracy": float(np.mean(challenger_correct)),
+        "champion_accuracy": float(np.mean(champion_correct)),
+        "diff": diff,
+        "low": low,
+        "high": high,
+        "regressed": bool(high < -checks.benchmark_tolerance),
+    }
+
+
+def with_benchmark_checks(decision: Decision, rows: list[dict], checks: GateChecks) -> Decision:
+    """The decision, blocked by every benchmark of `rows` that regressed; each row's figures added."""
+    figures = dict(decision.figures)
+    for row in rows:
+        base = f"benchmark.{metric_name(row['name'])}"
+        figures.update({f"{base}.{k}": float(row[k]) for k in ("diff", "low", "high", "n")})
+    regressed = [row for row in rows if row["regressed"]]
+    if not regressed:
+        return Decision(decision.promote, decision.reason, figures, [*decision.checks, *rows], decision.blocked_by)
+    parts = [decision.reason] if not decision.promote else []
+    parts += [
+        f"benchmark {row['name']} regresses ({row['n']} pairs): accuracy {row['challenger_accuracy']:.4f} vs "
+        f"champion {row['champion_accuracy']:.4f}, diff interval [{row['low']:+.4f}, {row['high']:+.4f}] lies "
+        f"below -{checks.benchmark_tolerance}"
+        for row in regressed
+    ]
+    blocked = [*decision.blocked_by, *(f"benchmark:{row['name']}" for row in regressed)]
+    return Decision(False, "; ".join(parts), figures, [*decision.checks, *rows], blocked)

@@ -40,11 +40,26 @@ def test_paired_bootstrap_is_reproducible_by_seed_and_spans_more_than_one_chunk(
     assert paired_bootstrap(a, b, 700, 0.9, seed=5) != paired_bootstrap(a, b, 700, 0.9, seed=6)
 
 
-def test_no_champion_promotes_the_first_model():
-    decision = decide_promotion(outcomes(3, 4), None, PromotionRule())
-    assert decision.promote
+def test_no_champion_promotes_a_first_model_above_the_floor():
+    decision = decide_promotion(outcomes(75, 100), None, PromotionRule())
+    assert decision.promote, decision.reason
     assert "first model" in decision.reason
     assert decision.figures["challenger_accuracy"] == 0.75
+    assert decision.figures["accuracy_low"] > 0.5
+
+
+@pytest.mark.parametrize(("ones", "n"), [(3, 4), (50, 100), (58, 100)])
+def test_a_first_model_at_chance_is_registered_not_promoted(ones, n):
+    """0.75 on 4 pairs or 0.58 on 100 is not measurably better than a coin: the floor says why."""
+    decision = decide_promotion(outcomes(ones, n), None, PromotionRule())
+    assert not decision.promote
+    assert "floor 0.5" in decision.reason and "first_champion_floor" in decision.reason
+    assert decision.figures["accuracy_low"] <= 0.5
+
+
+def test_the_floor_can_be_switched_off_for_any_first_model():
+    assert decide_promotion(outcomes(3, 4), None, PromotionRule(first_champion_floor=None)).promote
+    assert decide_promotion(outcomes(58, 100), None, PromotionRule(first_champion_floor=0.4)).promote
 
 
 def test_clearly_better_challenger_is_promoted():
@@ -115,6 +130,7 @@ def test_missing_challenger_is_not_promoted():
         ({"min_delta": -0.1}, "min_delta"),
         ({"confidence": 1.0}, "confidence"),
         ({"n_resamples": 0}, "n_resamples"),
+        ({"first_champion_floor": 1.5}, "first_champion_floor"),
     ],
 )
 def test_promotion_rule_errors_name_the_field_and_value(kwargs, field_name):

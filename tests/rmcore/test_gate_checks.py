@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rmcore.compare import PromotionRule
+from rmcore.compare import Decision, PromotionRule
 from rmcore.gate_checks import GateChecks, decide_with_checks, outcomes
 from rmcore.slices import slice_labels
 
@@ -132,3 +132,30 @@ def test_gate_checks_errors_name_the_field(field, value):
 def test_gate_checks_round_trip():
     checks = GateChecks(min_slice_pairs=10)
     assert pickle.loads(pickle.dumps(checks)) == checks == copy.deepcopy(checks)
+
+
+def test_a_benchmark_regression_blocks_and_is_named():
+    from rmcore.gate_checks import benchmark_check, with_benchmark_checks
+
+    checks = GateChecks(no_regression_on=["tests"])
+    champion = np.array([1.0] * 80 + [0.0] * 20)
+    worse = np.array([1.0] * 50 + [0.0] * 50)
+    row = benchmark_check("tests", worse, champion, checks, n_resamples=500)
+    assert row["regressed"] and row["high"] < 0
+    passed = Decision(True, "better: overall", {"diff": 0.1})
+    decision = with_benchmark_checks(passed, [row], checks)
+    assert not decision.promote
+    assert decision.blocked_by == ["benchmark:tests"]
+    assert "benchmark tests regresses (100 pairs)" in decision.reason
+    assert decision.figures["benchmark.tests.diff"] == pytest.approx(-0.3)
+
+
+def test_an_equal_benchmark_score_does_not_block():
+    from rmcore.gate_checks import benchmark_check, with_benchmark_checks
+
+    checks = GateChecks(no_regression_on=["tests"])
+    same = np.array([1.0] * 70 + [0.0] * 30)
+    row = benchmark_check("tests", same, same.copy(), checks, n_resamples=500)
+    decision = with_benchmark_checks(Decision(True, "better", {}), [row], checks)
+    assert decision.promote and decision.blocked_by == []
+    assert decision.checks[-1]["check"] == "benchmark"
