@@ -116,7 +116,9 @@ def varlen_attention_forward(
         ([1, T, heads, dim] output, no weights), as transformers' own implementations return them.
     """
     if rmcore_segments is None:
-        raise RuntimeError(f"{NAME} attention needs rmcore_segments=VarlenSegments(...); use rmcore.packing.packed_rewards")
+        raise RuntimeError(
+            f"{NAME} attention needs rmcore_segments=VarlenSegments(...); use rmcore.packing.packed_rewards"
+        )
     if query.shape[0] != 1:
         raise ValueError(f"{NAME} attention takes one packed row, got a batch of {query.shape[0]}")
     segments = rmcore_segments
