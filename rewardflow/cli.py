@@ -17,6 +17,7 @@ COMMANDS = {
     "run": "Run the reward-model flow once (every RewardFlowParams field is a flag), register behind the gate.",
     "ingest": "Validate and store new pair files, and announce them so the pipeline retrains.",
     "serve": "Serve the champion reward model over HTTP (OpenRLHF's /get_reward), following promotions.",
+    "benchmark": "Pin fixed evaluation files that every registered version is scored on (add, list, remove).",
     "release": "Train on a batch that the ingest health check held (no BATCH: list the held ones).",
     "up": "Start the Prefect and MLflow servers and the deployment runner on 127.0.0.1.",
     "down": "Stop the servers that `rewardflow up` started.",

@@ -27,6 +27,7 @@ UNCHANGED = {
     "ingest": "the data store is unchanged",
     "evaluate": "nothing was written",
     "validate": "nothing was written",
+    "benchmark": "no benchmark was pinned or removed",
 }
 DEFAULT_HOMES = {"demo": ".home/demo"}
 INTERRUPTED = 130  # 128 + SIGINT, what shells expect after Ctrl-C
