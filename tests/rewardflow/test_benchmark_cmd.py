@@ -26,7 +26,8 @@ def test_add_list_remove_round_trip(tmp_path, capsys):
 
 def test_a_taken_name_fails_in_one_line_naming_the_fix(tmp_path, capsys):
     home = str(tmp_path / "home")
-    assert cli.main(["benchmark", "add", str(write_pairs(tmp_path / "a.jsonl", 24)), "--name", "x", "--home", home]) == 0
+    first = write_pairs(tmp_path / "a.jsonl", 24)
+    assert cli.main(["benchmark", "add", str(first), "--name", "x", "--home", home]) == 0
     other = write_pairs(tmp_path / "b.jsonl", 24, start=50)
     assert cli.main(["benchmark", "add", str(other), "--name", "x", "--home", home]) == 1
     last = capsys.readouterr().err.strip().splitlines()[-1]
