@@ -80,6 +80,11 @@ class Decision:
     checks: list[dict] = field(default_factory=list)  # each check of `rmcore.gate_checks` with its figures
     blocked_by: list[str] = field(default_factory=list)  # the checks that refused: "overall", "slice:<name>", ...
 
+    @property
+    def label(self) -> str:
+        """The word recorded on the version and on the run alike: "promoted" or "rejected"."""
+        return "promoted" if self.promote else "rejected"
+
     def to_dict(self) -> dict:
         return asdict(self)
 
