@@ -44,6 +44,12 @@ class RewardFlowParams(BaseModel):
         default_factory=GateChecks,
         description="Beyond the overall rule: no slice may regress, length bias may not grow. None = off.",
     )
+    benchmarks: list[str] = Field(
+        default_factory=list,
+        description="Fixed evaluation files to pin before training (each under its file name, as `rewardflow "
+        "benchmark add` does; pinned once, then never changed). Every registered version is scored on every "
+        "pinned benchmark of the home, these and those pinned before.",
+    )
     health: HealthConfig = Field(
         default_factory=HealthConfig, description="Thresholds of the ingest health check (warn / hold)."
     )
