@@ -27,6 +27,8 @@ ROLES = ("system", "user", "assistant", "tool")
 # hh-rlhf speaker names; system and tool turns have no hh-rlhf name, so they keep a plain one.
 HH_SPEAKERS = {"system": "System", "user": "Human", "assistant": "Assistant", "tool": "Tool"}
 CONVERSATION_KEYS = ("prompt", "chosen", "rejected", "completion", "messages")
+# Per-row columns that say how a row's conversation is rendered (`apply_chat_template` arguments).
+RENDER_KEYS = ("tools", "chat_template_kwargs")
 _logged_fallback: set[str] = set()
 
 
@@ -45,8 +47,20 @@ def encode_messages(value: Any) -> Any:
     return json.dumps(value, ensure_ascii=False) if isinstance(value, list) else value
 
 
+def _plain(value: Any) -> Any:
+    """Nested arrays (how pandas hands back Parquet lists) as lists, all the way down."""
+    if hasattr(value, "tolist") and not isinstance(value, str | bytes):
+        value = value.tolist()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 def decode_messages(value: Any) -> Any:
-    """The message list a JSON string holds (as stored in Parquet or CSV); anything else unchanged."""
+    """The message list a JSON string holds (as stored in Parquet or CSV), or an array of messages as a list
+    (as pandas reads Parquet); anything else unchanged."""
     if isinstance(value, str) and value.startswith("[") and '"role"' in value:
         try:
             decoded = json.loads(value)
@@ -54,6 +68,8 @@ def decode_messages(value: Any) -> Any:
             return value
         if is_conversational(decoded):
             return decoded
+    if isinstance(value, list) or (hasattr(value, "tolist") and not isinstance(value, str | bytes)):
+        return _plain(value)
     return value
 
 
@@ -166,8 +182,7 @@ def decode_tools(value: Any) -> list | None:
             value = json.loads(value)
         except ValueError as err:
             raise ValueError(f"`tools` is not JSON text: {err}") from None
-    if hasattr(value, "tolist"):  # Arrow hands lists to pandas as arrays
-        value = value.tolist()
+    value = _plain(value)  # pandas hands Parquet lists back as arrays
     if not isinstance(value, list) or not all(isinstance(t, Mapping) for t in value):
         raise ValueError(f"`tools` must be a list of function schemas or its JSON text, got {type(value).__name__}")
     return value or None

@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from datasets import Dataset, DatasetDict, IterableDataset, load_dataset
+from datasets import Dataset, DatasetDict, IterableDataset, Json, load_dataset
 from transformers import PreTrainedTokenizerBase
 
 from rmcore.tokenization import TEXT_COLUMNS, TOKEN_COLUMNS, is_conversational_row, tokenize_pairs
@@ -129,7 +129,9 @@ def check_text_features(dataset: Dataset, name: str) -> None:
         if getattr(feature, "dtype", None) in STRING_DTYPES or isinstance(feature, list):
             continue
         inner = getattr(feature, "feature", None)  # datasets' List/Sequence of messages
-        if isinstance(inner, dict):  # messages; each row's are checked when it is rendered
+        # messages as structs, or as datasets' Json (messages of mixed shapes, e.g. tool calls): each row's
+        # messages are checked when it is rendered
+        if isinstance(inner, dict | Json) or isinstance(feature, Json):
             continue
         raise ValueError(f"{name}: column `{column}` must hold strings or message lists, not {feature}")
 
@@ -198,7 +200,8 @@ def pair_texts(dataset: Dataset, tokenizer: PreTrainedTokenizerBase) -> tuple[li
     if isinstance(dataset, IterableDataset):  # a stream is read once more, row by row
         rows = list(dataset)
         dataset = Dataset.from_dict({k: [r[k] for r in rows] for k in TOKEN_COLUMNS})
-    if set(TEXT_COLUMNS) <= set(dataset.column_names) and dataset.features["chosen"].dtype in STRING_DTYPES:
+    text = getattr(dataset.features.get("chosen"), "dtype", None) in STRING_DTYPES  # message lists have none
+    if set(TEXT_COLUMNS) <= set(dataset.column_names) and text:
         prompts = list(dataset["prompt"]) if "prompt" in dataset.column_names else [""] * len(dataset)
         return (
             [p + c for p, c in zip(prompts, dataset["chosen"], strict=True)],

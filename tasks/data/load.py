@@ -16,6 +16,7 @@ import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from tasks.data.records import (
     RawRecord,
@@ -148,16 +149,29 @@ def read_parquet(path: Path) -> list[RawRecord]:
     return list(iter_parquet(path))
 
 
+def _json_features(parquet: Any) -> Any:
+    """The `datasets` features of a Parquet file written by `datasets` when some column uses its `Json` type
+    (messages of mixed shapes, such as tool calls: stored as JSON text), else None."""
+    metadata = (parquet.schema_arrow.metadata or {}).get(b"huggingface")
+    if metadata is None or b'"Json"' not in metadata:
+        return None
+    from datasets import Features
+
+    return Features.from_dict(json.loads(metadata)["info"]["features"])
+
+
 def iter_parquet(path: Path, batch_rows: int = 10_000) -> Iterator[RawRecord]:
-    """Rows of a Parquet file, read a record batch at a time."""
+    """Rows of a Parquet file, read a record batch at a time; `datasets`' Json columns are decoded."""
     import pyarrow.parquet as pq
 
     row = 0
     try:
-        batches = pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
-        for batch in batches:
+        parquet = pq.ParquetFile(path)
+        features = _json_features(parquet)
+        for batch in parquet.iter_batches(batch_size=batch_rows):
             for fields in batch.to_pylist():
                 row += 1
+                fields = features.decode_example(fields) if features is not None else fields
                 yield RawRecord(str(path), row, fields=pair_fields(fields))
     except Exception as err:  # pyarrow raises several types for a file that is not Parquet
         if isinstance(err, GeneratorExit):

@@ -14,7 +14,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from rmcore.chat import MESSAGE_RULES, decode_template_kwargs, decode_tools, message_issue
+from rmcore.chat import MESSAGE_RULES, RENDER_KEYS, decode_template_kwargs, decode_tools, message_issue
 from tasks.data.id_index import IdIndex
 
 # A margin is a difference of reward-scale scores; beyond this it can only be a unit or data error, and it
@@ -44,7 +44,7 @@ RULES = {
 }
 TEXT_FIELDS = ("chosen", "rejected", "prompt")
 # How a conversation is rendered: kept with the pair, not part of its id.
-RENDER_FIELDS = ("tools", "chat_template_kwargs")
+RENDER_FIELDS = RENDER_KEYS
 
 
 def _is_text_or_none(value: Any) -> bool:
