@@ -25,6 +25,8 @@ RULES = {
     "json_parse": "is not a JSON object",
     "utf8": "is not valid UTF-8",
     "truncated_file": "is cut off: the file ends mid-stream",
+    "outside_root": "is a link out of its folder or the data root",
+    "not_pair_file": "is not a pair file",
     "required_fields": "is missing or null",
     "string_type": "must be a string or a message list",
     "message_list": MESSAGE_RULES["message_list"],

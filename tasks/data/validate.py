@@ -1,6 +1,7 @@
 """Validate preference pairs with pandera: every bad row found at once, each with the named rules it broke.
 
-Rows that could not be parsed (rules `json_parse`, `utf8`, `truncated_file`) are refused by the loader's
+Rows that could not be parsed (rules `json_parse`, `utf8`, `truncated_file`) or folder entries not read
+(`outside_root`, `not_pair_file`) are refused by the loader's
 verdict; the rest go through `PairModel` (row rules) and then `duplicate_schema` (duplicates among the
 rows that passed, so a pair refused for a bad margin does not also shadow its good twin). Both are
 validated with `lazy=True`, which collects all failures instead of stopping at the first.
