@@ -251,7 +251,9 @@ def check_good_counts(
     """`check_good_fraction` on counts alone, for a batch validated chunk by chunk (`seen`: rows already stored)."""
     if seen and good + seen == read:
         return
-    where = ", ".join(sources) or "the sources (no rows at all)"
+    where = ", ".join(sources) or "the sources"
+    if read == 0:
+        raise DataQualityError(f"no good preference pair in {where}: no rows at all (an empty file or folder)")
     counts = f"read {read}, good {good}, quarantined {read - good}, by rule {by_rule}"
     if good == 0:
         raise DataQualityError(f"no good preference pair in {where}: {counts}")

@@ -140,8 +140,18 @@ def test_rows_already_stored_do_not_count_against_the_fraction(tmp_path, write_p
 def test_empty_input_is_nothing_good():
     result = validate_records([], DataConfig(), set())
     assert result.read == 0 and result.good.empty and result.bad == []
-    with pytest.raises(DataQualityError, match="no good preference pair"):
+    with pytest.raises(DataQualityError, match="no good preference pair in the sources: no rows at all"):
         check_good_fraction(result, DataConfig())
+
+
+def test_an_empty_ingest_says_so_and_names_no_quarantine(tmp_path):
+    from tasks.data.ingest import ingest_files
+
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(DataQualityError) as refused:
+        ingest_files([str(tmp_path / "empty.jsonl")], tmp_path / "home", DataConfig())
+    assert "no rows at all" in str(refused.value) and "no row was quarantined" in str(refused.value)
+    assert "None" not in str(refused.value)
 
 
 def test_real_shared_pairs_validate(shared_pairs):
