@@ -43,6 +43,9 @@ def load_pairs(source: str, split: str = "train") -> Dataset:
     path = Path(source)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in _FORMATS)
+        skipped = sorted(p.name for p in path.iterdir() if p not in files and not p.name.startswith("."))
+        if skipped:
+            logger.warning("%s: not read (not .jsonl, .jsonl.gz, .parquet or .csv files): %s", path, ", ".join(skipped))
         if not files:
             raise ValueError(f"{path}: no .jsonl, .jsonl.gz, .parquet or .csv files in this folder")
         files = [p for p in files if not _is_empty_text(p)]

@@ -79,3 +79,18 @@ def test_a_clean_folder_reads_as_before(tmp_path):
     (folder / "a.jsonl").write_text(json.dumps(PAIR) + "\n")
     (folder / ".hidden").write_text("ignored")
     assert [r.fields for r in read_pair_records([str(folder)])] == [PAIR]
+
+
+def test_a_run_with_data_root_reads_nothing_outside_it(linkdir, tmp_path):
+    """`rewardflow run --data_root data --dataset_name a/b/linkdir`: the flow resolves the name inside the
+    root (`checked_dataset`), then its ingest step reads the folder: the links out are refused there."""
+    from flows.params import RewardFlowParams
+    from flows.steps import checked_dataset
+    from rmcore.safety import PathEscapeError
+
+    root = linkdir.parents[2]
+    params = RewardFlowParams(dataset_name="a/b/linkdir", data_root=str(root))
+    report = ingest_files([checked_dataset(params)], tmp_path / "home", DataConfig(min_good_fraction=0.0))
+    assert report.good == 1 and report.by_rule["outside_root"] == 3
+    with pytest.raises(PathEscapeError, match="outside the data root"):
+        checked_dataset(RewardFlowParams(dataset_name="a/b/linkdir/passwd.jsonl", data_root=str(root)))
