@@ -29,6 +29,23 @@ def ready_files(inbox: Path, now: float, settle_seconds: float = 2.0) -> list[Pa
     return [p for p in files if now - p.stat().st_mtime >= settle_seconds]
 
 
+def escaping_links(inbox: Path) -> list[Path]:
+    """Visible entries of the inbox that are links resolving outside it: refused, never opened."""
+    if not inbox.is_dir():
+        return []
+    entries = [p for p in sorted(inbox.iterdir()) if p.is_symlink() and not p.name.startswith(".")]
+    return [p for p in entries if not is_under(p, inbox)]
+
+
+def refuse_links(links: list[Path], inbox: Path, logger: Any) -> list[str]:
+    """Move links out of the inbox to inbox/failed/ (the link itself: its target is never read), one line each."""
+    reasons = [f"{link.name}: a link to {link.resolve()}, outside the inbox {inbox}; not read" for link in links]
+    for reason in reasons:
+        logger.error("inbox file refused, moved to %s: %s", inbox / "failed", reason)
+    move_all(links, inbox / "failed")
+    return reasons
+
+
 def move_all(files: list[Path], folder: Path) -> None:
     """Move handled files aside, so the sensor never reads one twice (a clash gets a time suffix)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -44,9 +61,10 @@ def inbox_sensor(home: str, event: str = DATA_ARRIVED) -> dict[str, Any]:
     """Ingest what was dropped into HOME/inbox/; files move to inbox/done/ (or inbox/failed/ on a bad file)."""
     logger = get_run_logger()
     inbox = Path(home) / "inbox"
+    refused = refuse_links(escaping_links(inbox), inbox, logger)
     files = ready_files(inbox, time.time())
     if not files:
-        return {"files": 0, "emitted": False}
+        return {"files": 0, "emitted": False, **({"refused": refused} if refused else {})}
     from tasks.data.config import DataConfig
     from tasks.data.ingest import ingest_files
 
@@ -62,4 +80,4 @@ def inbox_sensor(home: str, event: str = DATA_ARRIVED) -> dict[str, Any]:
     if emitted:
         emit_data_arrived(home, payload, event, flush=False)
     logger.info("inbox: %d file(s), %s; event %s", len(files), payload, "emitted" if emitted else "not emitted")
-    return {"files": len(files), "emitted": emitted, **payload}
+    return {"files": len(files), "emitted": emitted, **payload, **({"refused": refused} if refused else {})}

@@ -95,14 +95,42 @@ def store_failure(err: BaseException, unchanged: str) -> Failure | None:
     return None
 
 
-def disk_failure(err: BaseException, unchanged: str) -> Failure | None:
-    for cause in chain(err):
-        if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
-            detail = cause.strerror if isinstance(cause.strerror, str) else first_line(cause)
-            return Failure(
-                f"the disk is full ({detail})", unchanged, "free some space (see `df -h`) and rerun the same command"
-            )
-    return None
+def is_disk_full(err: BaseException) -> bool:
+    """ENOSPC anywhere in the chain, also as text: safetensors' Rust writer says `(os error 28)`."""
+    return any(
+        (isinstance(cause, OSError) and cause.errno == errno.ENOSPC)
+        or _matches(cause, "no space left on device", "os error 28", "storagefull")
+        for cause in chain(err)
+    )
+
+
+def last_complete_checkpoint(argv: list[str], command: str) -> Path | None:
+    """The newest complete checkpoint the failed command can resume from: under `--output_dir` for `train`,
+    under `HOME/runs/*/train` for `run` and `demo`; None when there is none."""
+    from tasks.training.checkpoints import newest_complete_checkpoint
+
+    if command == "train":
+        folders = [Path(logs.flag_value(argv, "--output_dir", ".")).expanduser()]
+    elif command in ("run", "demo"):
+        home = Path(logs.flag_value(argv, "--home", DEFAULT_HOMES.get(command, ".home/default"))).expanduser()
+        folders = [run / "train" for run in (home / "runs").glob("*")]
+    else:
+        return None
+    found = [c for folder in folders if (c := newest_complete_checkpoint(folder)) is not None]
+    return max(found, key=lambda c: c.stat().st_mtime) if found else None
+
+
+def disk_failure(err: BaseException, unchanged: str, checkpoint: Path | None = None) -> Failure | None:
+    """A full disk: say what to do, and the checkpoint a rerun resumes from (`last_complete_checkpoint`)."""
+    if not is_disk_full(err):
+        return None
+    resume = (
+        f"it resumes from the last complete checkpoint, {checkpoint}"
+        if checkpoint is not None
+        else "no complete checkpoint was saved, so it starts over"
+    )
+    todo = f"free some space (see `df -h`) and rerun the same command: {resume}"
+    return Failure("the disk is full (No space left on device)", unchanged, todo)
 
 
 def interrupted(err: BaseException, command: str) -> Failure | None:
@@ -119,10 +147,12 @@ def interrupted(err: BaseException, command: str) -> Failure | None:
     return Failure(first_line(err), UNCHANGED.get(command, ""), resume, INTERRUPTED)
 
 
-def explain(err: BaseException, command: str) -> Failure:
-    """The one-line account of `err` raised by `rewardflow command`."""
+def explain(err: BaseException, command: str, argv: list[str] | None = None) -> Failure:
+    """The one-line account of `err` raised by `rewardflow command` run with `argv` (where its checkpoints are)."""
     unchanged = UNCHANGED.get(command, "")
-    for rule in (interrupted(err, command), disk_failure(err, unchanged), store_failure(err, unchanged)):
+    checkpoint = last_complete_checkpoint(argv, command) if argv is not None and is_disk_full(err) else None
+    disk = disk_failure(err, unchanged, checkpoint)
+    for rule in (interrupted(err, command), disk, store_failure(err, unchanged)):
         if rule is not None:
             return rule
     if isinstance(err, sqlite3.Error):
@@ -156,7 +186,7 @@ def run_command(main: Callable[[list[str]], int], argv: list[str], command: str)
     except SystemExit:
         raise
     except BaseException as err:
-        failure = explain(err, command)
+        failure = explain(err, command, argv)
         failure_logger(handler).error("rewardflow %s %s failed", command, " ".join(argv), exc_info=err)
         where = f" (details: {path})" if handler is not None else ""
         print(failure.line(command) + where, file=sys.stderr, flush=True)

@@ -13,6 +13,7 @@ Rerunning the same command resumes from the newest complete checkpoint in `--out
 from __future__ import annotations
 
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 from transformers import HfArgumentParser
 
+from rewardflow.errors import is_disk_full
 from rmcore import RewardConfig
 from rmcore.launch import LaunchArguments, check_sharded_training
 from rmcore.models import default_model_path
@@ -66,6 +68,28 @@ def parse_args(argv: list[str]) -> tuple[ScriptArguments, RewardConfig, LoraArgu
     return tuple(parsed)  # type: ignore[return-value]
 
 
+def check_output_dir(output_dir: str) -> None:
+    """`--output_dir` must be a folder this process can write, checked before any reading or tokenizing.
+
+    The nearest existing folder on its path gets a probe file (created and removed), so a read-only file
+    system, a folder without write permission and a file in the way all fail here, in one line.
+
+    Raises:
+        ValueError: naming the flag, the value and what is wrong.
+    """
+    out = Path(output_dir).expanduser()
+    existing = next(p for p in (out, *out.parents) if p.exists() or p == p.parent)
+    if not existing.is_dir():
+        what = "is a file" if existing == out else f"lies under {existing}, which is a file"
+        raise ValueError(f"--output_dir {output_dir} {what}, not a folder: give a folder (created if missing)")
+    try:
+        tempfile.NamedTemporaryFile(dir=existing, prefix=".rewardflow-probe-").close()
+    except OSError as err:
+        raise ValueError(
+            f"--output_dir {output_dir}: {existing} cannot be written ({err.strerror or err}); give a writable folder"
+        ) from None
+
+
 def read_splits(script: ScriptArguments, inputs: InputArguments, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Validated train and eval pairs: the named test split, else the pipeline's hash split at eval_fraction."""
     from tasks.data.config import DataConfig
@@ -100,7 +124,8 @@ def train_and_evaluate(
     from tasks.training.tokenize import tokenize_pairs_cached
     from tasks.training.train import TrainJob, resolve_max_length, train_reward_model
 
-    check_sharded_training(launch.accelerate_config_file, config.merge_adapter_on_save)  # before any reading
+    check_output_dir(config.output_dir)  # before any reading: a bad folder fails now, not after tokenizing
+    check_sharded_training(launch.accelerate_config_file, config.merge_adapter_on_save)
     model = script.model_name_or_path or default_model_path()
     max_length = resolve_max_length(model, config)  # model-side mistakes are named before any reading
     train_df, eval_df = read_splits(script, inputs, config.seed)
@@ -149,6 +174,8 @@ def main(argv: list[str]) -> int:
     try:
         rows = train_and_evaluate(script, config, lora, launch, inputs)
     except (ValueError, FileNotFoundError, OSError, RuntimeError) as err:
+        if is_disk_full(err):  # `run_command` names what to do and the checkpoint to resume from
+            raise
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 1
     Console().print(summary_table(rows))

@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from datasets import Dataset, DatasetDict, IterableDataset, load_dataset
+from datasets import Dataset, DatasetDict, IterableDataset, Json, load_dataset
 from transformers import PreTrainedTokenizerBase
 
 from rmcore.tokenization import TEXT_COLUMNS, TOKEN_COLUMNS, is_conversational_row, tokenize_pairs
@@ -43,6 +43,9 @@ def load_pairs(source: str, split: str = "train") -> Dataset:
     path = Path(source)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in _FORMATS)
+        skipped = sorted(p.name for p in path.iterdir() if p not in files and not p.name.startswith("."))
+        if skipped:
+            logger.warning("%s: not read (not .jsonl, .jsonl.gz, .parquet or .csv files): %s", path, ", ".join(skipped))
         if not files:
             raise ValueError(f"{path}: no .jsonl, .jsonl.gz, .parquet or .csv files in this folder")
         files = [p for p in files if not _is_empty_text(p)]
@@ -129,7 +132,9 @@ def check_text_features(dataset: Dataset, name: str) -> None:
         if getattr(feature, "dtype", None) in STRING_DTYPES or isinstance(feature, list):
             continue
         inner = getattr(feature, "feature", None)  # datasets' List/Sequence of messages
-        if isinstance(inner, dict):  # messages; each row's are checked when it is rendered
+        # messages as structs, or as datasets' Json (messages of mixed shapes, e.g. tool calls): each row's
+        # messages are checked when it is rendered
+        if isinstance(inner, dict | Json) or isinstance(feature, Json):
             continue
         raise ValueError(f"{name}: column `{column}` must hold strings or message lists, not {feature}")
 
@@ -198,7 +203,8 @@ def pair_texts(dataset: Dataset, tokenizer: PreTrainedTokenizerBase) -> tuple[li
     if isinstance(dataset, IterableDataset):  # a stream is read once more, row by row
         rows = list(dataset)
         dataset = Dataset.from_dict({k: [r[k] for r in rows] for k in TOKEN_COLUMNS})
-    if set(TEXT_COLUMNS) <= set(dataset.column_names) and dataset.features["chosen"].dtype in STRING_DTYPES:
+    text = getattr(dataset.features.get("chosen"), "dtype", None) in STRING_DTYPES  # message lists have none
+    if set(TEXT_COLUMNS) <= set(dataset.column_names) and text:
         prompts = list(dataset["prompt"]) if "prompt" in dataset.column_names else [""] * len(dataset)
         return (
             [p + c for p, c in zip(prompts, dataset["chosen"], strict=True)],

@@ -12,7 +12,15 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
-from rmcore.chat import chat_template_in_effect, check_messages, decode_messages, is_conversational, render_conversation
+from rmcore.chat import (
+    chat_template_in_effect,
+    check_messages,
+    decode_messages,
+    decode_template_kwargs,
+    decode_tools,
+    is_conversational,
+    render_conversation,
+)
 
 TOKEN_COLUMNS = ("input_ids_chosen", "attention_mask_chosen", "input_ids_rejected", "attention_mask_rejected")
 TEXT_COLUMNS = ("chosen", "rejected")
@@ -101,12 +109,21 @@ def _row_where(name: str, indices: Sequence[int] | None, i: int, column: str) ->
     return f"{name} row {row}, column `{column}`"
 
 
+def _render_arguments(tools: Any, kwargs: Any, where: str) -> dict[str, Any]:
+    """A row's `tools` and `chat_template_kwargs`, decoded from JSON text if need be; a bad one names the row."""
+    try:
+        return {"tools": decode_tools(tools), "chat_template_kwargs": decode_template_kwargs(kwargs)}
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
+
+
 def conversation_texts(
     batch: dict[str, list[Any]], tokenizer: PreTrainedTokenizerBase, indices: Sequence[int] | None, name: str
 ) -> tuple[list[str], list[str]]:
     """Render conversational pairs as TRL does: template(prompt + chosen), template(prompt + rejected).
 
-    Each row may carry `tools` (a list or a JSON string) and `chat_template_kwargs`. Every row must be
+    Each row may carry `tools` (a list or a JSON string) and `chat_template_kwargs` (an object or a JSON
+    string), passed to the template as TRL passes them. Every row must be
     conversational in every column: a dataset mixing text and message lists is refused, naming the row.
     """
     n = len(batch["chosen"])
@@ -129,7 +146,7 @@ def conversation_texts(
                     "one dataset must be all text or all conversations"
                 )
             check_messages(value, _row_where(name, indices, i, column))
-        render = dict(tools=tools[i], chat_template_kwargs=kwargs[i])
+        render = _render_arguments(tools[i], kwargs[i], f"{name} row {indices[i] if indices is not None else i}")
         chosen.append(render_conversation(tokenizer, [*prompts[i], *sides["chosen"]], **render))
         rejected.append(render_conversation(tokenizer, [*prompts[i], *sides["rejected"]], **render))
     return chosen, rejected

@@ -53,7 +53,8 @@ def frame_texts(pairs_df: pd.DataFrame, name: str = "pairs", tokenizer: Any = No
                 )
     if pairs_df.empty:
         return [], []
-    batch = {c: pairs_df[c].tolist() for c in ("prompt", "chosen", "rejected", "tools") if c in pairs_df.columns}
+    columns = ("prompt", "chosen", "rejected", "tools", "chat_template_kwargs")
+    batch = {c: pairs_df[c].tolist() for c in columns if c in pairs_df.columns}
     chosen, rejected, _ = pair_sequences(batch, tokenizer, name=name)
     return chosen, rejected
 

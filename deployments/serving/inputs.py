@@ -19,8 +19,8 @@ def request_texts(request: ScoreRequest, tokenizer: Any) -> tuple[str, list[str]
         return "texts", list(request.texts)
     if request.pairs is not None:
         return "pairs", [p.prompt + side for p in request.pairs for side in (p.chosen, p.rejected)]
-    conversations = [[m.model_dump() for m in conversation] for conversation in request.messages or []]
-    return "messages", [render_conversation(tokenizer, conversation) for conversation in conversations]
+    conversations = [[m.model_dump(exclude_none=True) for m in conversation] for conversation in request.messages or []]
+    return "messages", [render_conversation(tokenizer, c, tools=request.tools) for c in conversations]
 
 
 def check_limits(field: str, texts: list[str], max_texts: int, max_chars: int, items: int | None = None) -> None:

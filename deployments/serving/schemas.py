@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
 
-from rmcore.chat import ROLES
+from rmcore.chat import ROLES, decode_tools, message_issue
 
 Role = Literal[ROLES]  # type: ignore[valid-type]
 
@@ -33,10 +33,15 @@ class Pair(BaseModel):
 
 
 class Message(BaseModel):
+    """A chat message as TRL's data has it: an assistant turn may call tools (`tool_calls`, no content)."""
+
     model_config = ConfigDict(extra="forbid")
 
     role: Role
-    content: StrictStr
+    content: StrictStr | None = None
+    tool_calls: list[dict] | None = None
+    name: StrictStr | None = None
+    tool_call_id: StrictStr | None = None
 
 
 class ScoreRequest(BaseModel):
@@ -49,6 +54,9 @@ class ScoreRequest(BaseModel):
     messages: list[list[Message]] | None = Field(
         None, min_length=1, description="Conversations, each a non-empty list of {role, content} messages."
     )
+    tools: list[dict] | StrictStr | None = Field(
+        None, description="Function schemas (or their JSON text) for `messages`."
+    )
     normalize: StrictBool = Field(True, description="Normalised rewards under `rewards`; raw ones always in `raw`.")
 
     @model_validator(mode="after")
@@ -60,4 +68,8 @@ class ScoreRequest(BaseModel):
             empty = [i for i, conversation in enumerate(self.messages) if not conversation]
             if empty:
                 raise ValueError(f"messages[{empty[0]}] is an empty conversation")
+            for i, conversation in enumerate(self.messages):
+                if (issue := message_issue([m.model_dump(exclude_none=True) for m in conversation])) is not None:
+                    raise ValueError(f"messages[{i}]: {issue.text}")
+        decode_tools(self.tools)  # a ValueError names `tools`
         return self

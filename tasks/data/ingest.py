@@ -135,7 +135,8 @@ def ingest_chunks(chunks: Iterable[list[RawRecord]], home: Path, config: DataCon
         check_good_counts(tally.good, tally.read, tally.seen, tally.counts_by_rule(), list(tally.sources), config)
     except DataQualityError as err:
         discard_staged(staging)
-        raise DataQualityError(f"{err}; bad rows are in {quarantined}") from err
+        where = f"bad rows are in {quarantined}" if quarantined else "no row was quarantined"
+        raise DataQualityError(f"{err}; {where}") from err
     files = publish_staged(staging, store)
     return IngestReport(
         sources=list(tally.sources),

@@ -16,7 +16,9 @@ import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+from rmcore.safety import is_under
 from tasks.data.records import (
     RawRecord,
     SourceError,
@@ -148,16 +150,29 @@ def read_parquet(path: Path) -> list[RawRecord]:
     return list(iter_parquet(path))
 
 
+def _json_features(parquet: Any) -> Any:
+    """The `datasets` features of a Parquet file written by `datasets` when some column uses its `Json` type
+    (messages of mixed shapes, such as tool calls: stored as JSON text), else None."""
+    metadata = (parquet.schema_arrow.metadata or {}).get(b"huggingface")
+    if metadata is None or b'"Json"' not in metadata:
+        return None
+    from datasets import Features
+
+    return Features.from_dict(json.loads(metadata)["info"]["features"])
+
+
 def iter_parquet(path: Path, batch_rows: int = 10_000) -> Iterator[RawRecord]:
-    """Rows of a Parquet file, read a record batch at a time."""
+    """Rows of a Parquet file, read a record batch at a time; `datasets`' Json columns are decoded."""
     import pyarrow.parquet as pq
 
     row = 0
     try:
-        batches = pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
-        for batch in batches:
+        parquet = pq.ParquetFile(path)
+        features = _json_features(parquet)
+        for batch in parquet.iter_batches(batch_size=batch_rows):
             for fields in batch.to_pylist():
                 row += 1
+                fields = features.decode_example(fields) if features is not None else fields
                 yield RawRecord(str(path), row, fields=pair_fields(fields))
     except Exception as err:  # pyarrow raises several types for a file that is not Parquet
         if isinstance(err, GeneratorExit):
@@ -202,12 +217,41 @@ def read_file(path: Path) -> list[RawRecord]:
     return list(iter_file(path))
 
 
-def expand_sources(sources: list[str]) -> list[str]:
-    """Folders become their pair files (sorted, not recursive); files and hub ids stay as they are."""
-    expanded = []
+def folder_refusal(path: Path, folder: Path) -> RawRecord | None:
+    """Why an entry of a folder is not read, as a record for the quarantine (None: it is a pair file to read).
+
+    A link must stay inside the folder it sits in: the folder was chosen (and, for runs fed by drop folders
+    or events, checked to lie inside `data_root`), so a link out of it would read what nobody chose, such as
+    `/etc/passwd`. Nothing refused here is opened; the record names the entry and why, never its content.
+    """
+    why, rule = None, "not_pair_file"
+    if not is_under(path, folder):
+        why, rule = (
+            f"a link to {path.resolve()}, outside the folder {folder.resolve()}; links must stay inside it",
+            "outside_root",
+        )
+    elif not path.exists():
+        why = "a broken link (its target does not exist)"
+    elif path.is_dir():
+        why = "a folder; folders inside a folder are not read"
+    elif not is_pair_file(path):
+        why = f"not a pair file ({', '.join(_SUFFIXES)})"
+    if why is None:
+        return None
+    return RawRecord(str(path), 0, error=f"{why}: not read", rule=rule)
+
+
+def expand_sources(sources: list[str]) -> list[str | RawRecord]:
+    """Folders become their pair files (sorted, not recursive), and a refusal record for each other visible
+    entry (`folder_refusal`); files and hub ids stay as they are. Hidden entries (`.name`) are passed over."""
+    expanded: list[str | RawRecord] = []
     for source in sources:
         path = Path(source).expanduser()
-        expanded += [str(p) for p in sorted(path.iterdir()) if is_pair_file(p)] if path.is_dir() else [source]
+        if not path.is_dir():
+            expanded.append(source)
+            continue
+        for entry in sorted(p for p in path.iterdir() if not p.name.startswith(".")):
+            expanded.append(folder_refusal(entry, path) or str(entry))
     return expanded
 
 
@@ -241,14 +285,22 @@ def read_source(source: str, hub_split: str = "train") -> list[RawRecord]:
 def iter_pair_records(sources: list[str], hub_split: str = "train") -> Iterator[RawRecord]:
     """Every row of every source, in order, one at a time; every source is checked before the first row.
 
+    Entries of a folder that are not read (a link out of it, another file type, a subfolder) come as
+    records with their rule (`outside_root`, `not_pair_file`) and line 0, so they are quarantined and
+    counted like any bad row.
+
     Raises:
         SourceError: a source cannot be opened (missing, unreadable, a hub id offline).
     """
     expanded = expand_sources(sources)
     for source in expanded:
-        check_source(source)
+        if isinstance(source, str):
+            check_source(source)
     for source in expanded:
-        yield from iter_source(source, hub_split)
+        if isinstance(source, RawRecord):  # a folder entry that is not read, quarantined with its reason
+            yield source
+        else:
+            yield from iter_source(source, hub_split)
 
 
 def read_pair_records(sources: list[str], hub_split: str = "train") -> list[RawRecord]:

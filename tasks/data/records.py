@@ -26,7 +26,8 @@ class RawRecord:
 
     Args:
         source_file: the file (or `hub:<id>`) the row came from.
-        line: 1-based line number (JSONL), data row number (CSV, Parquet, JSON array) or hub row number.
+        line: 1-based line number (JSONL), data row number (CSV, Parquet, JSON array) or hub row number;
+            0 for a folder entry refused whole without being opened (rules `outside_root`, `not_pair_file`).
         fields: the parsed object, None when it could not be parsed.
         raw: the line's bytes as read (JSONL; BOM and line ending removed), None for other formats.
         error: why the row could not be parsed, None when it was.

@@ -14,27 +14,39 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from rmcore.chat import message_problem
+from rmcore.chat import MESSAGE_RULES, RENDER_KEYS, decode_template_kwargs, decode_tools, message_issue
 from tasks.data.id_index import IdIndex
 
+# A margin is a difference of reward-scale scores; beyond this it can only be a unit or data error, and it
+# drives the margin loss to zero for every pair (the loss saturates), so it is refused rather than trained on.
+MAX_ABS_MARGIN = 1e4
 # Every rule, in the order reasons are listed, with what a failing value is said to be.
 RULES = {
     "json_parse": "is not a JSON object",
     "utf8": "is not valid UTF-8",
     "truncated_file": "is cut off: the file ends mid-stream",
+    "outside_root": "is a link out of its folder or the data root",
+    "not_pair_file": "is not a pair file",
     "required_fields": "is missing or null",
     "string_type": "must be a string or a message list",
-    "message_list": "is not a well-formed message list",
+    "message_list": MESSAGE_RULES["message_list"],
+    "tool_content": MESSAGE_RULES["tool_content"],
+    "tool_call_name": MESSAGE_RULES["tool_call_name"],
+    "tool_call_arguments": MESSAGE_RULES["tool_call_arguments"],
+    "tools_list": "must be a list of function schemas or JSON text of one",
+    "template_kwargs": "must be an object or JSON text of one",
     "same_format": "mixes text and message lists in one pair",
     "non_empty": "is empty or only whitespace",
     "chosen_ne_rejected": "is the same text as `rejected`",
-    "margin_finite": "must be a finite number",
+    "margin_finite": f"must be a finite number, |margin| <= {MAX_ABS_MARGIN:g}",
     "row_size": "is larger than max_row_bytes",
     "duplicate": "repeats an earlier pair of this batch",
     "swapped_duplicate": "is an earlier or stored pair with chosen and rejected swapped",
     "duplicate_of_stored": "is already in the store",
 }
 TEXT_FIELDS = ("chosen", "rejected", "prompt")
+# How a conversation is rendered: kept with the pair, not part of its id.
+RENDER_FIELDS = RENDER_KEYS
 
 
 def _is_text_or_none(value: Any) -> bool:
@@ -42,9 +54,20 @@ def _is_text_or_none(value: Any) -> bool:
     return value is None or isinstance(value, str | list)
 
 
-def _is_messages_if_list(value: Any) -> bool:
-    """A list must be `{"role", "content"}` messages with known roles and string content, and not empty."""
-    return not isinstance(value, list) or message_problem(value) is None
+def _follows_message_rule(value: Any, rule: str) -> bool:
+    """A list must be a well-formed message list; `rule` is the one fault this check reports."""
+    if not isinstance(value, list):
+        return True
+    issue = message_issue(value)
+    return issue is None or issue.rule != rule
+
+
+def _decodes(decode: Any, value: Any) -> bool:
+    try:
+        decode(value)
+    except ValueError:
+        return False
+    return True
 
 
 def encodes(value: Any) -> bool:
@@ -59,12 +82,13 @@ def encodes(value: Any) -> bool:
 
 
 def _finite_or_absent(value: Any) -> bool:
+    """No margin, or a finite number within ±MAX_ABS_MARGIN."""
     if value is None:
         return True
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
     try:
-        return math.isfinite(float(value))
+        return math.isfinite(float(value)) and abs(float(value)) <= MAX_ABS_MARGIN
     except OverflowError:
         return False
 
@@ -82,6 +106,8 @@ class PairModel(pa.DataFrameModel):
     rejected: Series[object] = pa.Field(nullable=True)
     prompt: Series[object] = pa.Field(nullable=True)
     margin: Series[object] = pa.Field(nullable=True)
+    tools: Series[object] = pa.Field(nullable=True)
+    chat_template_kwargs: Series[object] = pa.Field(nullable=True)
     row_bytes: Series[int]
 
     @pa.check("chosen", "rejected", name="required_fields", ignore_na=False)
@@ -94,7 +120,27 @@ class PairModel(pa.DataFrameModel):
 
     @pa.check("chosen", "rejected", "prompt", name="message_list", ignore_na=False)
     def _messages(cls, column: Series[object]) -> Series[bool]:
-        return column.map(_is_messages_if_list)
+        return column.map(lambda v: _follows_message_rule(v, "message_list"))
+
+    @pa.check("chosen", "rejected", "prompt", name="tool_content", ignore_na=False)
+    def _tool_content(cls, column: Series[object]) -> Series[bool]:
+        return column.map(lambda v: _follows_message_rule(v, "tool_content"))
+
+    @pa.check("chosen", "rejected", "prompt", name="tool_call_name", ignore_na=False)
+    def _tool_call_name(cls, column: Series[object]) -> Series[bool]:
+        return column.map(lambda v: _follows_message_rule(v, "tool_call_name"))
+
+    @pa.check("chosen", "rejected", "prompt", name="tool_call_arguments", ignore_na=False)
+    def _tool_call_arguments(cls, column: Series[object]) -> Series[bool]:
+        return column.map(lambda v: _follows_message_rule(v, "tool_call_arguments"))
+
+    @pa.check("tools", name="tools_list", ignore_na=False)
+    def _tools(cls, column: Series[object]) -> Series[bool]:
+        return column.map(lambda v: _decodes(decode_tools, v))
+
+    @pa.check("chat_template_kwargs", name="template_kwargs", ignore_na=False)
+    def _template_kwargs(cls, column: Series[object]) -> Series[bool]:
+        return column.map(lambda v: _decodes(decode_template_kwargs, v))
 
     @pa.dataframe_check(name="same_format", ignore_na=False)
     def _same_format(cls, df: pd.DataFrame) -> Series[bool]:

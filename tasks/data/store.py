@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from rmcore.chat import RENDER_KEYS
 from tasks.atomic import write_atomic
 from tasks.data.holds import held_file_names
 from tasks.data.id_index import IdIndex
@@ -29,6 +30,8 @@ if TYPE_CHECKING:  # datasets and transformers load only when a store is streame
     from transformers import PreTrainedTokenizerBase
 
 STORE_PREFIX = "pairs-"
+# Columns that say how a conversation is rendered (JSON text, "" for none): kept with each pair.
+RENDER_COLUMNS = RENDER_KEYS
 _ID_DIGITS = 15  # hex digits of the id read as the split draw: 60 bits, exact in a float
 
 
@@ -99,6 +102,9 @@ def read_store(store_dir: Path, eval_fraction: float = 0.1) -> pd.DataFrame:
         df["prompt"] = df["prompt"].fillna("")
     if "margin" in df:
         df["margin"] = df["margin"].fillna(0.0).astype(float)
+    for column in RENDER_COLUMNS:
+        if column in df:
+            df[column] = df[column].fillna("")
     df["split"] = [split_of(pid, eval_fraction) for pid in df["pair_id"]]
     return df
 
@@ -170,8 +176,13 @@ def _store_rows(
     ids: Iterable[str] | None = None,
     with_id: bool = False,
     all_columns: bool = False,
+    render: tuple[str, ...] = (),
 ) -> Iterator[dict[str, Any]]:
-    """Rows of the store files in `split` (or with one of `ids`, each once), one record batch at a time."""
+    """Rows of the store files in `split` (or with one of `ids`, each once), one record batch at a time.
+
+    `render`: the columns saying how conversations are rendered (`tools`, `chat_template_kwargs`) that some
+    file has; every row gets them, "" where its file has none, so a generator's rows keep one shape.
+    """
     wanted = set(ids) if ids is not None else None
     for path in files:
         for batch in pq.ParquetFile(path).iter_batches(batch_size=1000):
@@ -183,6 +194,7 @@ def _store_rows(
                 elif split_of(row["pair_id"], eval_fraction) != split:
                     continue
                 out = {"chosen": row["chosen"], "rejected": row["rejected"], "prompt": row.get("prompt") or ""}
+                out |= {column: row.get(column) or "" for column in render}
                 if all_columns:  # e.g. a category column the eval report slices by
                     out = {**{k: v for k, v in row.items() if k != "pair_id"}, **out}
                 if margin:
@@ -192,6 +204,12 @@ def _store_rows(
 
 def _has_margins(files: list[str]) -> bool:
     return any("margin" in pq.read_schema(path).names for path in files)
+
+
+def _render_columns(files: list[str]) -> tuple[str, ...]:
+    """Which of `RENDER_COLUMNS` some store file has."""
+    names = {name for path in files for name in pq.read_schema(path).names}
+    return tuple(column for column in RENDER_COLUMNS if column in names)
 
 
 def store_pairs(store_dir: Path, pair_ids: Iterable[str], cache_dir: Path) -> Dataset:
@@ -204,14 +222,19 @@ def store_pairs(store_dir: Path, pair_ids: Iterable[str], cache_dir: Path) -> Da
 
     files = [str(p) for p in store_files(store_dir)]
     kwargs = {"files": files, "split": None, "eval_fraction": 0.0, "margin": _has_margins(files)}
-    kwargs |= {"ids": tuple(pair_ids), "with_id": True}  # a tuple: `datasets` shards lists, not tuples
+    kwargs |= {
+        "ids": tuple(pair_ids),
+        "with_id": True,
+        "render": _render_columns(files),
+    }  # a tuple: `datasets` shards lists, not tuples
     return Dataset.from_generator(_store_rows, gen_kwargs=kwargs, cache_dir=str(cache_dir))
 
 
 def store_frame(store_dir: Path, pair_ids: Iterable[str]) -> pd.DataFrame:
     """The stored pairs with these ids as a DataFrame, read as a stream: for the (capped) eval pairs."""
     files = [str(p) for p in store_files(store_dir)]
-    rows = list(_store_rows(files, None, 0.0, _has_margins(files), list(pair_ids), with_id=True, all_columns=True))
+    margin, render = _has_margins(files), _render_columns(files)
+    rows = list(_store_rows(files, None, 0.0, margin, list(pair_ids), with_id=True, all_columns=True, render=render))
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=["pair_id", "chosen", "rejected", "prompt"])
 
 
@@ -241,11 +264,12 @@ def stream_store(
     files = [str(p) for p in trainable_files(store_dir)]
     if not files:
         raise ValueError(f"{store_dir}: the store holds no pair files ({STORE_PREFIX}*.parquet); ingest some first")
+    render = _render_columns(files)
     kwargs = {"files": files, "split": split, "eval_fraction": eval_fraction, "margin": _has_margins(files)}
-    rows = IterableDataset.from_generator(_store_rows, gen_kwargs=kwargs)
+    rows = IterableDataset.from_generator(_store_rows, gen_kwargs={**kwargs, "render": render})
     return rows.map(
         tokenization.tokenize_pairs,
         batched=True,
         fn_kwargs={"tokenizer": tokenizer, "max_length": max_length},
-        remove_columns=["chosen", "rejected", "prompt"],
+        remove_columns=["chosen", "rejected", "prompt", *render],
     )

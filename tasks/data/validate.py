@@ -1,6 +1,7 @@
 """Validate preference pairs with pandera: every bad row found at once, each with the named rules it broke.
 
-Rows that could not be parsed (rules `json_parse`, `utf8`, `truncated_file`) are refused by the loader's
+Rows that could not be parsed (rules `json_parse`, `utf8`, `truncated_file`) or folder entries not read
+(`outside_root`, `not_pair_file`) are refused by the loader's
 verdict; the rest go through `PairModel` (row rules) and then `duplicate_schema` (duplicates among the
 rows that passed, so a pair refused for a bad margin does not also shadow its good twin). Both are
 validated with `lazy=True`, which collects all failures instead of stopping at the first.
@@ -10,6 +11,7 @@ Invariant: `len(good) + len(bad) == read`, always.
 from __future__ import annotations
 
 import base64
+import json
 from collections import Counter, defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -18,11 +20,11 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 
-from rmcore.chat import encode_messages, message_problem
+from rmcore.chat import MESSAGE_RULES, decode_template_kwargs, decode_tools, encode_messages, message_problem
 from tasks.data.config import DataConfig
 from tasks.data.id_index import IdIndex
 from tasks.data.records import RawRecord, frame_to_records
-from tasks.data.schema import RULES, TEXT_FIELDS, duplicate_schema, encodes, pair_schema
+from tasks.data.schema import RENDER_FIELDS, RULES, TEXT_FIELDS, duplicate_schema, encodes, pair_schema
 from tasks.data.store import pair_id
 
 
@@ -40,18 +42,42 @@ def failures_by_row(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> dict[Any
     return {}
 
 
-def describe(failures: list[tuple[str, str, Any]]) -> tuple[list[str], str]:
-    """The rules a row broke (in RULES order) and a short message naming each column."""
+def _mixed_formats(row: pd.Series) -> str:
+    """Which of the row's columns hold message lists and which hold text, for `same_format`."""
+    lists = [f"`{c}`" for c in TEXT_FIELDS if isinstance(row[c], list)]
+    texts = [f"`{c}`" for c in TEXT_FIELDS if isinstance(row[c], str) and row[c] != ""]
+    return f"message lists in {', '.join(lists)} but text in {', '.join(texts)}"
+
+
+def _decode_error(decode: Any, value: Any) -> str:
+    try:
+        decode(value)
+    except ValueError as err:
+        return str(err)
+    return ""
+
+
+def describe(failures: list[tuple[str, str, Any]], row: pd.Series | None = None) -> tuple[list[str], str]:
+    """The rules a row broke (in RULES order) and a short message naming each column.
+
+    `row` (the row's `PairModel` columns) lets rules over several columns name the ones at fault.
+    """
     by_rule: dict[str, list[str]] = defaultdict(list)
     for rule, column, value in failures:
-        is_column = column in TEXT_FIELDS or column == "margin"
+        is_column = column in (*TEXT_FIELDS, *RENDER_FIELDS, "margin")
         text = f"`{column}` {RULES[rule]}" if is_column else RULES[rule]
-        if rule == "message_list" and isinstance(value, list):
+        if rule in MESSAGE_RULES and isinstance(value, list):
             text += f" ({message_problem(value)})"
+        if rule == "tools_list":
+            text += f" ({_decode_error(decode_tools, value)})"
+        if rule == "template_kwargs":
+            text += f" ({_decode_error(decode_template_kwargs, value)})"
         if rule == "margin_finite":
             text += f", got {value!r}"[:80]
         if rule == "row_size":
             text = f"row of {value} bytes {RULES[rule]}"
+        if rule == "same_format" and row is not None:
+            text = _mixed_formats(row)
         if text not in by_rule[rule]:
             by_rule[rule].append(text)
     rules = [r for r in RULES if r in by_rule]
@@ -120,7 +146,8 @@ def _cell(value: Any) -> Any:
 def pair_frame(records: list[RawRecord]) -> pd.DataFrame:
     """The parsed records as `PairModel` columns (object dtype, so an absent margin stays None, not NaN)."""
     columns = {
-        name: pd.Series([_cell(r.fields.get(name)) for r in records], dtype=object) for name in (*TEXT_FIELDS, "margin")
+        name: pd.Series([_cell(r.fields.get(name)) for r in records], dtype=object)
+        for name in (*TEXT_FIELDS, "margin", *RENDER_FIELDS)
     }
     frame = pd.DataFrame(columns)
     frame["row_bytes"] = pd.Series([r.size for r in records], dtype="int64")
@@ -135,10 +162,18 @@ def with_ids(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _render_json(value: Any) -> str:
+    """`tools` or `chat_template_kwargs` as JSON text ("" for none); text given is kept as it came."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
 def good_frame(frame: pd.DataFrame, records: list[RawRecord]) -> pd.DataFrame:
     """The output columns: prompt and margin only when some row has them (absent margin = 0, no margin).
 
-    Conversations become canonical JSON text, so the store's string columns hold them (rmcore decodes them).
+    Conversations become canonical JSON text, so the store's string columns hold them (rmcore decodes them);
+    so do `tools` and `chat_template_kwargs` when some row has them, with tool calls, nulls and all.
     """
     out = pd.DataFrame(
         {
@@ -150,6 +185,9 @@ def good_frame(frame: pd.DataFrame, records: list[RawRecord]) -> pd.DataFrame:
         out["prompt"] = [encode_messages(p) or "" for p in frame.prompt]
     if frame.margin.map(lambda v: v is not None).any():
         out["margin"] = [0.0 if m is None else float(m) for m in frame.margin]
+    for column in RENDER_FIELDS:  # kept as JSON text, "" for none, as TRL recommends storing `tools`
+        if frame[column].map(lambda v: v not in (None, "")).any():
+            out[column] = [_render_json(v) for v in frame[column]]
     out["pair_id"] = list(frame.pair_id)
     out["source_file"] = [records[i].source_file for i in frame.index]
     out["source_line"] = [records[i].line for i in frame.index]
@@ -175,7 +213,7 @@ def validate_records(
     parsed = [i for i, r in enumerate(records) if r.fields is not None]
     frame = pair_frame([records[i] for i in parsed]).set_axis(parsed)
     for i, failures in failures_by_row(pair_schema(config.max_row_bytes), frame).items():
-        reasons[i] = describe(failures)
+        reasons[i] = describe(failures, frame.loc[i])
     frame = with_ids(frame.drop(index=[i for i in reasons if i in frame.index]))
     ids = frame[["pair_id", "swapped_id"]]
     for i, failures in failures_by_row(duplicate_schema(stored_ids, seen_ids), ids).items():
@@ -213,7 +251,9 @@ def check_good_counts(
     """`check_good_fraction` on counts alone, for a batch validated chunk by chunk (`seen`: rows already stored)."""
     if seen and good + seen == read:
         return
-    where = ", ".join(sources) or "the sources (no rows at all)"
+    where = ", ".join(sources) or "the sources"
+    if read == 0:
+        raise DataQualityError(f"no good preference pair in {where}: no rows at all (an empty file or folder)")
     counts = f"read {read}, good {good}, quarantined {read - good}, by rule {by_rule}"
     if good == 0:
         raise DataQualityError(f"no good preference pair in {where}: {counts}")

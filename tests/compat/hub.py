@@ -3,9 +3,13 @@
 TRL's tests load `trl-internal-testing/*` models and datasets from the hub. Here each model id maps
 to a tiny model built from a config of the same architecture (Llama, Qwen2, Qwen3-MoE, GPT-2,
 GPT-NeoX) and saved, like the hub's, in bf16 with its tokenizer; each dataset to small in-memory rows
-with the same columns and formats (`zen`: standard and conversational, explicit and implicit prompt;
-`toolcall`: conversations with a JSON `tools` column). The ported tests change only their imports and
-wrap each model id in `hub(...)`.
+built the way TRL's generating script builds it (`scripts/generate_zen_dataset.py`,
+`scripts/generate_toolcall_dataset.py`): `Dataset.from_dict` over the same columns and message shapes,
+split by `train_test_split(test_size=0.1, shuffle=False)`. For `toolcall` that means assistant turns with
+`tool_calls` and no `content`, `tool` turns with `name`, `tools` as JSON text, and the nulls Arrow fills
+in for the keys one message lacks. `hub_schemas.json` records what those scripts produce
+(`record_hub_schemas.py`); `test_hub_stand_ins.py` holds the stand-ins to it. The ported tests change
+only their imports and wrap each model id in `hub(...)`.
 
 CausalLM ids keep a CausalLM config (no `num_labels`), as on the hub. The two old "dummy" ids that
 TRL v0.11/v0.12 loaded straight into `AutoModelForSequenceClassification` are saved as one-label
@@ -67,60 +71,218 @@ ZEN = [
     ("If the implementation is easy to explain, it may be a", " good idea.", " storm."),
     ("Namespaces are one honking great idea -- let's do", " more of those!", " less of that."),
 ]
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Weather in a city",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-        },
+
+
+# The fictitious functions of TRL's toolcall dataset: the same names, parameters and return types, so the
+# schemas `get_json_schema` derives (and the union of argument keys Arrow builds) are the dataset's.
+def start_timer(duration: int) -> int:
+    """
+    Starts a timer.
+
+    Args:
+        duration: Seconds to time.
+
+    Returns:
+        The seconds timed.
+    """
+    return duration
+
+
+def get_current_time(location: str) -> str:
+    """
+    The time of day at a place.
+
+    Args:
+        location: Where to tell the time.
+
+    Returns:
+        The local time.
+    """
+    return "06:22:48"
+
+
+def get_air_quality_index(location: str) -> int:
+    """
+    The air quality index of a place.
+
+    Args:
+        location: Where to measure.
+
+    Returns:
+        The index.
+    """
+    return 53
+
+
+def play_music(title: str, artist: str) -> dict:
+    """
+    Plays a song.
+
+    Args:
+        title: The song.
+        artist: Who plays it.
+
+    Returns:
+        The player's status.
+    """
+    return {"status": "Playing"}
+
+
+def get_weather_forecast(city: str, date: str) -> dict:
+    """
+    The weather forecast of a city on a date.
+
+    Args:
+        city: The city.
+        date: The day, as YYYY-MM-DD.
+
+    Returns:
+        Temperature and condition.
+    """
+    return {"temperature": 22, "condition": "partly cloudy"}
+
+
+def control_light(room: str, state: str) -> dict:
+    """
+    Switches the light of a room.
+
+    Args:
+        room: The room.
+        state: "on" or "off".
+
+    Returns:
+        The light's state.
+    """
+    return {"state": state}
+
+
+def create_reminder(time: str, note: str) -> str:
+    """
+    Sets a reminder.
+
+    Args:
+        time: When to remind.
+        note: What to remind of.
+
+    Returns:
+        A confirmation.
+    """
+    return "Reminder set"
+
+
+def get_wind_conditions(city: str, unit: str) -> tuple[int, str]:
+    """
+    Wind speed and direction in a city.
+
+    Args:
+        city: The city.
+        unit: The speed unit, e.g. "mph".
+
+    Returns:
+        Speed and direction.
+    """
+    return 14, "NW"
+
+
+def _call(function, **arguments) -> tuple[str, dict]:
+    return function.__name__, arguments
+
+
+# One row per prompt: the tool the row offers, then chosen and rejected as (call or None, tool result, reply).
+TOOLCALL = [
+    ("Set a timer for 10 minutes.", start_timer,
+     (_call(start_timer, duration=600), "600", "Timer set for 10 minutes."),
+     (_call(start_timer, duration=10), "10", "Timer set for 10 seconds.")),
+    ("What time is it in Tokyo?", get_current_time,
+     (_call(get_current_time, location="Tokyo"), "06:22:48", "It is 06:22 in Tokyo."),
+     (None, None, "It is noon in Tokyo.")),
+    ("Is the air clean today in Lisbon?", get_air_quality_index,
+     (_call(get_air_quality_index, location="Lisbon, Portugal"), "53", "The air is moderate."),
+     (_call(get_air_quality_index, location="Lisbon"), "53", "The air is great.")),
+    ("Play some music.", play_music,
+     (_call(play_music, title="Take Five", artist="Dave Brubeck"), "{'status': 'Playing'}", "Enjoy the jazz."),
+     (_call(play_music, title="Take Five", artist="Daft Punk"), "{'status': 'Playing'}", "Playing your song.")),
+    ("What is the weather tomorrow in Berlin?", get_weather_forecast,
+     (_call(get_weather_forecast, city="Berlin", date="2025-06-16"), "{'temperature': 22}", "Berlin: 22 degrees."),
+     (None, None, "Berlin will be hot.")),
+    ("Turn on the living room lights.", control_light,
+     (_call(control_light, room="living room", state="on"), "{'state': 'on'}", "The lights are on."),
+     (_call(control_light, room="living room", state="off"), "{'state': 'off'}", "The lights are off.")),
+    ("Remind me to call mom at 7 PM.", create_reminder,
+     (_call(create_reminder, time="19:00", note="Call mom"), "Reminder set", "I will remind you at 7 PM."),
+     (_call(create_reminder, time="07:00", note="Call mom"), "Reminder set", "I will remind you at 7 AM.")),
+    ("How strong is the wind in Chicago right now?", get_wind_conditions,
+     (_call(get_wind_conditions, city="Chicago", unit="mph"), "(14, 'NW')", "The wind is 14 mph from the northwest."),
+     (_call(get_weather_forecast, city="Chicago", date="2025-06-16"), "{'temperature': 22}", "Chicago: 22 degrees.")),
+]  # fmt: skip
+
+
+def zen_columns(config: str) -> dict[str, list]:
+    """The columns of one `zen` config, as `generate_zen_dataset.py` lays them out."""
+    prompts, chosen, rejected = (list(column) for column in zip(*ZEN, strict=True))
+    if config == "standard_preference":
+        return {"prompt": prompts, "chosen": chosen, "rejected": rejected}
+    if config == "standard_implicit_prompt_preference":
+        return {
+            "chosen": [p + c for p, c in zip(prompts, chosen, strict=True)],
+            "rejected": [p + r for p, r in zip(prompts, rejected, strict=True)],
+        }
+    users = [[{"role": "user", "content": p}] for p in prompts]
+    replies_c = [[{"role": "assistant", "content": c.strip()}] for c in chosen]
+    replies_r = [[{"role": "assistant", "content": r.strip()}] for r in rejected]
+    if config == "conversational_preference":
+        return {"prompt": users, "chosen": replies_c, "rejected": replies_r}
+    if config == "conversational_implicit_prompt_preference":
+        return {
+            "chosen": [u + c for u, c in zip(users, replies_c, strict=True)],
+            "rejected": [u + r for u, r in zip(users, replies_r, strict=True)],
+        }
+    raise ValueError(f"no stand-in for zen config {config!r}")
+
+
+def _turns(call: tuple[str, dict] | None, result: str | None, reply: str) -> list[dict]:
+    """An assistant reply, after a tool call (no `content`) and its result (a `tool` turn with `name`) if any."""
+    if call is None:
+        return [{"role": "assistant", "content": reply}]
+    name, arguments = call
+    return [
+        {"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": name, "arguments": arguments}}]},
+        {"role": "tool", "name": name, "content": result},
+        {"role": "assistant", "content": reply},
+    ]
+
+
+def toolcall_columns(tools_as_json: bool = True) -> dict[str, list]:
+    """The `preference` config of `generate_toolcall_dataset.py`: `tools` as JSON text (the revision the hub
+    holds, and TRL's tests read) or as a list (the current script, which builds it with datasets' Json type)."""
+    from transformers.utils import get_json_schema
+
+    tools = [[get_json_schema(function)] for _, function, _, _ in TOOLCALL]
+    return {
+        "prompt": [[{"role": "user", "content": prompt}] for prompt, *_ in TOOLCALL],
+        "chosen": [_turns(*chosen) for _, _, chosen, _ in TOOLCALL],
+        "rejected": [_turns(*rejected) for *_, rejected in TOOLCALL],
+        "tools": [json.dumps(t) for t in tools] if tools_as_json else tools,
     }
-]
-CITIES = ["Paris", "Tokyo", "Lima", "Oslo", "Cairo", "Quito", "Rome", "Seoul"]
 
 
-def zen_rows(config: str) -> list[dict]:
-    rows = []
-    for prompt, chosen, rejected in ZEN:
-        if config == "standard_preference":
-            rows.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
-        elif config == "standard_implicit_prompt_preference":
-            rows.append({"chosen": prompt + chosen, "rejected": prompt + rejected})
-        else:
-            user = [{"role": "user", "content": prompt}]
-            reply_c = [{"role": "assistant", "content": chosen.strip()}]
-            reply_r = [{"role": "assistant", "content": rejected.strip()}]
-            if config == "conversational_preference":
-                rows.append({"prompt": user, "chosen": reply_c, "rejected": reply_r})
-            elif config == "conversational_implicit_prompt_preference":
-                rows.append({"chosen": user + reply_c, "rejected": user + reply_r})
-            else:
-                raise ValueError(f"no stand-in for zen config {config!r}")
-    return rows
-
-
-def toolcall_rows() -> list[dict]:
-    rows = []
-    for city in CITIES:
-        prompt = [{"role": "user", "content": f"What is the weather in {city}?"}]
-        chosen = [{"role": "assistant", "content": f"I will look up the weather in {city}."}]
-        rejected = [{"role": "assistant", "content": "I do not know."}]
-        rows.append({"prompt": prompt, "chosen": chosen, "rejected": rejected, "tools": json.dumps(TOOLS)})
-    return rows
+def build_dataset(path: str, name: str | None = None) -> DatasetDict:
+    """The stand-in of a hub dataset config, split as TRL's scripts split it before pushing."""
+    if path == "trl-internal-testing/zen":
+        data = Dataset.from_dict(zen_columns(name))
+    elif path == "trl-internal-testing/toolcall" and name in (None, "preference"):
+        data = Dataset.from_dict(toolcall_columns())
+    elif path == "trl-internal-testing/toolcall@json" and name in (None, "preference"):
+        data = Dataset.from_dict(toolcall_columns(tools_as_json=False), on_mixed_types="use_json")
+    else:
+        raise ValueError(f"no offline stand-in for dataset {path!r} config {name!r}")
+    return data.train_test_split(test_size=0.1, shuffle=False)
 
 
 def load_dataset(path: str, name: str | None = None, split: str | None = None, streaming: bool = False):
-    """`datasets.load_dataset` for the two hub datasets TRL's tests read."""
-    if path == "trl-internal-testing/zen":
-        rows = zen_rows(name)
-        splits = {"train": rows[:17], "test": rows[17:]}
-    elif path == "trl-internal-testing/toolcall":
-        rows = toolcall_rows()
-        splits = {"train": rows[:6], "test": rows[6:]}
-    else:
-        raise ValueError(f"no offline stand-in for dataset {path!r}")
-    data = DatasetDict({k: Dataset.from_list(v) for k, v in splits.items()})
+    """`datasets.load_dataset` for the hub datasets TRL's tests read (`@json`: toolcall as the current script
+    builds it)."""
+    data = build_dataset(path, name)
     if streaming:
         data = {k: v.to_iterable_dataset() for k, v in data.items()}
     return data[split] if split is not None else data
@@ -128,9 +290,9 @@ def load_dataset(path: str, name: str | None = None, split: str | None = None, s
 
 def _corpus() -> str:
     texts = [QWEN_TEMPLATE, LLAMA_TEMPLATE, "system user assistant tool SYSTEM USER ASSISTANT TOOL"]
-    texts += ["You are Qwen, created by Alibaba Cloud. You are a helpful assistant.", json.dumps(TOOLS)]
+    texts += ["You are Qwen, created by Alibaba Cloud. You are a helpful assistant."]
     texts += [" ".join(row) for row in ZEN]
-    texts += [f"What is the weather in {c}? I will look up the weather in {c}. I do not know." for c in CITIES]
+    texts += [json.dumps(column) for column in toolcall_columns().values()]
     return "\n".join(texts)
 
 

@@ -115,3 +115,64 @@ def test_rewardflow_train_with_a_missing_model_ends_in_one_line(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert "Traceback" not in done.stderr
     assert "no-such-model" in lines[-1] and "does not exist" in lines[-1]
+
+
+def complete_checkpoint(folder: Path) -> Path:
+    """A checkpoint folder with the files a resume needs, marked complete as the trainer's callback does."""
+    from tasks.training.checkpoints import mark_complete
+
+    folder.mkdir(parents=True)
+    for name in ("trainer_state.json", "optimizer.pt", "scheduler.pt", "rng_state.pth", "model.safetensors"):
+        (folder / name).write_text("x")
+    mark_complete(folder)
+    return folder
+
+
+def test_a_full_disk_names_what_to_do_and_the_last_complete_checkpoint(tmp_path, capsys, monkeypatch):
+    """As safetensors' Rust writer reports it (no errno), raised out of `rewardflow train`'s own main."""
+    from rewardflow import train_cmd
+
+    out = tmp_path / "out"
+    complete_checkpoint(out / "checkpoint-4")
+    (out / "checkpoint-6").mkdir()  # half written: not offered
+
+    def full(*args, **kwargs):
+        raise RuntimeError("Error while serializing: No space left on device (os error 28)")
+
+    monkeypatch.setattr(train_cmd, "train_and_evaluate", full)  # the disk fills while saving
+    assert run_command(train_cmd.main, ["--dataset_name", "x.jsonl", "--output_dir", str(out)], "train") == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("rewardflow train: the disk is full (No space left on device); ")
+    assert f"rerun the same command: it resumes from the last complete checkpoint, {out / 'checkpoint-4'}" in line
+    assert "os error 28" not in line
+
+    empty = explain(OSError(errno.ENOSPC, "No space left on device"), "run", ["--home", str(tmp_path / "h")])
+    assert empty.todo.endswith("no complete checkpoint was saved, so it starts over")
+
+
+def test_run_names_the_newest_complete_checkpoint_of_its_home(tmp_path):
+    home = tmp_path / "home"
+    complete_checkpoint(home / "runs" / "abc" / "train" / "checkpoint-8")
+    failure = explain(OSError(errno.ENOSPC, "No space left on device"), "run", ["--home", str(home)])
+    assert failure.todo.endswith(f"last complete checkpoint, {home / 'runs' / 'abc' / 'train' / 'checkpoint-8'}")
+
+
+@pytest.mark.parametrize("where", ["file", "under-a-file", "read-only"])
+def test_output_dir_that_cannot_be_written_fails_before_reading_in_one_line(tmp_path, capsys, where):
+    import os
+
+    from rewardflow import train_cmd
+
+    (tmp_path / "a-file").write_text("x")
+    read_only = tmp_path / "ro"
+    read_only.mkdir(mode=0o500)
+    output_dir = {
+        "file": tmp_path / "a-file",
+        "under-a-file": tmp_path / "a-file" / "out",
+        "read-only": Path("/sys/rewardflow-out") if os.geteuid() == 0 else read_only / "out",  # root ignores modes
+    }[where]
+    argv = ["--dataset_name", str(tmp_path / "never-read.jsonl"), "--output_dir", str(output_dir)]
+    assert train_cmd.main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"rewardflow train: error: --output_dir {output_dir}")
+    assert "never-read" not in err[0]  # refused before the data is looked at

@@ -40,6 +40,15 @@ def test_load_pairs_reads_a_folder_of_files(tmp_path):
     assert load_pairs(str(tmp_path))["chosen"] == [r["chosen"] for r in ROWS]
 
 
+def test_load_pairs_reports_the_files_of_a_folder_it_does_not_read(tmp_path, caplog):
+    write_jsonl(tmp_path / "a.jsonl", ROWS)
+    (tmp_path / "notes.txt").write_text("not pairs")
+    (tmp_path / ".hidden").write_text("passed over")
+    with caplog.at_level("WARNING", logger="rmcore.data"):
+        assert len(load_pairs(str(tmp_path))) == len(ROWS)
+    assert "not read" in caplog.text and "notes.txt" in caplog.text and ".hidden" not in caplog.text
+
+
 def test_load_pairs_names_a_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.jsonl"):
         load_pairs(str(tmp_path / "nope.jsonl"))

@@ -47,7 +47,7 @@ def test_counts_add_up(bad_corpus):
 def test_messages_name_the_rule_and_column(bad_corpus):
     messages = {row["line"]: row["message"] for row in corpus_result(bad_corpus).bad if row["line"] <= 21}
     assert messages[4] == "required_fields: `rejected` is missing or null"
-    assert messages[12] == "margin_finite: `margin` must be a finite number, got '1.5'"
+    assert messages[12] == "margin_finite: `margin` must be a finite number, |margin| <= 10000, got '1.5'"
     assert messages[21].startswith("non_empty: `chosen` is empty or only whitespace; margin_finite:")
     assert "row of 1000" in messages[9]
 
@@ -140,8 +140,18 @@ def test_rows_already_stored_do_not_count_against_the_fraction(tmp_path, write_p
 def test_empty_input_is_nothing_good():
     result = validate_records([], DataConfig(), set())
     assert result.read == 0 and result.good.empty and result.bad == []
-    with pytest.raises(DataQualityError, match="no good preference pair"):
+    with pytest.raises(DataQualityError, match="no good preference pair in the sources: no rows at all"):
         check_good_fraction(result, DataConfig())
+
+
+def test_an_empty_ingest_says_so_and_names_no_quarantine(tmp_path):
+    from tasks.data.ingest import ingest_files
+
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(DataQualityError) as refused:
+        ingest_files([str(tmp_path / "empty.jsonl")], tmp_path / "home", DataConfig())
+    assert "no rows at all" in str(refused.value) and "no row was quarantined" in str(refused.value)
+    assert "None" not in str(refused.value)
 
 
 def test_real_shared_pairs_validate(shared_pairs):
@@ -155,6 +165,19 @@ GOOD = [USER, {"role": "assistant", "content": "A small animal."}]
 BAD_REPLY = [USER, {"role": "assistant", "content": "No."}]
 
 
+def _call(function: dict) -> dict:
+    """An assistant turn calling one tool, with no content (as TRL's toolcall data has it)."""
+    return {"role": "assistant", "tool_calls": [{"type": "function", "function": function}]}
+
+
+TOOL_TURNS = [
+    USER,
+    {"role": "assistant", "content": None, "tool_calls": [{"function": {"name": "f", "arguments": '{"x": 1}'}}]},
+    {"role": "tool", "name": "f", "tool_call_id": "call_0", "content": "1"},
+    {"role": "assistant", "content": "One."},
+]
+
+
 @pytest.mark.parametrize(
     ("row", "rule", "says"),
     [
@@ -163,7 +186,27 @@ BAD_REPLY = [USER, {"role": "assistant", "content": "No."}]
         ({"chosen": [{"role": "user", "content": 3}], "rejected": BAD_REPLY}, "message_list", "must be a string"),
         ({"chosen": [], "rejected": BAD_REPLY}, "message_list", "empty message list"),
         ({"chosen": GOOD, "rejected": GOOD}, "chosen_ne_rejected", "same"),
-        ({"prompt": [USER], "chosen": "A small animal.", "rejected": BAD_REPLY[1:]}, "same_format", "mixes"),
+        (
+            {"prompt": [USER], "chosen": "A small animal.", "rejected": BAD_REPLY[1:]},
+            "same_format",
+            "message lists in `rejected`, `prompt` but text in `chosen`",
+        ),
+        ({"chosen": [USER, {"role": "tool", "name": "f"}], "rejected": BAD_REPLY}, "tool_content", "tool result"),
+        ({"chosen": [USER, {"role": "tool", "content": None}], "rejected": BAD_REPLY}, "tool_content", "message 1"),
+        ({"chosen": [USER, _call({"arguments": {}})], "rejected": BAD_REPLY}, "tool_call_name", "no function name"),
+        ({"chosen": [USER, _call({"name": "f", "arguments": 3})], "rejected": BAD_REPLY}, "tool_call_arguments", "3"),
+        (
+            {"chosen": [USER, _call({"name": "f", "arguments": "[1]"})], "rejected": BAD_REPLY},
+            "tool_call_arguments",
+            "",
+        ),
+        ({"chosen": [USER, _call({"name": "f", "arguments": "{x"})], "rejected": BAD_REPLY}, "tool_call_arguments", ""),
+        ({"chosen": [USER, _call({"name": "f"})], "rejected": BAD_REPLY}, "tool_call_arguments", "None"),
+        ({"chosen": [USER, {"role": "assistant", "tool_calls": []}], "rejected": BAD_REPLY}, "message_list", "content"),
+        ({"chosen": GOOD, "rejected": BAD_REPLY, "tools": "{not json"}, "tools_list", "not JSON text"),
+        ({"chosen": GOOD, "rejected": BAD_REPLY, "tools": {"name": "f"}}, "tools_list", "list of function schemas"),
+        ({"chosen": GOOD, "rejected": BAD_REPLY, "chat_template_kwargs": [1]}, "template_kwargs", "object"),
+        ({"chosen": "a", "rejected": "b", "margin": 1e300}, "margin_finite", "|margin| <= 10000"),
     ],
 )
 def test_malformed_conversations_are_quarantined_by_rule(tmp_path, write_pairs, row, rule, says):
@@ -190,3 +233,26 @@ def test_conversations_are_kept_as_json_text_that_rmcore_tokenizes(tmp_path, wri
     out = tokenize_pairs(batch, minilm_tokenizer, max_length=64)
     text = minilm_tokenizer.decode(out["input_ids_chosen"][0], skip_special_tokens=True)
     assert text == "human : what is a cat? assistant : a small animal."
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"chosen": TOOL_TURNS, "rejected": BAD_REPLY},
+        {"chosen": TOOL_TURNS, "rejected": BAD_REPLY, "tools": [{"type": "function", "function": {"name": "f"}}]},
+        {"chosen": TOOL_TURNS, "rejected": BAD_REPLY, "tools": '[{"type": "function", "function": {"name": "f"}}]'},
+        {"chosen": TOOL_TURNS, "rejected": BAD_REPLY, "chat_template_kwargs": {"enable_thinking": False}},
+        {"chosen": [USER, _call({"name": "f", "arguments": {"x": 1, "y": None}})], "rejected": BAD_REPLY},
+        {"chosen": [USER, {**_call({"name": "f", "arguments": {}}), "content": ""}], "rejected": BAD_REPLY},
+    ],
+)
+def test_well_formed_tool_use_is_kept(tmp_path, write_pairs, row):
+    path = write_pairs(tmp_path / "chat.jsonl", [row])
+    result = validate_records(read_pair_records([str(path)]), DataConfig(), set())
+    assert result.bad == [] and len(result.good) == 1
+    assert json.loads(result.good.chosen[0]) == row["chosen"]
+    for column in ("tools", "chat_template_kwargs"):
+        if column in row:
+            stored = result.good[column][0]
+            assert isinstance(stored, str)
+            assert json.loads(stored) == (json.loads(row[column]) if isinstance(row[column], str) else row[column])
