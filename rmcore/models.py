@@ -340,6 +340,7 @@ def tokenizer_as_trained(tokenizer: PreTrainedTokenizerBase, max_length: int) ->
 
     saved = copy.deepcopy(tokenizer)
     saved.truncation_side = "left"
+    saved.init_kwargs["truncation_side"] = "left"  # save_pretrained writes attributes only for keys init had
     saved.model_max_length = int(max_length)
     if chat_template_in_effect(saved) is None:
         saved.chat_template = hh_chat_template(saved)
