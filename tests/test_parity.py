@@ -86,9 +86,10 @@ def register_champion(folder: Path, name: str, home: Path, tracking: str) -> str
 def evaluate_rewards(uri: str) -> list[float]:
     """`rewardflow evaluate`'s scored pairs: text pairs (short, long) and conversational pairs."""
     model, tokenizer = load_model_any(uri)
-    texts = score_pairs(model, tokenizer, pd.DataFrame({"chosen": [SHORT], "rejected": [LONG]}))
-    chats = score_pairs(model, tokenizer, pd.DataFrame({"prompt": [PROMPT], "chosen": [CHOSEN], "rejected": [REJECTED]}))
-    return [*texts.iloc[0][["reward_chosen", "reward_rejected"]], *chats.iloc[0][["reward_chosen", "reward_rejected"]]]
+    text_pairs = pd.DataFrame({"chosen": [SHORT], "rejected": [LONG]})
+    chat_pairs = pd.DataFrame({"prompt": [PROMPT], "chosen": [CHOSEN], "rejected": [REJECTED]})
+    scored = [score_pairs(model, tokenizer, pairs).iloc[0] for pairs in (text_pairs, chat_pairs)]
+    return [row[side] for row in scored for side in ("reward_chosen", "reward_rejected")]
 
 
 def score_texts_rewards(root: Path) -> list[float]:
@@ -124,7 +125,7 @@ def test_every_consumer_gets_the_same_rewards(kind, tmp_path, mlflow_home, track
         "rewardflow evaluate": evaluate_rewards(uri),
         "mlflow pyfunc": mlflow.pyfunc.load_model(uri).predict([SHORT, LONG, *map(json.dumps, CONVERSATIONS)]),
         "transformers pipeline": pipeline_rewards(root),
-        "RewardFunction": RewardFunction(root)(prompts=["", "", PROMPT, PROMPT], completions=[SHORT, LONG, CHOSEN, REJECTED]),
+        "RewardFunction": RewardFunction(root)(["", "", PROMPT, PROMPT], [SHORT, LONG, CHOSEN, REJECTED]),
         # The reward server's /score, /get_reward (normalize: false) and /classify join here.
     }
     for door, got in rewards.items():

@@ -6,7 +6,6 @@ import json
 
 import pytest
 import torch
-
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from rewardflow import cli, evaluate_cmd, train_cmd

@@ -81,11 +81,12 @@ def test_a_registered_version_is_an_mlflow_pyfunc_model_with_the_weights_stored_
 
     root = Path(mlflow.artifacts.download_artifacts("models:/rm-pyfunc@champion", dst_path=str(tmp_path / "dl")))
     assert {"MLmodel", "input_example.json", "requirements.txt", "reward_pyfunc.py"} <= {p.name for p in root.iterdir()}
-    assert [p.relative_to(root).as_posix() for p in root.rglob("*.safetensors")] == ["artifacts/model/model.safetensors"]
-    assert not {"metrics.json", "work.json", "checkpoint-2"} & {p.name for p in (root / "artifacts" / "model").iterdir()}
+    model_folder = root / "artifacts" / "model"
+    assert [p.relative_to(root) for p in root.rglob("*.safetensors")] == [Path("artifacts/model/model.safetensors")]
+    assert not {"metrics.json", "work.json", "checkpoint-2"} & {p.name for p in model_folder.iterdir()}
     requirements = (root / "requirements.txt").read_text().split()
     assert any(r.startswith("torch==") for r in requirements) and not any("rewardflow" in r for r in requirements)
-    plain = AutoModelForSequenceClassification.from_pretrained(root / "artifacts" / "model")  # plain transformers
+    plain = AutoModelForSequenceClassification.from_pretrained(model_folder)  # plain transformers
     assert plain.config.num_labels == 1
     assert load_reward_model(root)[0].config.num_labels == 1  # every door takes the downloaded root
 
@@ -128,7 +129,8 @@ def test_mlflow_models_serve_answers_invocations_with_the_rewards(tmp_path, mlfl
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # uvicorn, as in an activated venv
     command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/rm-serve@champion"]
     command += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"]
-    server = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
+    server = subprocess.Popen(command, env=env, cwd=tmp_path, **output)
     try:
         wait_until_up(f"http://127.0.0.1:{port}/ping", server)
         answer = post_json(f"http://127.0.0.1:{port}/invocations", {"inputs": TEXTS})
