@@ -20,6 +20,7 @@ from transformers import AutoModelForSequenceClassification
 
 from rmcore import load_reward_model, score_texts
 from rmcore.models import lora_config
+from rmcore.normalization import read_reward_stats, write_reward_stats
 from tasks.registry.register import register_candidate
 from tasks.tracking.logged_model import log_logged_model, log_model_dir, logged_model_id
 from tasks.tracking.runs import client, ensure_experiment, start_run
@@ -69,6 +70,7 @@ def test_a_registered_version_is_an_mlflow_pyfunc_model_with_the_weights_stored_
     tmp_path, mlflow_home, tracking_uri, model_dirs
 ):
     out = output_dir_like_training(model_dirs["good"], tmp_path / "rm")
+    write_reward_stats(out, {"mean": 0.5, "std": 2.0})
     run_id = start_run(ensure_experiment("exp-pyfunc", mlflow_home, tracking_uri), "pyfunc")
     version = register_candidate(run_id, log_logged_model(run_id, str(out), "rm-pyfunc"), "rm-pyfunc")
     client(tracking_uri).set_registered_model_alias("rm-pyfunc", "champion", version)
@@ -89,6 +91,7 @@ def test_a_registered_version_is_an_mlflow_pyfunc_model_with_the_weights_stored_
     plain = AutoModelForSequenceClassification.from_pretrained(model_folder)  # plain transformers
     assert plain.config.num_labels == 1
     assert load_reward_model(root)[0].config.num_labels == 1  # every door takes the downloaded root
+    assert read_reward_stats(root) == {"mean": 0.5, "std": 2.0}  # the server normalises with them
 
 
 def free_port() -> int:
