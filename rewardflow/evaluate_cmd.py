@@ -1,7 +1,7 @@
 """`rewardflow evaluate`: score preference pairs with any reward model, a folder or an MLflow URI.
 
     rewardflow evaluate --model models:/reward-model@champion --data eval.jsonl.gz --json
-    rewardflow evaluate --model runs/rm/model --data pairs.parquet --max_length 512
+    rewardflow evaluate --model runs/rm --data pairs.parquet --max_length 512
 
 `--json` prints exactly one JSON object on stdout (everything else goes to stderr), so scripts can
 pipe it; without it a rich table is printed. Bad input exits non-zero with an error naming the
@@ -34,7 +34,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model",
         required=True,
-        help="A saved model folder, or an MLflow URI: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/model.",
+        help="A saved model folder (a `rewardflow train --output_dir`, any save_pretrained folder, a downloaded "
+        "MLflow model), or an MLflow URI: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/model.",
     )
     parser.add_argument("--data", required=True, help=f"Pairs with chosen/rejected (optional prompt): {PAIR_SOURCES}.")
     parser.add_argument("--batch_size", "--batch-size", type=int, default=32, help="Texts per forward pass.")

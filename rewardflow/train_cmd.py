@@ -6,8 +6,11 @@
 The same path as the `reward-model` flow, minus the store and the registry: pairs are read and
 validated by the pipeline's rules (a bad row is named by file, line and rule, or set aside with
 `--quarantine DIR`), split by pair hash, tokenized, trained (`--num_processes N` launches N processes
-as the flow does), saved under `OUTPUT_DIR/model` and scored on the held-out pairs under `OUTPUT_DIR/eval`.
-Rerunning the same command resumes from the newest complete checkpoint in `--output_dir`.
+as the flow does), saved in `OUTPUT_DIR` itself as TRL saves (config, safetensors, tokenizer; checkpoints
+in `OUTPUT_DIR/checkpoint-N`), and scored on the held-out pairs (report under `OUTPUT_DIR/eval`, tokenized
+pairs cached under `OUTPUT_DIR/cache`). `rewardflow evaluate --model OUTPUT_DIR` and
+`AutoModelForSequenceClassification.from_pretrained(OUTPUT_DIR)` load the result. Rerunning the same
+command resumes from the newest complete checkpoint in `--output_dir`.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from rmcore.config import RewardConfig
 from rmcore.loss import pairwise_accuracy, pairwise_loss
 from rmcore.metrics import compute_accuracy, compute_reward_metrics, reward_metrics
 from rmcore.models import load_reward_model
+from rmcore.reward_function import RewardFunction
 from rmcore.scoring import score_texts
 from rmcore.trainer import RewardTrainer
 
@@ -12,6 +13,7 @@ __all__ = [
     "DataCollatorForPreference",
     "RewardConfig",
     "RewardDataCollatorWithPadding",
+    "RewardFunction",
     "RewardTrainer",
     "compute_accuracy",
     "compute_reward_metrics",

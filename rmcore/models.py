@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 import warnings
@@ -25,6 +26,10 @@ TOKENIZER_FILES = (
 )
 # Weights a saved model folder may hold: safetensors only, as loading a pickled `.bin` runs code.
 WEIGHT_FILES = ("model.safetensors", "adapter_model.safetensors", "model.safetensors.index.json")
+# Files that make a folder a model folder: a full model's config, or a LoRA adapter's.
+MODEL_CONFIG_FILES = ("config.json", "adapter_config.json")
+# An MLflow model (a registered version) keeps the model folder below its root, beside this file.
+MLFLOW_MODEL_FILE = "MLmodel"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}
 TAGS = ["trl", "reward-trainer"]  # TRL's own, so code that looks for them finds them
 
@@ -191,9 +196,60 @@ def is_adapter_dir(path: str | Path) -> bool:
     return (Path(path) / "adapter_config.json").is_file()
 
 
+def holds_model(folder: Path) -> bool:
+    """True for a folder with a model's or an adapter's config file at its top."""
+    return any((folder / name).is_file() for name in MODEL_CONFIG_FILES)
+
+
+def model_folders_below(root: Path, depth: int = 3) -> list[Path]:
+    """Folders under `root` (not `root` itself, at most `depth` levels down) that hold a model, in path order."""
+    found = []
+    for name in MODEL_CONFIG_FILES:
+        for level in range(1, depth + 1):
+            found += [p.parent for p in root.glob("/".join(["*"] * level + [name]))]
+    return sorted(set(found))
+
+
+def checkpoint_step(folder: Path) -> int:
+    """N of a `checkpoint-N` folder, -1 for any other name (so checkpoints sort by step, others first)."""
+    head, _, step = folder.name.rpartition("-")
+    return int(step) if head == "checkpoint" and step.isdigit() else -1
+
+
+def model_folder_in(path: str | Path) -> Path:
+    """The folder holding the model's files: `path` itself, or the model inside a downloaded MLflow model.
+
+    A saved model (TRL's layout: `save_pretrained` into the output folder) holds `config.json` (or an
+    adapter's `adapter_config.json`) at its top. A registered version downloaded from MLflow holds
+    `MLmodel` at its top and the model folder below it (`artifacts/model`). Any other folder is refused
+    with where a model is, e.g. the newest checkpoint of a training that did not finish.
+    """
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"{path}: no such model folder")
+    if holds_model(root):
+        return root
+    below = model_folders_below(root)
+    if (root / MLFLOW_MODEL_FILE).is_file() and len(below) == 1:
+        return below[0]
+    if not below:
+        raise FileNotFoundError(f"no config.json in {path}: it holds no saved model (save one with save_pretrained)")
+    newest = max(below, key=lambda p: (checkpoint_step(p), str(p)))
+    raise FileNotFoundError(f"no config.json in {path}; a model is in {newest}")
+
+
+def resolve_model_source(name: str | Path) -> str:
+    """A hub id unchanged; a local folder as the folder that holds its model (see `model_folder_in`)."""
+    if Path(name).expanduser().is_dir():
+        return str(model_folder_in(name))
+    check_model_source(str(name))
+    return str(name)
+
+
 def load_reward_model(path: str | Path, trust_remote_code: bool = False) -> tuple[nn.Module, PreTrainedTokenizerBase]:
-    """Load a saved reward model and its tokenizer: a full model folder, a LoRA adapter folder or a hub id."""
-    path = str(path)
+    """Load a saved reward model and its tokenizer: a full model folder, a LoRA adapter folder, a downloaded
+    MLflow model (its root) or a hub id."""
+    path = resolve_model_source(path)
     if is_adapter_dir(path):
         base = json.loads((Path(path) / "adapter_config.json").read_text())["base_model_name_or_path"]
         model = load_reward_backbone(base, trust_remote_code=trust_remote_code)
@@ -249,6 +305,46 @@ def configure_tokenizer(tokenizer: PreTrainedTokenizerBase, args: Any) -> None:
         from rmcore.chat import resolve_chat_template
 
         tokenizer.chat_template = resolve_chat_template(path)
+
+
+def hh_chat_template(tokenizer: PreTrainedTokenizerBase) -> str:
+    """A Jinja chat template that writes what training wrote for a tokenizer without one.
+
+    Such a tokenizer's conversations are rendered in hh-rlhf's form (`rmcore.chat.render_hh`) and then
+    wrapped in the tokenizer's special tokens ([CLS] ... [SEP] for BERT, <s> ... for Llama). The template
+    writes both, so `apply_chat_template(messages, tokenize=True)` gives the ids the model was trained on.
+    """
+    from rmcore.chat import HH_SPEAKERS
+    from rmcore.tokenization import special_affixes
+
+    prefix, suffix = (tokenizer.decode(list(ids)) for ids in special_affixes(tokenizer))
+    return (
+        f"{{%- set speakers = {json.dumps(HH_SPEAKERS)} -%}}"
+        f"{{{{- {json.dumps(prefix)} -}}}}"
+        "{%- for message in messages -%}"
+        '{{- "\\n\\n" + speakers.get(message["role"], message["role"] | title) + ": " + message["content"] -}}'
+        "{%- endfor -%}"
+        '{%- if add_generation_prompt -%}{{- "\\n\\nAssistant:" -}}{%- endif -%}'
+        f"{{{{- {json.dumps(suffix)} -}}}}"
+    )
+
+
+def tokenizer_as_trained(tokenizer: PreTrainedTokenizerBase, max_length: int) -> PreTrainedTokenizerBase:
+    """A copy of the training tokenizer that says how training tokenized, for every client of the saved files.
+
+    Training cuts texts longer than `max_length` from the left (the end tells a pair apart), so the copy
+    carries `truncation_side="left"` and `model_max_length=max_length`; a tokenizer without a chat template
+    gets the one that reproduces how its conversations were rendered (`hh_chat_template`).
+    """
+    from rmcore.chat import chat_template_in_effect
+
+    saved = copy.deepcopy(tokenizer)
+    saved.truncation_side = "left"
+    saved.init_kwargs["truncation_side"] = "left"  # save_pretrained writes attributes only for keys init had
+    saved.model_max_length = int(max_length)
+    if chat_template_in_effect(saved) is None:
+        saved.chat_template = hh_chat_template(saved)
+    return saved
 
 
 def setup_tokenizer(model: nn.Module | str | None, tokenizer: Any, args: Any) -> PreTrainedTokenizerBase:

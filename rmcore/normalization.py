@@ -3,7 +3,8 @@
 A reward model's raw scale is arbitrary and moves from one training to the next; an RL loop that adds
 the reward to a KL penalty needs it on a known scale. Training measures it once on the held-out pairs
 (both sides of every pair), writes it into the model's `config.json` under `reward_stats`, and a server
-returns `(r - mean) / std`. Pure functions plus two small file edges.
+returns `(r - mean) / std`. The mean and std are also written at the top level of `config.json`, where
+OpenRLHF's `normalize_reward` reads them. Pure functions plus two small file edges.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 CONFIG_KEY = "reward_stats"
+# OpenRLHF's reward models carry these two at the top of config.json (`config.mean`, `config.std`).
+OPENRLHF_KEYS = ("mean", "std")
 PERCENTILES = (5, 25, 50, 75, 95)
 # A std below this means a constant model: dividing by it would blow rewards up, so normalisation only centres.
 MIN_STD = 1e-6
@@ -63,12 +66,14 @@ def describe_shift(shift: Mapping[str, float]) -> str:
 
 
 def write_reward_stats(model_dir: str | Path, stats: Mapping[str, float]) -> Path:
-    """Add the stats to the model folder's config.json (key `reward_stats`), keeping every other key."""
+    """Add the stats to the model folder's config.json (key `reward_stats`, and `mean`/`std` at the top
+    for OpenRLHF), keeping every other key."""
     path = Path(model_dir) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no config.json to store the reward stats in")
     config = json.loads(path.read_text())
     config[CONFIG_KEY] = {k: float(v) for k, v in stats.items()}
+    config.update({key: float(stats[key]) for key in OPENRLHF_KEYS})
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     tmp.replace(path)
@@ -76,8 +81,16 @@ def write_reward_stats(model_dir: str | Path, stats: Mapping[str, float]) -> Pat
 
 
 def read_reward_stats(model_dir: str | Path) -> dict[str, float] | None:
-    """The stats stored in the model folder's config.json, or None for a model trained without them."""
-    path = Path(model_dir) / "config.json"
+    """The stats stored in the model's config.json, or None for a model trained without them.
+
+    `model_dir` may be a model folder or a downloaded MLflow model (its root), as `load_reward_model` takes.
+    """
+    from rmcore.models import model_folder_in
+
+    try:
+        path = model_folder_in(model_dir) / "config.json"
+    except FileNotFoundError:
+        return None
     if not path.is_file():
         return None
     stats = json.loads(path.read_text()).get(CONFIG_KEY)

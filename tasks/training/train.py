@@ -1,4 +1,9 @@
-"""Train task: a thin shell over `rmcore.RewardTrainer` that turns pairs into a saved reward model."""
+"""Train task: a thin shell over `rmcore.RewardTrainer` that turns pairs into a saved reward model.
+
+The output folder has TRL's layout: the final model (config, safetensors, tokenizer) in the folder itself,
+checkpoints in `checkpoint-N` beside it, and the pipeline's own files next to them (`metrics.json`, written
+last, says the model is whole; `work.json` names the inputs). Reports and caches go in subfolders.
+"""
 
 from __future__ import annotations
 
@@ -20,11 +25,13 @@ from transformers import AutoConfig, TrainerCallback, set_seed
 from rmcore import RewardConfig, RewardTrainer
 from rmcore.launch import LaunchArguments, check_sharded_training, is_launched_worker, run_distributed
 from rmcore.models import (
+    WEIGHT_FILES,
     default_model_path,
     load_reward_backbone,
     load_tokenizer,
     parse_model_init_kwargs,
     setup_tokenizer,
+    tokenizer_as_trained,
 )
 from rmcore.tokenization import check_max_length, model_max_length
 from tasks.atomic import write_atomic
@@ -37,12 +44,15 @@ from tasks.training.checkpoints import (
 
 logger = logging.getLogger(__name__)
 
+# The pipeline's files beside the model in the output folder; not part of the model.
+RUN_FILES = ("metrics.json", "work.json", ".train.lock")
+
 
 @dataclass
 class TrainResult:
     """What a training run leaves behind, as paths and numbers (cheap to pass between tasks)."""
 
-    model_dir: str
+    model_dir: str  # the folder holding the final model: `output_dir` itself (TRL's layout)
     output_dir: str
     train_metrics: dict[str, float] = field(default_factory=dict)
     eval_metrics: dict[str, float] = field(default_factory=dict)
@@ -96,11 +106,10 @@ def finished_result(output_dir: str | Path) -> TrainResult | None:
         metrics = json.loads((out / "metrics.json").read_text())
     except (OSError, ValueError):
         return None
-    model_dir = out / "model"
-    if not (model_dir / "model.safetensors").is_file() and not (model_dir / "adapter_model.safetensors").is_file():
+    if not any((out / name).is_file() for name in WEIGHT_FILES):
         return None
     artifacts = [str(p) for p in (out / "eval_logit_table.json", out / "eval_rewards.png") if p.exists()]
-    return TrainResult(str(model_dir), str(out), metrics.get("train", {}), metrics.get("eval", {}), artifacts)
+    return TrainResult(str(out), str(out), metrics.get("train", {}), metrics.get("eval", {}), artifacts)
 
 
 def resume_point(output_dir: str | Path) -> str | None:
@@ -161,7 +170,7 @@ def claim_output_dir(out: Path, work_key: str | None) -> None:
 def train_reward_model(
     train_dataset: Dataset, eval_dataset: Dataset | None, config: RewardConfig, job: TrainJob | None = None
 ) -> TrainResult:
-    """Train, evaluate once, and save model + tokenizer (safetensors) under `config.output_dir/model`.
+    """Train, evaluate once, and save model + tokenizer (safetensors) in `config.output_dir`, as TRL does.
 
     With `job.launch.num_processes` > 1 the training runs in that many processes under accelerate (DDP;
     gloo on a CPU-only machine; FSDP/ZeRO with an accelerate config file), and rank 0's result comes back.
@@ -212,17 +221,15 @@ def _train(
     output = trainer.train(resume_from_checkpoint=checkpoint)
     train_metrics = {**output.metrics, "global_step": output.global_step}
     eval_metrics = dict(trainer.evaluate()) if eval_dataset is not None and len(eval_dataset) else {}
-    model_dir = Path(config.output_dir) / "model"
-    trainer.save_model(str(model_dir))  # on every rank: FSDP and ZeRO-3 gather the weights here
     out = Path(config.output_dir)
+    trainer.save_model(str(out))  # on every rank: FSDP and ZeRO-3 gather the weights here
     artifacts = [str(p) for p in (out / "eval_logit_table.json", out / "eval_rewards.png") if p.exists()]
     if trainer.is_world_process_zero():
-        drop_pickled_args(model_dir, config)
-        if not (model_dir / "tokenizer_config.json").exists():
-            tokenizer.save_pretrained(str(model_dir))
-        # Written last and atomically: its presence means the model folder above is whole.
+        drop_pickled_args(out, config)
+        tokenizer_as_trained(trainer.processing_class, trainer.max_length).save_pretrained(str(out))
+        # Written last and atomically: its presence means the model files above are whole.
         write_atomic(out / "metrics.json", json.dumps({"train": train_metrics, "eval": eval_metrics}, indent=2))
-    return TrainResult(str(model_dir), str(out), train_metrics, eval_metrics, artifacts)
+    return TrainResult(str(out), str(out), train_metrics, eval_metrics, artifacts)
 
 
 @task(name="train", cache_policy=NO_CACHE)

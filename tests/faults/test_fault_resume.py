@@ -59,7 +59,7 @@ def test_sigkill_after_checkpoint_then_rerun_matches_uninterrupted_run(model_dir
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
     assert victim.returncode == -signal.SIGKILL
-    assert not (killed_dir / "model").exists(), "the victim must die before finishing"
+    assert not (killed_dir / "model.safetensors").exists(), "the victim must die before finishing"
     assert newest_complete_checkpoint(killed_dir).name == f"checkpoint-{KILL_AFTER}"
     torn = half_written_copy(killed_dir / f"checkpoint-{KILL_AFTER}", KILL_AFTER + 2)
     assert not is_complete(torn)
@@ -71,7 +71,7 @@ def test_sigkill_after_checkpoint_then_rerun_matches_uninterrupted_run(model_dir
     assert f"resuming from {killed_dir / f'checkpoint-{KILL_AFTER}'}" in output, output
     assert "".join(wait_for_line(uninterrupted, "done ")) and uninterrupted.wait(timeout=60) == 0
 
-    expected, resumed = fh.weights(tmp_path / "uninterrupted" / "model"), fh.weights(killed_dir / "model")
+    expected, resumed = fh.weights(tmp_path / "uninterrupted"), fh.weights(killed_dir)
     base = fh.weights(model_dir)
     assert any(not torch.equal(base[k], expected[k]) for k in expected), "training must move the weights"
     for name, tensor in expected.items():

@@ -7,15 +7,18 @@ and is promoted; a run that fails in training changes nothing in the registry.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
 import pytest
 from mlflow import MlflowClient
+from transformers import AutoTokenizer
 
 from flows.params import RewardFlowParams
 from flows.reward_model import reward_model
 from rmcore.compare import PromotionRule
+from rmcore.models import default_model_path, hh_chat_template
 from rmcore.script_args import LoraArguments
 from tests.tiny_models import save_tiny_remote_bert
 
@@ -121,7 +124,9 @@ def shows_as_model_training_with_curves_a_table_and_the_decision(summary: dict, 
     (output,) = run.outputs.model_outputs  # the Logged Model, linked to the run and the version
     assert version.source == f"models:/{output.model_id}"
     assert client.get_logged_model(output.model_id).source_run_id == run.info.run_id
-    assert version.tags["chat_template_hash"] == "none"  # MiniLM has no chat template: hh-rlhf text
+    # MiniLM has no chat template: the saved tokenizer carries the one that wrote its hh-rlhf text.
+    minilm = AutoTokenizer.from_pretrained(default_model_path())
+    assert version.tags["chat_template_hash"] == hashlib.sha256(hh_chat_template(minilm).encode()).hexdigest()
 
 
 def test_run_failing_in_training_leaves_registry_unchanged(first_run, mlflow_store, home):

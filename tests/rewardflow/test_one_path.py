@@ -56,8 +56,8 @@ def test_same_inputs_and_seed_give_the_same_model_and_accuracy_by_either_door(pr
     assert len(cli_scores) == summary["n_eval"] > 0
     assert cli_scores["correct"].mean() == pytest.approx(summary["accuracy"])
     assert cli_scores["reward_chosen"].to_numpy() == pytest.approx(flow_scores["reward_chosen"].to_numpy(), abs=1e-6)
-    cli_weights = load_file(out / "model" / "model.safetensors")
-    flow_weights = load_file(f"{summary['run_dir']}/train/model/model.safetensors")
+    cli_weights = load_file(out / "model.safetensors")
+    flow_weights = load_file(f"{summary['run_dir']}/train/model.safetensors")
     assert cli_weights.keys() == flow_weights.keys()
     for name, tensor in cli_weights.items():
         assert torch.allclose(tensor, flow_weights[name], atol=1e-6), name

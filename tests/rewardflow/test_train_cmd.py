@@ -6,8 +6,9 @@ import json
 
 import pytest
 import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from rewardflow import cli, train_cmd
+from rewardflow import cli, evaluate_cmd, train_cmd
 from rmcore import load_reward_model, score_texts
 from tests.tiny_models import save_tiny_remote_bert
 
@@ -40,18 +41,43 @@ def write_pairs(path, rows) -> str:
     return str(path)
 
 
-def test_trains_and_saves_model_and_tokenizer(tmp_path, capsys):
-    data, out = write_pairs(tmp_path / "pairs.jsonl", PAIRS), tmp_path / "model"
+def test_trains_and_saves_model_and_tokenizer_in_the_output_dir_as_trl_does(tmp_path, capsys):
+    data, out = write_pairs(tmp_path / "pairs.jsonl", PAIRS), tmp_path / "rm"
     assert train_cmd.main(["--dataset_name", data, "--output_dir", str(out), *QUICK]) == 0
-    for name in ("model/config.json", "model/model.safetensors", "model/tokenizer.json", "metrics.json"):
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "metrics.json"):
         assert (out / name).is_file(), name
     for name in ("eval_scores.parquet", "eval_logit_table.json"):
         assert (out / "eval" / name).is_file(), name
-    assert not (out / "model" / "training_args.bin").exists(), "no pickle in a model folder"
-    model, tokenizer = load_reward_model(out / "model")
+    assert not (out / "training_args.bin").exists(), "no pickle in a model folder"
+    model, tokenizer = load_reward_model(out)
     assert len(score_texts(model, tokenizer, [PAIRS[0]["chosen"]])) == 1
+    plain = AutoModelForSequenceClassification.from_pretrained(out)  # TRL's habit: the folder is the model
+    assert plain.config.num_labels == 1
     printed = capsys.readouterr().out
     assert "rewardflow train" in printed and "eval accuracy" in printed and "saved to" in printed
+
+
+def test_the_saved_files_say_how_training_tokenized(tmp_path):
+    """Left truncation at the training max_length, the chat template conversations were rendered with,
+    and OpenRLHF's top-level mean/std beside `reward_stats`."""
+    data, out = write_pairs(tmp_path / "pairs.jsonl", PAIRS), tmp_path / "rm"
+    assert train_cmd.main(["--dataset_name", data, "--output_dir", str(out), *QUICK]) == 0
+    saved = AutoTokenizer.from_pretrained(out)
+    assert (saved.truncation_side, saved.model_max_length) == ("left", 64)
+    messages = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello!"}]
+    assert saved.apply_chat_template(messages, tokenize=False) == "[CLS]\n\nHuman: hi\n\nAssistant: Hello![SEP]"
+    config = json.loads((out / "config.json").read_text())
+    assert config["mean"] == config["reward_stats"]["mean"] and config["std"] == config["reward_stats"]["std"]
+
+
+def test_evaluate_on_a_folder_without_a_final_model_says_where_one_is(tmp_path, capsys):
+    """A run stopped before its final save leaves checkpoints only: the error names the newest one."""
+    data, out = write_pairs(tmp_path / "pairs.jsonl", PAIRS), tmp_path / "run"
+    assert train_cmd.main(checkpoint_argv(data, out)) == 0
+    for name in ("config.json", "model.safetensors"):
+        (out / name).unlink()
+    assert evaluate_cmd.main(["--model", str(out), "--data", data, "--json"]) == 1
+    assert f"no config.json in {out}; a model is in {out / 'checkpoint-2'}" in capsys.readouterr().err
 
 
 def test_a_base_with_its_own_code_is_trained_and_evaluated_with_trust_remote_code(tmp_path):
@@ -59,7 +85,7 @@ def test_a_base_with_its_own_code_is_trained_and_evaluated_with_trust_remote_cod
     argv = ["--dataset_name", data, "--model_name_or_path", str(base), *QUICK, "--trust_remote_code"]
     assert train_cmd.main([*argv, "--output_dir", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "eval" / "eval_scores.parquet").is_file()
-    model, _ = load_reward_model(tmp_path / "out" / "model", trust_remote_code=True)
+    model, _ = load_reward_model(tmp_path / "out", trust_remote_code=True)
     assert type(model).__name__ == "TinyRemoteForSequenceClassification"
 
 
@@ -78,8 +104,8 @@ def test_use_peft_saves_an_adapter_that_loads_back(tmp_path):
         "8",
     ]
     assert train_cmd.main(argv) == 0
-    assert json.loads((out / "model" / "adapter_config.json").read_text())["task_type"] == "SEQ_CLS"
-    model, tokenizer = load_reward_model(out / "model")
+    assert json.loads((out / "adapter_config.json").read_text())["task_type"] == "SEQ_CLS"
+    model, tokenizer = load_reward_model(out)
     assert type(model).__name__.startswith("Peft")
     assert len(score_texts(model, tokenizer, ["Human: hi Assistant: hello"])) == 1
 
@@ -149,13 +175,13 @@ def test_rerun_resumes_from_the_newest_complete_checkpoint(tmp_path):
 
     data, out = write_pairs(tmp_path / "pairs.jsonl", PAIRS), tmp_path / "run"
     assert train_cmd.main(checkpoint_argv(data, out)) == 0
-    for gone in ("checkpoint-2", "model", "metrics.json"):
+    for gone in ("checkpoint-2", "model.safetensors", "config.json", "metrics.json"):
         shutil.rmtree(out / gone) if (out / gone).is_dir() else (out / gone).unlink()
     stamp = (out / "checkpoint-1" / "optimizer.pt").stat().st_mtime_ns
     assert train_cmd.main(checkpoint_argv(data, out)) == 0
     assert (out / "checkpoint-1" / "optimizer.pt").stat().st_mtime_ns == stamp
     assert json.loads((out / "metrics.json").read_text())["train"]["global_step"] == 2
-    assert (out / "model" / "model.safetensors").is_file()
+    assert (out / "model.safetensors").is_file() and (out / "checkpoint-2").is_dir()
 
 
 def test_resume_from_checkpoint_flag_is_honoured(tmp_path):
@@ -187,7 +213,7 @@ def test_quarantine_sets_bad_rows_aside_and_trains_on_the_rest(tmp_path):
     (kept,) = quarantine.glob("quarantine-*.jsonl")
     bad = [json.loads(line) for line in kept.read_text().splitlines()]
     assert [(row["line"], row["rules"]) for row in bad] == [(7, ["chosen_ne_rejected"]), (8, ["duplicate"])]
-    assert (out / "model" / "model.safetensors").is_file()
+    assert (out / "model.safetensors").is_file()
 
 
 def test_truncated_gzip_is_named_by_file_and_line(tmp_path, capsys):

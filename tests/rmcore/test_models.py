@@ -136,3 +136,43 @@ def test_half_precision_model_object_is_upcast_with_a_warning(make_llama):
         assert upcast_trainable(model)
     assert {p.dtype for p in model.parameters()} == {torch.float32}
     assert not upcast_trainable(model)
+
+
+def test_model_folder_in_finds_the_model_of_a_saved_folder_and_of_a_downloaded_mlflow_model(tmp_path):
+    from rmcore.models import model_folder_in
+
+    (tmp_path / "rm").mkdir()
+    (tmp_path / "rm" / "config.json").write_text("{}")
+    assert model_folder_in(tmp_path / "rm") == tmp_path / "rm"
+    mlflow_root = tmp_path / "dl"
+    (mlflow_root / "artifacts" / "model").mkdir(parents=True)
+    (mlflow_root / "artifacts" / "model" / "config.json").write_text("{}")
+    (mlflow_root / "MLmodel").write_text("flavors: {}\n")
+    assert model_folder_in(mlflow_root) == mlflow_root / "artifacts" / "model"
+
+
+def test_a_folder_without_a_model_names_the_newest_checkpoint(tmp_path):
+    from rmcore.models import model_folder_in
+
+    for step in (2, 10):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        (tmp_path / f"checkpoint-{step}" / "config.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match=f"no config.json in {tmp_path}; a model is in .*checkpoint-10$"):
+        load_reward_model(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="holds no saved model"):
+        model_folder_in(tmp_path / "empty")
+
+
+def test_the_saved_chat_template_renders_what_training_tokenized(minilm_tokenizer):
+    from rmcore.chat import render_hh
+    from rmcore.models import tokenizer_as_trained
+    from rmcore.tokenization import tokenize_texts
+
+    saved = tokenizer_as_trained(minilm_tokenizer, 64)
+    messages = [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "hi"}]
+    messages.append({"role": "assistant", "content": 'He said "hello"\nthen left.'})
+    expected, _ = tokenize_texts([render_hh(messages)], minilm_tokenizer, 64)  # training: hh text + [CLS]/[SEP]
+    assert saved.apply_chat_template(messages, tokenize=True, return_dict=False) == expected[0]
+    assert (saved.truncation_side, saved.model_max_length) == ("left", 64)
+    assert minilm_tokenizer.chat_template is None, "the training tokenizer is left as it was"

@@ -52,3 +52,20 @@ def test_stats_round_trip_through_config_json_keeping_other_keys(tmp_path):
     assert json.loads((tmp_path / "config.json").read_text())["model_type"] == "bert"
     with pytest.raises(FileNotFoundError, match="config.json"):
         write_reward_stats(tmp_path / "missing", stats)
+
+
+def test_openrlhf_reads_mean_and_std_at_the_top_of_config_json(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    write_reward_stats(tmp_path, reward_stats([0.0, 2.0, 4.0]))
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert (config["mean"], config["std"]) == (2.0, pytest.approx(1.632993, abs=1e-6))
+    assert config["reward_stats"]["mean"] == config["mean"]
+
+
+def test_stats_are_read_from_a_downloaded_mlflow_model_root(tmp_path):
+    folder = tmp_path / "artifacts" / "model"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    (tmp_path / "MLmodel").write_text("flavors: {}\n")
+    write_reward_stats(folder, reward_stats([1.0, 3.0]))
+    assert read_reward_stats(tmp_path)["mean"] == 2.0

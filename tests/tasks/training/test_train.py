@@ -42,7 +42,7 @@ def test_two_processes_train_and_rank_zero_writes_the_result(tiny_model_dir, tmp
     assert state["train_batch_size"] == 4 and result.train_metrics["train_samples_per_second"] > 0
     rng_files = sorted(p.name for p in (tmp_path / "run" / "checkpoint-2").glob("rng_state*.pth"))
     assert rng_files == ["rng_state_0.pth", "rng_state_1.pth"], "each of the 2 ranks saves its own RNG state"
-    assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
+    assert (tmp_path / "run" / "model.safetensors").is_file() and result.model_dir == str(tmp_path / "run")
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["train"]["train_loss"] == pytest.approx(result.train_metrics["train_loss"])
     assert result.train_metrics["train_loss"] > 0
