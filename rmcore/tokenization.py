@@ -90,17 +90,39 @@ def truncate_left(
     return [*prefix, *kept, *suffix], truncated
 
 
+def template_affixes(
+    content: Sequence[int], prefix: Sequence[int], suffix: Sequence[int]
+) -> tuple[list[int], tuple[int, ...], tuple[int, ...]]:
+    """Split templated ids into (body, leading, trailing) where the template wrote the tokenizer's own affixes.
+
+    A chat template writes its special tokens itself ([CLS] ... [SEP], <s> ...). Cutting such a text from
+    the left must keep them, as the untemplated path keeps the tokenizer's: the model was never shown a
+    sequence without its leading [CLS] or <s>.
+    """
+    head = tuple(prefix) if prefix and tuple(content[: len(prefix)]) == tuple(prefix) else ()
+    rest = content[len(head) :]
+    tail = (
+        tuple(suffix)
+        if suffix and len(rest) >= len(suffix) and tuple(rest[len(rest) - len(suffix) :]) == tuple(suffix)
+        else ()
+    )
+    return list(rest[: len(rest) - len(tail)]), head, tail
+
+
 def tokenize_texts(
     texts: Sequence[str], tokenizer: PreTrainedTokenizerBase, max_length: int, templated: bool = False
 ) -> tuple[list[list[int]], list[bool]]:
     """Tokenize texts with left truncation. Returns the ids and a truncated flag per text.
 
     `templated` texts come from a chat template, which writes its own special tokens: none are added,
-    as in `apply_chat_template(tokenize=True)`.
+    as in `apply_chat_template(tokenize=True)`, and those it wrote at either end survive truncation.
     """
-    prefix, suffix = ((), ()) if templated else special_affixes(tokenizer)
+    prefix, suffix = special_affixes(tokenizer)
     contents = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
-    out = [truncate_left(c, prefix, suffix, max_length) for c in contents]
+    if not templated:
+        out = [truncate_left(c, prefix, suffix, max_length) for c in contents]
+    else:
+        out = [truncate_left(*template_affixes(c, prefix, suffix), max_length) for c in contents]
     return [ids for ids, _ in out], [flag for _, flag in out]
 
 

@@ -84,3 +84,18 @@ def test_conversations_stored_as_json_text_with_empty_prompts(minilm_tokenizer):
     assert minilm_tokenizer.decode(out["input_ids_rejected"][0], skip_special_tokens=True) == (
         "human : hi assistant : go away"
     )
+
+
+@pytest.mark.parametrize("name", ["minilm_tokenizer", "llama_tokenizer"])
+def test_templated_text_cut_from_the_left_keeps_the_special_tokens_its_template_wrote(name, request):
+    """A chat template writes [CLS] ... [SEP] (or <s> ...) itself; a long conversation keeps them when cut."""
+    tokenizer = request.getfixturevalue(name)
+    prefix, suffix = special_affixes(tokenizer)
+    head = tokenizer.decode(list(prefix)) if prefix else ""
+    tail = tokenizer.decode(list(suffix)) if suffix else ""
+    long_text = f"{head}{' '.join(f'word{i}' for i in range(200))}{tail}"
+    (ids,), (cut,) = tokenize_texts([long_text], tokenizer, max_length=16, templated=True)
+    assert cut and len(ids) == 16
+    assert tuple(ids[: len(prefix)]) == prefix and tuple(ids[len(ids) - len(suffix) :]) == suffix
+    (short,), (short_cut,) = tokenize_texts([f"{head}hello{tail}"], tokenizer, max_length=16, templated=True)
+    assert not short_cut and short == tokenizer(f"{head}hello{tail}", add_special_tokens=False)["input_ids"]
