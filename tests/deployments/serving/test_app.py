@@ -200,6 +200,25 @@ def test_a_model_folder_with_its_own_code_is_served_only_with_trust_remote_code(
         assert post(srv, "/score", json={"texts": TEXTS}).json()["count"] == len(TEXTS)
 
 
+def test_bf16_scoring_is_an_explicit_flag_and_info_says_so(model_folder, tmp_path):
+    from deployments.config import from_arguments
+    from rewardflow.serve_cmd import build_parser
+
+    assert ServeConfig().scoring.precision == "fp32"
+    args = build_parser().parse_args(["--home", str(tmp_path), "--precision", "bf16"])
+    assert from_arguments(ServeConfig, args).scoring.precision == "bf16"
+    with pytest.raises(ValueError, match="--precision must be one of fp32, bf16, auto"):
+        ServeConfig(precision="fp16")
+    model, tokenizer = load_reward_model(model_folder)
+    fp32 = score_texts(model, tokenizer, TEXTS)
+    with running(tmp_path, model=str(model_folder), precision="bf16") as srv:
+        wait_for(lambda: httpx.get(f"{srv.url}/health").status_code == 200, 60, "the model to load")
+        info = httpx.get(f"{srv.url}/info").json()
+        assert info["precision"] == "bf16" == info["precision_setting"]
+        raw = post(srv, "/score", json={"texts": TEXTS, "normalize": False}).json()["raw"]
+    assert raw != fp32 and raw == pytest.approx(fp32, rel=0.1)  # bf16 rounding of a wide random model
+
+
 def test_a_non_loopback_host_needs_a_token(monkeypatch):
     monkeypatch.delenv("REWARDFLOW_SERVE_TOKEN", raising=False)
     with pytest.raises(ValueError, match="--token"):
