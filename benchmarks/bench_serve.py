@@ -297,7 +297,10 @@ def fairness_run(url: str, texts: list[str], probes: int) -> dict:
 
         thread = threading.Thread(target=send)
         thread.start()
-        time.sleep(0.5)
+        for _ in range(6000):  # probe once the maximal request is tokenized and being scored (bounded: 10 min)
+            if "done" in big or http.get(f"{url}/health").json()["waiting"]["texts"] > len(query) // 2:
+                break
+            time.sleep(0.1)
         during = []
         for _ in range(10_000):  # bounded; ends when the maximal request is answered
             if "done" in big:

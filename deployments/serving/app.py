@@ -109,7 +109,7 @@ def create_app(
     add_error_handlers(app)
     add_body_limit(app, max_body_bytes(config))
     add_scoring_routes(app, config, slot, batcher)
-    add_status_routes(app, config, slot)
+    add_status_routes(app, config, slot, batcher)
     return app
 
 
@@ -234,13 +234,13 @@ def add_scoring_routes(app: FastAPI, config: ServeConfig, slot: ModelSlot, batch
         }
 
 
-def add_status_routes(app: FastAPI, config: ServeConfig, slot: ModelSlot) -> None:
+def add_status_routes(app: FastAPI, config: ServeConfig, slot: ModelSlot, batcher: Batcher) -> None:
     @app.get("/health")
     async def health() -> JSONResponse:
         loaded = slot.current
         if loaded is None:
             return JSONResponse(status_code=503, content={"status": "unavailable", "reason": slot.reason})
-        return JSONResponse(content={"status": "ok", "model_version": loaded.version})
+        return JSONResponse(content={"status": "ok", "model_version": loaded.version, "waiting": batcher.load()})
 
     @app.get("/info")
     async def info() -> dict[str, Any]:

@@ -106,6 +106,7 @@ class Batcher:
         self.max_wait, self.max_batch_texts, self.max_batch_tokens = max_wait, max_batch_texts, max_batch_tokens
         self._queue: asyncio.Queue[Job] | None = None
         self._rotation: deque[Job] = deque()
+        self._pending: set[Job] = set()  # submitted and not yet answered (queued or in the rotation)
         self._task: asyncio.Task | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rewardflow-score")
         self.batches = 0  # slices scored so far (the benchmark reports texts per slice)
@@ -121,13 +122,21 @@ class Batcher:
             await asyncio.gather(self._task, return_exceptions=True)
         self._executor.shutdown(wait=True)
 
+    def load(self) -> dict[str, int]:
+        """What waits to be scored, for `/health`: requests admitted or queued, and their texts not yet scored."""
+        return {"requests": len(self._pending), "texts": sum(len(job.ids) - job.scored for job in self._pending)}
+
     async def submit(self, loaded: LoadedModel, ids: list[list[int]]) -> Scored:
         """Queue a request's token lists (tokenized for `loaded`) and wait for all their rewards."""
         if self._queue is None:
             raise RuntimeError("Batcher.start() was not awaited")
-        future = asyncio.get_running_loop().create_future()
-        await self._queue.put(Job([list(x) for x in ids], loaded, future))
-        return await future
+        job = Job([list(x) for x in ids], loaded, asyncio.get_running_loop().create_future())
+        self._pending.add(job)
+        try:
+            await self._queue.put(job)
+            return await job.future
+        finally:
+            self._pending.discard(job)
 
     def _admit(self) -> None:
         """Move every queued request into the rotation, without waiting."""

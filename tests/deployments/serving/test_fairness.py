@@ -25,6 +25,10 @@ def latency(http: httpx.Client, url: str) -> float:
     return time.perf_counter() - sent
 
 
+def waiting_texts(url: str) -> int:
+    return httpx.get(f"{url}/health").json()["waiting"]["texts"]
+
+
 def test_a_one_text_request_is_not_held_behind_a_maximal_one(model_dirs, tmp_path):
     maximal = {"query": [f"question {i} " + "sun rain warm cold " * 100 for i in range(MAX_TEXTS)]}
     with running(tmp_path, model=str(model_dirs["good"]), **LIMITS) as srv:
@@ -44,8 +48,8 @@ def test_a_one_text_request_is_not_held_behind_a_maximal_one(model_dirs, tmp_pat
 
             thread = threading.Thread(target=send_maximal)
             thread.start()
-            wait_for(lambda: "sent" in big, 10, "the maximal request to be sent")
-            time.sleep(0.2)  # let it reach the scorer
+            # probe only once the maximal request is tokenized and being scored, slice by slice
+            wait_for(lambda: waiting_texts(srv.url) > MAX_TEXTS // 2, 60, "the maximal request to reach the scorer")
             during = []
             for _ in range(200):  # bounded: one-text requests back to back until the maximal one is answered
                 if "done" in big:
