@@ -67,13 +67,15 @@ Slice = list[tuple[Job, int]]  # (request, index of one of its texts)
 
 
 def take_slice(rotation: deque[Job], max_texts: int, max_tokens: int) -> Slice:
-    """The next slice: one text from each request in turn, starting at the head of the rotation.
+    """The next slice: one text from each request in turn, starting at the head of the rotation (its first
+    request with texts left; an empty slice when none has any).
 
     Only requests pinned to the same model as the head's join it (a swap never mixes versions in a
     forward). The first text always goes in, even alone over `max_tokens` (a text is never split: it is
     at most the model's max_length). The rotation turns by one, so the next slice starts elsewhere.
     """
-    candidates = [job for job in rotation if job.waiting_texts and job.loaded is rotation[0].loaded]
+    head = next((job for job in rotation if job.waiting_texts), None)
+    candidates = [job for job in rotation if job.waiting_texts and job.loaded is head.loaded] if head else []
     picked: Slice = []
     tokens = 0
     while candidates and len(picked) < max_texts:
@@ -178,6 +180,10 @@ class Batcher:
             if not self._rotation:
                 continue
             picked = take_slice(self._rotation, self.max_batch_texts, self.max_batch_tokens)
+            if not picked:  # every text handed out yet some request unanswered: never wait on it forever
+                for job in list(self._rotation):
+                    self._finish(job, error=RuntimeError("the request's texts were handed out but not scored"))
+                continue
             jobs = list({id(job): job for job, _ in picked}.values())
             loaded = picked[0][0].loaded  # every text of a slice was tokenized for the same version
             try:
