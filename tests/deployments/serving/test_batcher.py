@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections import deque
 
 import pytest
@@ -78,18 +79,25 @@ def test_a_large_request_is_scored_in_slices_and_a_small_one_is_answered_in_betw
     per_slice = 2 * len(big_ids[0])
     finished: list[str] = []
 
+    def slow(model, ids):  # every slice takes at least 5 ms, so the order below does not hang on the CPU's speed
+        time.sleep(0.005)
+        return score_loaded(model, ids, FP32)
+
     async def scenario():
-        batcher = Batcher(slot, functools.partial(score_loaded, config=FP32), max_batch_tokens=per_slice)
+        batcher = Batcher(slot, slow, max_batch_tokens=per_slice)
         await batcher.start()
 
-        async def send(name, ids, delay=0.0):
-            await asyncio.sleep(delay)
+        async def send(name, ids):
             result = await batcher.submit(loaded, ids)
             finished.append(name)
             return result
 
         try:
-            big, small = await asyncio.gather(send("big", big_ids), send("small", small_ids, delay=0.05))
+            big = asyncio.create_task(send("big", big_ids))
+            while batcher.batches < 1:  # the large request is being scored
+                await asyncio.sleep(0.001)
+            small = await send("small", small_ids)
+            big = await big
         finally:
             await batcher.stop()
         return big, small, batcher.batches
