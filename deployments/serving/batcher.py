@@ -184,7 +184,7 @@ class Batcher:
                 for job in list(self._rotation):
                     self._finish(job, error=RuntimeError("the request's texts were handed out but not scored"))
                 continue
-            jobs = list({id(job): job for job, _ in picked}.values())
+            jobs = list(dict.fromkeys(job for job, _ in picked))
             loaded = picked[0][0].loaded  # every text of a slice was tokenized for the same version
             try:
                 ids = [job.ids[i] for job, i in picked]

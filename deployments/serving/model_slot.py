@@ -1,8 +1,8 @@
 """The model being served, and the slot that holds it: swapped atomically, read without locks.
 
-A scoring batch takes `slot.current` once and keeps that reference to the end, so a swap never changes
-the model under a request: requests in flight finish on the version they started on, and the old
-model is freed when the last of them lets go.
+A request takes `slot.current` once, is tokenized for it and keeps that reference through all its
+slices, so a swap never changes the model under a request: requests in flight finish on the version
+they started on, and the old model is freed when the last of them lets go.
 """
 
 from __future__ import annotations
