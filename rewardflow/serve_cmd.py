@@ -2,7 +2,9 @@
 
 It follows `models:/reward-model@champion` by default: a promotion is picked up within --poll-seconds
 and swapped in without dropping a request. `POST /get_reward` takes OpenRLHF's payload, so a PPO run
-points `--remote_rm_url http://127.0.0.1:8000/get_reward` at it unchanged.
+points `--reward.remote_url http://127.0.0.1:8000/get_reward` (OpenRLHF 0.11; older versions:
+`--remote_rm_url`) at it unchanged; `POST /classify` answers vLLM's pooling request (verl). Rewards are
+scored in fp32 unless --precision says otherwise.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ def main(argv: list[str]) -> int:
     from deployments.serving.server import serve
 
     guarded = "bearer token required" if config.token else "no token (loopback only)"
-    print(f"Serving {config.model} on http://{config.host}:{config.port} ({guarded})", flush=True)
+    precision = config.scoring.precision_in_effect
+    print(f"Serving {config.model} on http://{config.host}:{config.port} ({guarded}; {precision})", flush=True)
     serve(config)
     return 0

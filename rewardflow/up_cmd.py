@@ -27,7 +27,7 @@ def print_record(record: dict, heading: str) -> None:
     print(f"Prefect UI: {record['prefect_ui_url']}")
     print(f"MLflow UI:  {record['mlflow_tracking_uri']}")
     if "serve" in record["processes"]:
-        print(f"Rewards:    {record['processes']['serve']['url']}/get_reward (OpenRLHF --remote_rm_url)")
+        print(f"Rewards:    {record['processes']['serve']['url']}/get_reward (OpenRLHF --reward.remote_url)")
     print("To use them from this shell:")
     for line in export_lines(record):
         print(f"  {line}")

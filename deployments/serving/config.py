@@ -7,9 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deployments.config import LOOPBACK_HOSTS
+from rmcore.scoring import ScoringConfig
 
 TOKEN_ENV = "REWARDFLOW_SERVE_TOKEN"
-PRECISIONS = {"auto": None, "fp32": False, "bf16": True}
+
+
+def scoring_help(name: str) -> dict[str, str]:
+    """The help of `ScoringConfig.<name>`: the server's scoring flags are documented once, there."""
+    return dict(ScoringConfig.__dataclass_fields__[name].metadata)
 
 
 @dataclass
@@ -51,23 +56,30 @@ class ServeConfig:
         metadata={"help": "Longest a request waits for others to join its batch, in milliseconds. 0 = no waiting."},
     )
     max_batch_texts: int = field(
-        default=256, metadata={"help": "Most texts scored in one merged batch (several requests together)."}
+        default=256, metadata={"help": "Most texts scored in one slice (texts of several requests together)."}
     )
-    batch_size: int = field(default=32, metadata={"help": "Texts per forward pass inside a merged batch."})
+    max_batch_tokens: int = field(
+        default=1024,
+        metadata={
+            "help": "Most tokens in one slice. A large request is scored slice by slice, taking turns with the "
+            "requests that arrive meanwhile, so a one-text request waits for about one slice, not the whole "
+            "request. Raise it on a GPU (e.g. 16384), where a bigger slice costs little more time."
+        },
+    )
+    batch_size: int = field(default=32, metadata=scoring_help("batch_size"))
     max_texts: int = field(
         default=512, metadata={"help": "Most texts (pairs count twice) in one request; more -> 413."}
     )
     max_chars: int = field(default=65536, metadata={"help": "Most characters in one text of a request; longer -> 413."})
-    precision: str = field(
-        default="auto",
+    max_tokens: int = field(
+        default=65536,
         metadata={
-            "help": "auto = bf16 autocast where the hardware is fast at it (rmcore.config.bf16_supported), "
-            "else fp32; fp32 = always fp32 (rewards independent of how requests were batched); bf16 = always."
+            "help": "Most tokens in one request, counted after each text is truncated to the model's max_length "
+            "(special tokens included); more -> 413 naming the field."
         },
     )
-    max_length: int | None = field(
-        default=None, metadata={"help": "Tokens per text (left-truncated as in training). None = the model's."}
-    )
+    precision: str = field(default="fp32", metadata=scoring_help("precision"))
+    max_length: int | None = field(default=None, metadata=scoring_help("max_length"))
     trust_remote_code: bool = field(
         default=False,
         metadata={
@@ -89,14 +101,16 @@ class ServeConfig:
         for name in ("poll_seconds", "max_wait_ms"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        for name in ("max_batch_texts", "batch_size", "max_texts", "max_chars"):
+        for name in ("max_batch_texts", "max_batch_tokens", "max_texts", "max_chars", "max_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        try:
+            self.scoring  # noqa: B018 - validates batch_size, max_length and precision, naming the field
+        except ValueError as err:
+            raise ValueError(f"--{str(err).replace('_', '-', 1)}") from err
         self.home = str(Path(self.home).expanduser().resolve())
 
     @property
-    def bf16(self) -> bool | None:
-        """The `bf16` argument of `rmcore.score_texts`: None lets the core decide from the hardware."""
-        return PRECISIONS[self.precision]
+    def scoring(self) -> ScoringConfig:
+        """How the server scores: the same settings object evaluation and the gate use."""
+        return ScoringConfig(batch_size=self.batch_size, max_length=self.max_length, precision=self.precision)

@@ -2,25 +2,68 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from deployments.serving.schemas import ScoreRequest
-from rmcore.chat import render_conversation
+from deployments.serving.schemas import ClassifyRequest, ScoreRequest
+from rmcore.chat import chat_template_in_effect, render_conversation
 from rmcore.normalization import normalize
 
 
 class TooLargeError(ValueError):
-    """A request beyond --max-texts or --max-chars (HTTP 413); the message names the field and the limit."""
+    """A request beyond --max-texts, --max-chars or --max-tokens (HTTP 413); the message names the field and limit."""
 
 
-def request_texts(request: ScoreRequest, tokenizer: Any) -> tuple[str, list[str]]:
-    """(field name, flat texts) of a /score request; pairs give prompt+chosen, prompt+rejected, pair after pair."""
+@dataclass(frozen=True)
+class RequestTexts:
+    """The texts a request asks to score, the field they came from, and how to tokenize them.
+
+    Attributes:
+        field: the request field named in errors (`query`, `texts`, `pairs`, `messages`, `input`).
+        texts: flat texts, one reward each (a pair gives two, chosen then rejected).
+        templated: rendered by a chat template, which writes its own special tokens (none are added).
+        items: pairs in the request, when texts come two per item; None otherwise.
+    """
+
+    field: str
+    texts: list[str]
+    templated: bool = False
+    items: int | None = None
+
+
+def rendered(field: str, conversations: list[list[dict[str, Any]]], tokenizer: Any, tools: Any = None) -> RequestTexts:
+    """Conversations rendered with the model's chat template (and the request's tools), as training rendered them."""
+    texts = [render_conversation(tokenizer, conversation, tools=tools) for conversation in conversations]
+    return RequestTexts(field, texts, templated=chat_template_in_effect(tokenizer) is not None)
+
+
+def request_texts(request: ScoreRequest, tokenizer: Any) -> RequestTexts:
+    """The texts of a /score request; pairs give prompt+chosen, prompt+rejected, pair after pair."""
     if request.texts is not None:
-        return "texts", list(request.texts)
+        return RequestTexts("texts", list(request.texts))
     if request.pairs is not None:
-        return "pairs", [p.prompt + side for p in request.pairs for side in (p.chosen, p.rejected)]
+        texts = [p.prompt + side for p in request.pairs for side in (p.chosen, p.rejected)]
+        return RequestTexts("pairs", texts, items=len(request.pairs))
     conversations = [[m.model_dump(exclude_none=True) for m in conversation] for conversation in request.messages or []]
-    return "messages", [render_conversation(tokenizer, c, tools=request.tools) for c in conversations]
+    return rendered("messages", conversations, tokenizer, tools=request.tools)
+
+
+def classify_texts(request: ClassifyRequest, tokenizer: Any) -> RequestTexts:
+    """The texts of a vLLM /classify request: `input` (one text or a list), or one `messages` conversation."""
+    if request.messages is not None:
+        return rendered("messages", [[m.model_dump(exclude_none=True) for m in request.messages]], tokenizer)
+    return RequestTexts("input", [request.input] if isinstance(request.input, str) else list(request.input))
+
+
+def check_tokens(field: str, ids: list[list[int]], max_tokens: int, max_length: int) -> int:
+    """The request's tokens after truncation; TooLargeError naming the field when over `max_tokens`."""
+    total = sum(len(x) for x in ids)
+    if total > max_tokens:
+        raise TooLargeError(
+            f"{field}: {total} tokens after truncation to {max_length} per text, the limit is {max_tokens} tokens "
+            "per request (--max-tokens); send fewer texts per request"
+        )
+    return total
 
 
 def check_limits(field: str, texts: list[str], max_texts: int, max_chars: int, items: int | None = None) -> None:

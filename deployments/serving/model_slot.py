@@ -1,8 +1,8 @@
 """The model being served, and the slot that holds it: swapped atomically, read without locks.
 
-A scoring batch takes `slot.current` once and keeps that reference to the end, so a swap never changes
-the model under a request: requests in flight finish on the version they started on, and the old
-model is freed when the last of them lets go.
+A request takes `slot.current` once, is tokenized for it and keeps that reference through all its
+slices, so a swap never changes the model under a request: requests in flight finish on the version
+they started on, and the old model is freed when the last of them lets go.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from transformers import PreTrainedTokenizerBase
 from rmcore import load_reward_model
 from rmcore.chat import chat_template_hash
 from rmcore.normalization import read_reward_stats
-from rmcore.scoring import score_texts_truncated
-from rmcore.tokenization import model_max_length
+from rmcore.scoring import ScoringConfig, score_token_ids
+from rmcore.tokenization import model_max_length, position_limit
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,17 @@ def base_model_of(model: nn.Module) -> str | None:
     return getattr(config, "base_model_name_or_path", None) or getattr(config, "model_type", None)
 
 
+def max_length_source(model: nn.Module, tokenizer: PreTrainedTokenizerBase, flag: int | None) -> str:
+    """Where the served max_length comes from, for `/info`: the flag, the saved tokenizer or the positions."""
+    if flag:
+        return "--max-length"
+    saved = getattr(tokenizer, "model_max_length", None)
+    limit = position_limit(model)
+    if isinstance(saved, int) and saved < 1_000_000 and (limit is None or saved <= limit):
+        return "tokenizer model_max_length (as saved with the model)"
+    return "model config position embeddings" if limit is not None else "default (neither tokenizer nor config has one)"
+
+
 def load_folder(
     folder: str | Path,
     version: str,
@@ -57,6 +68,7 @@ def load_folder(
         "version": version,
         "base_model": info.get("base_model") or base_model_of(model),
         "max_length": length,
+        "max_length_source": max_length_source(model, tokenizer, max_length),
         "reward_stats": stats,
         "chat_template_hash": chat_template_hash(tokenizer),
     }
@@ -90,13 +102,6 @@ class ModelSlot:
         return previous
 
 
-def score_loaded(
-    loaded: LoadedModel, texts: list[str], count_truncated: bool, batch_size: int = 32, bf16: bool | None = None
-) -> tuple[list[float], list[bool] | None]:
-    """Raw rewards of the texts with `rmcore.score_texts` (sorted by length, no gradients; bf16 None = where fast).
-
-    The truncation flags come from the same tokenization as the rewards; they are returned only when a
-    request asks for them.
-    """
-    rewards, cut = score_texts_truncated(loaded.model, loaded.tokenizer, texts, batch_size, loaded.max_length, bf16)
-    return rewards, (cut if count_truncated else None)
+def score_loaded(loaded: LoadedModel, ids: list[list[int]], config: ScoringConfig) -> list[float]:
+    """Raw rewards of token lists (tokenized and truncated for `loaded`) at the server's scoring settings."""
+    return score_token_ids(loaded.model, loaded.tokenizer, ids, config)

@@ -31,8 +31,8 @@ def build_app(config: ServeConfig) -> FastAPI:
     """The app for `config`: the first load and (for an alias) the follower start with the server, off its loop."""
     source = parse_source(config.model)
     slot = ModelSlot(f"loading {config.model}")
-    score = functools.partial(score_loaded, batch_size=config.batch_size, bf16=config.bf16)
-    batcher = Batcher(slot, score, config.max_wait_ms / 1000.0, config.max_batch_texts)
+    score = functools.partial(score_loaded, config=config.scoring)
+    batcher = Batcher(slot, score, config.max_wait_ms / 1000.0, config.max_batch_texts, config.max_batch_tokens)
     if source.folder is not None:
         info = {"registered_name": None, "alias": None, "run_id": None, "source": source.folder}
         version = f"local:{Path(source.folder).name}"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
 from rmcore import score_texts
 from rmcore.rewards import compute_rewards
-from rmcore.scoring import score_texts_truncated
+from rmcore.scoring import ScoringConfig, score_texts_truncated
 from rmcore.tokenization import tokenize_texts
 
 TEXTS = ["no", "human tell me a joke assistant the cat sat on the mat", "hello how are you", "yes </s>"]
@@ -86,3 +88,47 @@ def test_packed_scores_equal_the_padded_path(decoder, text_pairs, bert_with_mini
         assert supports_packing(model)
         packed = score_texts(model, tokenizer, texts, batch_size=8, max_length=128, bf16=False)
         assert packed == pytest.approx(_padded_scores(model, tokenizer, texts, 8, 128), abs=1e-5)
+
+
+MIXED = ["no", "hello", "human tell me a joke assistant the cat sat on the mat sure here it is", "yes please thanks"]
+
+
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "padded"])
+def test_default_scoring_is_fp32_and_independent_of_the_batch(
+    decoder, bert_with_minilm_vocab, minilm_tokenizer, packed, monkeypatch
+):
+    """A text's reward alone, in a batch of longer and shorter texts, and in batches of any size agree to 1e-5."""
+    if not packed:  # the padded path: the reward is read at each row's last real token
+        monkeypatch.setattr("rmcore.scoring.supports_packing", lambda model: False)
+    for model, tokenizer in (decoder, (bert_with_minilm_vocab, minilm_tokenizer)):
+        alone = [score_texts(model, tokenizer, [text])[0] for text in MIXED]
+        for batch_size in (2, 32):
+            batched = score_texts(model, tokenizer, MIXED, batch_size=batch_size)
+            assert batched == pytest.approx(alone, abs=1e-5)
+        assert score_texts(model, tokenizer, MIXED) == score_texts(model, tokenizer, MIXED, bf16=False)
+        assert score_texts(model, tokenizer, MIXED, config=ScoringConfig()) == pytest.approx(alone, abs=1e-5)
+
+
+def test_bf16_is_an_explicit_choice(make_llama, llama_tokenizer):
+    model = make_llama()
+    fp32 = score_texts(model, llama_tokenizer, MIXED)
+    bf16 = score_texts(model, llama_tokenizer, MIXED, config=ScoringConfig(precision="bf16"))
+    assert bf16 != fp32 and bf16 == pytest.approx(fp32, abs=0.05)
+    assert ScoringConfig(precision="bf16").precision_in_effect == "bf16"
+    assert ScoringConfig().precision_in_effect == "fp32"
+
+
+def test_scoring_config_names_a_bad_field_and_round_trips():
+    import copy
+    import pickle
+
+    for bad, message in (
+        ({"precision": "fp16"}, "precision must be one of fp32, bf16, auto"),
+        ({"batch_size": 0}, "batch_size must be >= 1"),
+        ({"max_length": 0}, "max_length"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            ScoringConfig(**bad)
+    config = ScoringConfig(batch_size=8, max_length=64, precision="auto")
+    assert pickle.loads(pickle.dumps(config)) == config == copy.deepcopy(config)
+    assert all(f.metadata.get("help") for f in dataclasses.fields(ScoringConfig))

@@ -16,15 +16,19 @@ from tests.tasks import mlflow_fixtures as fx
 from tests.tiny_models import save_tiny_remote_bert
 
 mlflow_home, tracking_uri, model_dirs = fx.mlflow_home, fx.tracking_uri, fx.model_dirs
+TRAINED_MAX_LENGTH = 64  # below the tiny model's 128 positions and MiniLM's tokenizer default of 512
 TEXTS = ["Human: hi\n\nAssistant: sun happy bright", "Human: hi\n\nAssistant: rain cold", "warm " * 40, "x"]
 
 
 @pytest.fixture(scope="module")
 def model_folder(model_dirs, tmp_path_factory):
-    """The good tiny model, copied, with reward stats measured on synthetic pairs stored in its config."""
+    """The good tiny model, copied, with reward stats measured on synthetic pairs stored in its config, and
+    the max_length it was trained with (64) saved in its tokenizer, as training saves it."""
     folder = tmp_path_factory.mktemp("serve-model") / "good"
     shutil.copytree(model_dirs["good"], folder)
     model, tokenizer = load_reward_model(folder)
+    tokenizer.model_max_length = TRAINED_MAX_LENGTH
+    tokenizer.save_pretrained(folder)
     pairs = fx.synthetic_pairs(20)
     write_reward_stats(folder, reward_stats(score_texts(model, tokenizer, [*pairs.chosen, *pairs.rejected])))
     return folder
@@ -32,7 +36,9 @@ def model_folder(model_dirs, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(model_folder, tmp_path_factory):
-    with running(tmp_path_factory.mktemp("serve-home"), model=str(model_folder), max_texts=8, max_chars=500) as srv:
+    with running(
+        tmp_path_factory.mktemp("serve-home"), model=str(model_folder), max_texts=8, max_chars=500, max_tokens=300
+    ) as srv:
         wait_for(lambda: httpx.get(f"{srv.url}/health").status_code == 200, 60, "the model to load")
         yield srv
 
@@ -85,7 +91,10 @@ def test_get_reward_accepts_openrlhf_payload(server, model_folder):
 
 def test_info_describes_the_model(server, model_folder):
     info = httpx.get(f"{server.url}/info").json()
-    assert info["model_version"] == "local:good" and info["max_length"] == 128
+    assert info["model_version"] == "local:good" and info["max_length"] == TRAINED_MAX_LENGTH
+    assert info["max_length_source"].startswith("tokenizer model_max_length")  # as saved with the model
+    assert info["precision"] == "fp32" == info["precision_setting"]
+    assert info["limits"] == {"max_texts": 8, "max_chars": 500, "max_tokens": 300, "max_batch_tokens": 1024}
     assert info["reward_stats"] == pytest.approx(read_reward_stats(model_folder))
     assert info["chat_template_hash"] is None  # MiniLM's tokenizer has no chat template
     assert {"registered_name", "alias", "run_id", "base_model"} <= set(info)
@@ -108,6 +117,16 @@ def test_info_describes_the_model(server, model_folder):
         ("/score", b'{"txts": ["a"]}', 422, "txts"),
         ("/get_reward", b'{"query": ["a", "b", "c", "d", "e", "f", "g", "h", "i"]}', 413, "query: 9 texts"),
         ("/get_reward", b'{"query": ["ok", "' + b"y" * 501 + b'"]}', 413, "query[1]: 501 characters"),
+        ("/get_reward", b'{"query": ["x\\ud800y"]}', 422, "query[0]: Value error, not valid Unicode: lone surrogate"),
+        ("/score", b'{"pairs": [{"chosen": "a", "rejected": "\\udfff"}]}', 422, "pairs[0].rejected: Value error"),
+        ("/classify", b'{"input": "x\\ud800"}', 422, "input"),
+        ("/classify", b'{"input": []}', 422, "input is an empty list"),
+        (
+            "/get_reward",
+            b'{"query": [' + b",".join([b'"' + b"warm " * 80 + b'"'] * 8) + b"]}",
+            413,
+            "query: 512 tokens after truncation to 64",
+        ),
         ("/score", b'{"pairs": [' + b",".join([b'{"chosen": "a", "rejected": "b"}'] * 5) + b"]}", 413, "pairs: 5"),
     ],
 )
@@ -115,6 +134,39 @@ def test_bad_requests_are_refused_naming_the_field(server, path, content, status
     response = post(server, path, content=content, headers={"Content-Type": "application/json"})
     assert response.status_code == status, response.text
     assert named in response.json()["error"]
+
+
+def test_a_body_without_content_type_is_read_as_json(server):
+    response = post(server, "/get_reward", content=b'{"query": ["a text"]}')  # httpx sends no Content-Type here
+    assert "content-type" not in response.request.headers
+    assert response.status_code == 200 and len(response.json()["rewards"]) == 1
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain"])
+def test_a_non_json_content_type_says_which_to_send(server, content_type):
+    # curl -d without -H sends application/x-www-form-urlencoded
+    response = post(server, "/get_reward", content=b'{"query": ["a"]}', headers={"Content-Type": content_type})
+    assert response.status_code == 422
+    assert content_type in response.json()["error"] and "'Content-Type: application/json'" in response.json()["error"]
+
+
+def test_classify_answers_vllms_shape_with_raw_rewards(server, model_folder):
+    model, tokenizer = load_reward_model(model_folder)
+    expected = score_texts(model, tokenizer, TEXTS)
+    body = post(server, "/classify", json={"model": "rm", "input": TEXTS, "use_activation": False}).json()
+    assert body["object"] == "list" and body["id"].startswith("classify-") and body["model"] == "rm"
+    assert isinstance(body["created"], int) and body["model_version"] == "local:good"
+    assert [d["index"] for d in body["data"]] == [0, 1, 2, 3] and all(d["num_classes"] == 1 for d in body["data"])
+    assert [d["probs"][0] for d in body["data"]] == pytest.approx(expected, abs=1e-5)  # raw, not normalised
+    tokens = sum(len(x) for x in tokenizer(TEXTS)["input_ids"])
+    assert body["usage"] == {
+        "prompt_tokens": tokens,
+        "total_tokens": tokens,
+        "completion_tokens": 0,
+        "prompt_tokens_details": None,
+    }
+    one = post(server, "/v1/classify", json={"input": TEXTS[0]}).json()
+    assert len(one["data"]) == 1 and one["data"][0]["probs"][0] == pytest.approx(expected[0], abs=1e-5)
 
 
 def test_a_body_larger_than_any_valid_request_is_refused_unread(server):
@@ -146,6 +198,25 @@ def test_a_model_folder_with_its_own_code_is_served_only_with_trust_remote_code(
     with running(tmp_path / "trusting", model=str(folder), trust_remote_code=True) as srv:
         wait_for(lambda: httpx.get(f"{srv.url}/health").status_code == 200, 60, "the model to load")
         assert post(srv, "/score", json={"texts": TEXTS}).json()["count"] == len(TEXTS)
+
+
+def test_bf16_scoring_is_an_explicit_flag_and_info_says_so(model_folder, tmp_path):
+    from deployments.config import from_arguments
+    from rewardflow.serve_cmd import build_parser
+
+    assert ServeConfig().scoring.precision == "fp32"
+    args = build_parser().parse_args(["--home", str(tmp_path), "--precision", "bf16"])
+    assert from_arguments(ServeConfig, args).scoring.precision == "bf16"
+    with pytest.raises(ValueError, match="--precision must be one of fp32, bf16, auto"):
+        ServeConfig(precision="fp16")
+    model, tokenizer = load_reward_model(model_folder)
+    fp32 = score_texts(model, tokenizer, TEXTS)
+    with running(tmp_path, model=str(model_folder), precision="bf16") as srv:
+        wait_for(lambda: httpx.get(f"{srv.url}/health").status_code == 200, 60, "the model to load")
+        info = httpx.get(f"{srv.url}/info").json()
+        assert info["precision"] == "bf16" == info["precision_setting"]
+        raw = post(srv, "/score", json={"texts": TEXTS, "normalize": False}).json()["raw"]
+    assert raw != fp32 and raw == pytest.approx(fp32, rel=0.1)  # bf16 rounding of a wide random model
 
 
 def test_a_non_loopback_host_needs_a_token(monkeypatch):

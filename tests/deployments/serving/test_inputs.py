@@ -4,13 +4,30 @@ from __future__ import annotations
 
 import pytest
 
-from deployments.serving.inputs import TooLargeError, check_limits, pair_rewards, request_texts, score_body
-from deployments.serving.schemas import ScoreRequest
+from deployments.serving.inputs import (
+    RequestTexts,
+    TooLargeError,
+    check_limits,
+    check_tokens,
+    classify_texts,
+    pair_rewards,
+    request_texts,
+    score_body,
+)
+from deployments.serving.schemas import ClassifyRequest, ScoreRequest
 
 
 def test_pairs_become_prompt_plus_each_side_in_order():
     request = ScoreRequest(pairs=[{"prompt": "P:", "chosen": "a", "rejected": "b"}, {"chosen": "c", "rejected": "d"}])
-    assert request_texts(request, tokenizer=None) == ("pairs", ["P:a", "P:b", "c", "d"])
+    assert request_texts(request, tokenizer=None) == RequestTexts("pairs", ["P:a", "P:b", "c", "d"], items=2)
+
+
+def test_classify_input_is_one_text_or_a_list():
+    assert classify_texts(ClassifyRequest(input="one"), tokenizer=None) == RequestTexts("input", ["one"])
+    assert classify_texts(ClassifyRequest(input=["a", "b"]), tokenizer=None).texts == ["a", "b"]
+    for bad in ({"input": []}, {}, {"input": "a", "messages": [{"role": "user", "content": "x"}]}):
+        with pytest.raises(ValueError, match="input"):
+            ClassifyRequest(**bad)
 
 
 def test_limits_name_the_field_the_index_and_the_flag():
@@ -19,6 +36,15 @@ def test_limits_name_the_field_the_index_and_the_flag():
         check_limits("query", ["a", "b", "c"], max_texts=2, max_chars=10)
     with pytest.raises(TooLargeError, match=r"pairs\[1\]: 4 characters, the limit is 3 per text \(--max-chars\)"):
         check_limits("pairs", ["a", "b", "c", "dddd"], max_texts=10, max_chars=3, items=2)
+
+
+def test_the_token_limit_counts_tokens_after_truncation():
+    assert check_tokens("query", [[1, 2], [3]], max_tokens=3, max_length=2) == 3
+    with pytest.raises(
+        TooLargeError,
+        match=r"query: 4 tokens after truncation to 2 per text, the limit is 3 tokens per request \(--max-tokens\)",
+    ):
+        check_tokens("query", [[1, 2], [3, 4]], max_tokens=3, max_length=2)
 
 
 def test_score_body_normalises_and_shapes_pairs():
