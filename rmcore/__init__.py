@@ -6,7 +6,7 @@ from rmcore.loss import pairwise_accuracy, pairwise_loss
 from rmcore.metrics import compute_accuracy, compute_reward_metrics, reward_metrics
 from rmcore.models import load_reward_model
 from rmcore.reward_function import RewardFunction
-from rmcore.scoring import score_texts
+from rmcore.scoring import ScoringConfig, score_texts
 from rmcore.trainer import RewardTrainer
 
 __all__ = [
@@ -21,5 +21,6 @@ __all__ = [
     "pairwise_accuracy",
     "pairwise_loss",
     "reward_metrics",
+    "ScoringConfig",
     "score_texts",
 ]

@@ -20,7 +20,8 @@ def test_toolcall_conversations_render_as_in_training():
     conversation = row["prompt"] + row["chosen"]
     request = ScoreRequest(messages=[conversation], tools=json.dumps(row["tools"]))
     expected = render_conversation(tokenizer, conversation, tools=row["tools"])
-    assert request_texts(request, tokenizer) == ("messages", [expected])
+    texts = request_texts(request, tokenizer)
+    assert (texts.field, texts.texts, texts.templated) == ("messages", [expected], True)
     assert "<tool_call>" in expected and "<tool_response>" in expected
 
 
