@@ -19,11 +19,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from rmcore.compare import Decision
-from tasks.tracking.runs import MLFLOW_UI_ENV, client, link_logged_model
+from tasks.tracking.runs import MLFLOW_UI_ENV, NOTE_TAG, client, link_logged_model
 
 LOGIT_TABLE_ARTIFACT = "eval/logit_table.json"
 DATE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
-NOTE_TAG = "mlflow.note.content"  # the run's Description in the MLflow UI, rendered as markdown
 CHALLENGER = "challenger"
 
 
@@ -204,10 +203,11 @@ def show_decision(
     mlflow_client = client(uri)
     flow_run_url = mlflow_client.get_run(run_id).data.tags.get("prefect.flow_run_url")
     name_run(run_id, title, uri)
-    describe_version(name, version, decision_description(decision, version, run_link, flow_run_url), uri)
+    described = decision_description(decision, version, run_link, flow_run_url)
+    describe_version(name, version, described, uri)
     reference = version_reference(uri, name, version)
     mlflow_client.set_tag(run_id, NOTE_TAG, run_description(title, decision, name, version, reference, flow_run_url))
-    link_logged_model(run_id, name, version, uri)
+    link_logged_model(run_id, name, version, uri, description=described)
     if not decision.promote:
         withdraw_challenger(name, version, uri)
     return outcome_line(decision, name, version, reference)

@@ -253,11 +253,14 @@ def prefect_tags() -> dict[str, str]:
 MODEL_METRIC_PREFIXES = ("eval_", "gate_challenger_accuracy")
 MODEL_PARAMS = ("learning_rate", "max_steps", "num_train_epochs", "per_device_train_batch_size", "max_length", "seed")
 MODEL_VERSIONS_TAG = "mlflow.modelVersions"  # what the Logged Model page reads to show "Registered versions"
+NOTE_TAG = "mlflow.note.content"  # the Description of a run or a Logged Model in the MLflow UI (markdown)
 
 
-def link_logged_model(run_id: str, name: str, version: str, tracking_uri: str | None = None) -> str | None:
-    """Give the version's Logged Model what its page shows: the run's eval metrics, its main settings
-    and the registered version. Returns the model id (None when the version has no Logged Model).
+def link_logged_model(
+    run_id: str, name: str, version: str, tracking_uri: str | None = None, description: str = ""
+) -> str | None:
+    """Give the version's Logged Model what its page shows: the run's eval metrics, its main settings,
+    the registered version and a description. Returns the model id (None when the version has none).
 
     `create_model_version(model_id=...)` links the version to the model but not back; the fluent
     `mlflow.register_model` writes the `mlflow.modelVersions` tag, so we write it the same way.
@@ -284,8 +287,8 @@ def link_logged_model(run_id: str, name: str, version: str, tracking_uri: str | 
         mlflow_client.log_model_params(model_id, params)
     listed = json.loads(model.tags.get(MODEL_VERSIONS_TAG, "[]"))
     entry = {"name": name, "version": str(version)}
-    if entry not in listed:
-        mlflow_client.set_logged_model_tags(model_id, {MODEL_VERSIONS_TAG: json.dumps([*listed, entry])})
+    tags = {MODEL_VERSIONS_TAG: json.dumps(listed if entry in listed else [*listed, entry])}
+    mlflow_client.set_logged_model_tags(model_id, {**tags, **({NOTE_TAG: description} if description else {})})
     return model_id
 
 

@@ -173,6 +173,7 @@ def test_show_decision_links_run_version_and_logged_model_and_withdraws_a_reject
     assert {m.key: m.value for m in model.metrics} == {"eval_accuracy": 0.75, "eval_margin.mean": 0.3}
     assert model.params == {"learning_rate": "0.0001", "max_steps": "4"}
     assert json.loads(model.tags["mlflow.modelVersions"]) == [{"name": name, "version": second}]
+    assert model.tags[NOTE_TAG].startswith("**Not promoted**: not better")
     assert show_decision.fn(second_run, title, name, second, rejected, "", tracking_uri) == line  # idempotent
     assert json.loads(mlflow_client.get_logged_model(model_id).tags["mlflow.modelVersions"]) == [
         {"name": name, "version": second}
