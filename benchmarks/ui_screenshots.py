@@ -1,7 +1,7 @@
 """Screenshots of the pages a reviewer opens, taken in headless Chromium on a real service home.
 
-Follows the README's service path on free ports under a temporary home: `rewardflow up`, two ingests of
-the example pairs (each starts a training; the second is health-checked by the first champion), then
+Follows the README's service path on free ports under a temporary home: `rewardflow up`, `rewardflow
+ingest` of the example pairs and a drop of more into the inbox (each starts a training), then
 opens the MLflow pages (runs list, training run, ingest run, registered model, version, Logged Model)
 and the Prefect pages (flow run, gate and health artifacts, automations) and saves one PNG per page,
 with `rewardflow status` as text beside them. Needs Chromium (`apt-get install chromium`).
@@ -72,6 +72,28 @@ def wait_for_run(api_url: str, flow_run_id: str, timeout: float = 1800) -> str:
     return "still running"
 
 
+def drop_and_wait(path: Path, home: Path, api_url: str, timeout: float = 1800) -> str | None:
+    """Drop `path` into the inbox; wait for the sensor to ingest it and for the training its event starts."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterCreatedBy
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from rewardflow.ingest_view import now_utc
+
+    since = now_utc()
+    shutil.copy(path, home / "inbox" / path.name)
+    deadline = time.monotonic() + timeout
+    with temporary_settings(updates={PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            by_automation = FlowRunFilter(created_by=FlowRunFilterCreatedBy(type_=["AUTOMATION"]))
+            runs = [r for r in client.read_flow_runs(flow_run_filter=by_automation) if r.created >= since]
+            if runs:
+                print(f"inbox drop started flow run {runs[0].id}: {wait_for_run(api_url, str(runs[0].id))}")
+                return str(runs[0].id)
+            time.sleep(5)
+    return None
+
+
 def ingest_and_wait(path: str, home: Path, env: dict[str, str], api_url: str) -> str | None:
     """Ingest `path`; wait for the flow run it started; returns that run's id."""
     done = rewardflow("ingest", path, "--home", str(home), env=env)
@@ -130,15 +152,16 @@ def main(argv: list[str] | None = None) -> int:
         env.pop(name, None)
     prefect_port, mlflow_port = free_port(), free_port()
     up = ["up", "--home", str(home), "--prefect-port", str(prefect_port), "--mlflow-port", str(mlflow_port)]
-    if rewardflow(*up, "--params", json.dumps(TRAINING), "--inbox-interval", "3600", env=env).returncode:
+    if rewardflow(*up, "--params", json.dumps(TRAINING), "--inbox-interval", "20", env=env).returncode:
         return 1
     prefect, mlflow = f"http://127.0.0.1:{prefect_port}", f"http://127.0.0.1:{mlflow_port}"
     try:
         ingest_and_wait(str(REPO / "examples" / "data" / "new_pairs.jsonl"), home, env, f"{prefect}/api")
-        flow_run_id = ingest_and_wait(str(REPO / "examples" / "data" / "more.jsonl"), home, env, f"{prefect}/api")
+        flow_run_id = drop_and_wait(REPO / "examples" / "data" / "more.jsonl", home, f"{prefect}/api")
         (out / "status.txt").write_text(rewardflow("status", "--home", str(home), env=env).stdout)
         for name, url in pages(mlflow, prefect, flow_run_id).items():
-            print(f"{name}: {url} -> {screenshot(browser, url, out / f'{name}.png')}", flush=True)
+            size = "1500,2400" if name.endswith("metrics") else "1500,1100"  # the curves sit below the fold
+            print(f"{name}: {url} -> {screenshot(browser, url, out / f'{name}.png', size)}", flush=True)
     finally:
         rewardflow("down", "--home", str(home), env=env)
     return 0

@@ -97,7 +97,8 @@ def process_specs(config: ServerConfig, schedule: ScheduleConfig) -> list[Proces
         ProcessSpec(
             "prefect",
             prefect_argv,
-            prefect_env(home),
+            # The UI asks its server where the API is; unset, it answers port 4200 whatever port it serves.
+            {**prefect_env(home), "PREFECT_UI_API_URL": prefect_url},
             str(logs / "prefect.log"),
             prefect_url,
             f"{prefect_url}/health",

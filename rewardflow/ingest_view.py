@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from deployments.servers import read_record
+
 # How long `ingest` waits for the automation to start a flow run: Prefect's triggers act within seconds.
 TRIGGER_WAIT_SECONDS = 30.0
 
@@ -49,7 +51,9 @@ def batch_run_line(home: Path, report: Any, tracking_uri: str | None) -> str | N
     if run_id is None:
         return None
     experiment_id = client(tracking_uri).get_run(run_id).info.experiment_id
-    return f"Health figures: MLflow run 'ingest {report.batch_id}': {run_url(tracking_uri, experiment_id, run_id)}"
+    ui = (read_record(home) or {}).get("mlflow_tracking_uri")  # the UI `rewardflow up` serves for this store
+    shown = run_url(ui if ui and tracking_uri.startswith("sqlite:") else tracking_uri, experiment_id, run_id)
+    return f"Health figures: MLflow run 'ingest {report.batch_id}': {shown}"
 
 
 def listening_automations(client: Any, event: str) -> list[Any]:

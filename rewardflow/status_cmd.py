@@ -107,14 +107,20 @@ def last_flow_run_line(api_url: str, deployment: str = "reward-model/nightly") -
     """The newest run of the nightly deployment with its state message (a run may fail before it has an
     MLflow run, e.g. on an empty store); a line saying why not when the Prefect server does not answer."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterStartTime,
+    )
     from prefect.client.schemas.sorting import FlowRunSort
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     try:
         with temporary_settings(updates={PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
             found = client.read_deployment_by_name(deployment)
-            runs = client.read_flow_runs(
+            runs = client.read_flow_runs(  # started ones: the next scheduled night is not "the last run"
+                flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(is_null_=False)),
                 deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[found.id])),
                 sort=FlowRunSort.START_TIME_DESC,
                 limit=1,

@@ -82,7 +82,8 @@ def log_run_outputs(
     run_id: str, result: TrainResult, evaluation: object, base_model: str, data_digest: str, config: RewardConfig
 ) -> None:
     """Training and eval metrics, plots, logit table, and a model card."""
-    log_metrics(run_id, result.train_metrics)
+    # the Trainer's end summary at the last step, so `epoch` ends its curve there rather than drawing back to 0
+    log_metrics(run_id, result.train_metrics, step=int(result.train_metrics.get("global_step", 0)))
     log_metrics(run_id, evaluation.metrics, prefix="eval_")
     log_files(run_id, evaluation.artifacts, "eval")
     log_logit_table(run_id, evaluation.artifacts)  # rendered as a table by the MLflow UI

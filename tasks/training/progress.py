@@ -154,9 +154,10 @@ class ProgressLogCallback(TrainerCallback):
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         now = time.monotonic()
-        edge = state.global_step == self._start_step + 1 or state.global_step >= state.max_steps
-        if edge and "loss" not in self._logs or state.global_step >= state.max_steps:
+        first, last = state.global_step == self._start_step + 1, state.global_step >= state.max_steps
+        if (first and "loss" not in self._logs) or last:
             control.should_log = True  # the same decision on every process: it depends on steps only
+        edge = first or last
         if not state.is_world_process_zero:
             return control
         if not (edge or now - self._last >= self.interval):
