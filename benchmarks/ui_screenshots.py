@@ -129,10 +129,27 @@ def pages(mlflow: str, prefect: str, flow_run_id: str | None) -> dict[str, str]:
     }
     if flow_run_id:
         urls["prefect-flow-run"] = f"{prefect}/runs/flow-run/{flow_run_id}"
-        urls["prefect-flow-run-artifacts"] = f"{prefect}/runs/flow-run/{flow_run_id}?tab=Artifacts"
-    urls["prefect-gate-artifact"] = f"{prefect}/artifacts/key/champion-gate"
-    urls["prefect-health-artifact"] = f"{prefect}/artifacts/key/ingest-health"
+    for key, artifact_id in latest_artifacts(f"{prefect}/api", ("champion-gate", "ingest-health")).items():
+        urls[f"prefect-{key}"] = f"{prefect}/artifacts/artifact/{artifact_id}"  # the key page renders late
     return urls
+
+
+def latest_artifacts(api_url: str, keys: tuple[str, ...]) -> dict[str, str]:
+    """key -> id of the newest artifact under each key."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    found = {}
+    with temporary_settings(updates={PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
+        for key in keys:
+            artifacts = client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), sort=ArtifactSort.CREATED_DESC
+            )
+            if artifacts:
+                found[key] = str(artifacts[0].id)
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         flow_run_id = drop_and_wait(REPO / "examples" / "data" / "more.jsonl", home, f"{prefect}/api")
         (out / "status.txt").write_text(rewardflow("status", "--home", str(home), env=env).stdout)
         for name, url in pages(mlflow, prefect, flow_run_id).items():
-            size = "1500,2400" if name.endswith("metrics") else "1500,1100"  # the curves sit below the fold
+            tall = name.endswith("metrics") or name == "prefect-flow-run"  # curves and the log's end sit below the fold
+            size = "1500,3600" if tall else "1500,1100"
             print(f"{name}: {url} -> {screenshot(browser, url, out / f'{name}.png', size)}", flush=True)
     finally:
         rewardflow("down", "--home", str(home), env=env)

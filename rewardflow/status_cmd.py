@@ -37,8 +37,8 @@ def store_uri(home: Path) -> str:
 
 def version_line(alias: str, name: str, version: Any | None) -> str:
     """`  champion    v3  accuracy 0.6200 on 43 held-out pairs (promoted)`, or `none yet`."""
-    if version is None:
-        return f"  {alias:<11} none yet"
+    if version is None:  # a rejected challenger loses the alias: none then means none awaiting the gate
+        return f"  {alias:<11} none" + (" yet" if alias == "champion" else " awaiting the gate")
     tags = version.tags
     accuracy = tags.get("gate.challenger_accuracy")
     figures = f"accuracy {float(accuracy):.4f}" if accuracy else "not gated yet"
@@ -94,7 +94,11 @@ def pipeline_state(home: Path, name: str, experiment: str) -> PipelineState:
     """Read the registry, the last run and the holds of `home`; an absent store means nothing yet."""
     db = home / "mlflow" / "mlflow.db"
     if not db.is_file():
-        registry = [f"Registered model {name}:", "  champion    none yet", "  challenger  none yet"]
+        registry = [
+            f"Registered model {name}:",
+            version_line("champion", name, None),
+            version_line("challenger", name, None),
+        ]
         return PipelineState(registry, [f"Last run: none yet (no MLflow store at {db})"], held_lines(home))
     from tasks.tracking.runs import client
 

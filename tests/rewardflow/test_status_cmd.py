@@ -26,7 +26,7 @@ def status(home: Path, capsys) -> tuple[int, list[str]]:
 def test_an_empty_home_says_none_yet_everywhere(tmp_path, capsys):
     code, lines = status(tmp_path / "fresh", capsys)
     assert code == 0
-    assert "  champion    none yet" in lines and "  challenger  none yet" in lines
+    assert "  champion    none yet" in lines and "  challenger  none awaiting the gate" in lines
     assert any(line.startswith("Last run: none yet") for line in lines)
     assert "Held batches: none" in lines
     assert lines[-1].startswith("Servers: none running (start them with `rewardflow up --home ")
