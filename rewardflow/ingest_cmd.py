@@ -62,6 +62,10 @@ def champion_scorer(args: argparse.Namespace, home: Path):
     from tasks.tracking.runs import default_tracking_uri
 
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(home)
+    import mlflow  # a version made from a Logged Model downloads it from the process-wide store: set it here
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     return registry_champion(args.registered_model, uri)
 
 
