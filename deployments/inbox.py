@@ -66,7 +66,10 @@ def inbox_sensor(home: str, event: str = DATA_ARRIVED) -> dict[str, Any]:
     if not files:
         return {"files": 0, "emitted": False, **({"refused": refused} if refused else {})}
     from tasks.data.config import DataConfig
+    from tasks.data.health import publish_health
     from tasks.data.ingest import ingest_files
+    from tasks.tracking.run_log import log_ingest_run
+    from tasks.tracking.runs import default_tracking_uri, use_tracking
 
     try:
         report = ingest_files([str(p) for p in files], Path(home), DataConfig())
@@ -75,6 +78,9 @@ def inbox_sensor(home: str, event: str = DATA_ARRIVED) -> dict[str, Any]:
         move_all(files, inbox / "failed")
         return {"files": len(files), "emitted": False, "error": str(err)}
     move_all(files, inbox / "done")
+    if report.health:  # the `ingest-health` table and the MLflow run `ingest <batch>`, as every ingest path
+        publish_health(report.health, report.batch_id or "")
+        log_ingest_run(home, report, tracking_uri=use_tracking(default_tracking_uri(home)))
     payload = arrival_payload(report)
     emitted = payload.get("new_pairs", 0) > 0 and report.status != "hold"  # a held batch waits for release
     if emitted:

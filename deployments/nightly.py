@@ -43,7 +43,8 @@ def build_deployments(
     """The deployments of HOME: nightly (schedule + data trigger), the inbox sensor, the stale-data notice."""
     trigger = DeploymentEventTrigger(
         name="retrain on new data",
-        description="New pairs were stored: train, evaluate, and register behind the champion gate.",
+        description=f"Runs when new pairs are stored ({schedule.event}): trains, evaluates and registers "
+        "behind the champion gate.",
         expect={schedule.event},
         match={"prefect.resource.id": "rewardflow.store.*"},
     )

@@ -67,6 +67,18 @@ def prefect_env(home: str | Path) -> dict[str, str]:
     }
 
 
+def prefect_server_env(home: str | Path, api_url: str) -> dict[str, str]:
+    """The Prefect server's settings beside its state: the UI calls this server (unset, the UI is told
+    port 4200 whatever port it serves), and run logs stream out, so `prefect deployment run --watch`
+    shows the run's log lines (its failure message among them), not only its state changes."""
+    return {
+        **prefect_env(home),
+        "PREFECT_UI_API_URL": api_url,
+        "PREFECT_SERVER_LOGS_STREAM_OUT_ENABLED": "true",
+        "PREFECT_SERVER_LOGS_STREAM_PUBLISHING_ENABLED": "true",
+    }
+
+
 def runner_args(schedule: ScheduleConfig) -> list[str]:
     """The schedule as flags for `python -m deployments.nightly`, so the runner rebuilds the same config."""
     args = ["--cron", schedule.cron, "--timezone", schedule.timezone, "--event", schedule.event]
@@ -97,7 +109,7 @@ def process_specs(config: ServerConfig, schedule: ScheduleConfig) -> list[Proces
         ProcessSpec(
             "prefect",
             prefect_argv,
-            prefect_env(home),
+            prefect_server_env(home, prefect_url),
             str(logs / "prefect.log"),
             prefect_url,
             f"{prefect_url}/health",

@@ -50,7 +50,7 @@ def stale_data_trigger(home: str, config: StaleDataConfig, event: str = DATA_ARR
     """Fires when the store of `home` sees no `event` within the window (and again after each quiet window)."""
     return DeploymentEventTrigger(
         name="no new data",
-        description=f"No `{event}` for the store of {home} in {config.stale_after_hours:g} hours.",
+        description=f"Runs when no new pairs were stored ({event}) in {home} for {config.stale_after_hours:g} hours.",
         posture=Posture.Proactive,
         expect={event},
         match={"prefect.resource.id": store_resource(home)["prefect.resource.id"]},

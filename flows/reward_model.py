@@ -19,6 +19,7 @@ from flows.params import RewardFlowParams
 from flows.steps import (
     held_batches,
     ingest_new_pairs,
+    require_pairs,
     run_folder,
     run_summary,
     train_job,
@@ -47,6 +48,7 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
     ingest_report = ingest_new_pairs(params, home)  # health-checked against the store and the champion
     held = held_batches(home)
     store, ids = home / "store", store_ids(home / "store")  # the ids only: the store itself is streamed
+    require_pairs(ids, home, held)  # an empty store fails here, in one line naming `rewardflow ingest`
     caps = (params.max_train_pairs, params.max_eval_pairs, params.seed, f"the data store under {store}")
     train_ids, eval_ids = split_pairs(ids, params.eval_fraction, *caps)
     key, hashes = work_identity(ids, train_ids, eval_ids, params)
@@ -80,8 +82,10 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
             link = run_link(run_id, params.tracking_uri)
             publish_decision(decision, registry.name, version, link, version_url(tracking_uri, registry.name, version))
             log_decision(run_id, decision, version)
-            show_decision(run_id, with_version(title, version), registry.name, version, decision, link)
+            named = with_version(title, version)
+            outcome = show_decision(run_id, named, registry.name, version, decision, link, tracking_uri)
     summary = run_summary(
         registry.name, version, decision, evaluation, (train_ids, eval_ids), run_id, link, run_dir, hashes
     )
+    get_run_logger().info(outcome)  # the log's last line: decision, accuracies, interval, the version
     return {**summary, "held_batches": held}

@@ -23,7 +23,9 @@ from tasks.data.store import data_hash
 from tasks.evaluate import EvalResult
 from tasks.registry.idempotency import code_version, config_hash, work_key
 from tasks.registry.lookup import version_run_id
-from tasks.tracking.runs import default_tracking_uri
+from tasks.tracking.run_log import log_ingest_run
+from tasks.tracking.runs import default_tracking_uri, use_tracking
+from tasks.training.progress import launch_line
 from tasks.training.train import TrainJob, build_reward_config
 
 logger = logging.getLogger(__name__)
@@ -76,11 +78,36 @@ def training_config(run_dir: Path, params: RewardFlowParams) -> RewardConfig:
 
 
 def train_job(params: RewardFlowParams) -> TrainJob:
-    """Base model, LoRA, processes: how the train task runs."""
+    """Base model, LoRA, processes: how the train task runs (said in the run log: `training in 2 processes ...`)."""
+    launch = LaunchArguments(num_processes=params.num_processes)
+    get_run_logger().info(launch_line(launch.num_processes, launch.accelerate_config_file))
     return TrainJob(
         model_name_or_path=check_model_folder(params.model_name_or_path or default_model_path()),
         peft_config=build_peft_config(params.lora),
-        launch=LaunchArguments(num_processes=params.num_processes),
+        launch=launch,
+    )
+
+
+class EmptyStoreError(ValueError):
+    """No pair to train on: its message is the one line a person needs (`rewardflow ingest ...`)."""
+
+
+def require_pairs(ids: pd.DataFrame, home: Path, held: list[str]) -> None:
+    """Fail early, in one line naming the fix, when the store has nothing to train on.
+
+    The line is the failed flow run's state message, so `prefect deployment run ... --watch` and the
+    Prefect UI show it rather than a traceback from deep in the split.
+    """
+    if len(ids):
+        return
+    if held:
+        raise EmptyStoreError(
+            f"Every stored batch under {home / 'store'} is held by the health check: release one with "
+            f"`rewardflow release {held[0]} --home {home}` (`rewardflow release --home {home}` lists them)"
+        )
+    raise EmptyStoreError(
+        f"No pairs in {home / 'store'} yet: run `rewardflow ingest FILE... --home {home}` "
+        f"(or drop files into {home / 'inbox'}), which stores them and starts this run"
     )
 
 
@@ -147,4 +174,6 @@ def ingest_new_pairs(params: RewardFlowParams, home: Path) -> IngestReport | Non
     uri = params.tracking_uri or default_tracking_uri(home)
     data_config = pipeline_data_config(params)
     trusted = trusts_remote_code(params)
-    return ingest([dataset], home, data_config, params.health, params.registered_model_name, uri, trusted)
+    report = ingest([dataset], home, data_config, params.health, params.registered_model_name, uri, trusted)
+    log_ingest_run(home, report, params.experiment_name, use_tracking(uri))  # MLflow run `ingest <batch>`
+    return report

@@ -14,11 +14,13 @@ import contextlib
 import json
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from deployments.config import add_arguments, from_arguments
 from deployments.events import DATA_ARRIVED, arrival_payload, emit_data_arrived
 from deployments.servers import read_record
+from rewardflow.ingest_view import batch_run_line, now_utc, phased, triggered_run_line
 from rmcore.data_health import HealthConfig
 from tasks.data.config import DataConfig
 from tasks.data.ingest import IngestReport, ingest_files
@@ -60,6 +62,10 @@ def champion_scorer(args: argparse.Namespace, home: Path):
     from tasks.tracking.runs import default_tracking_uri
 
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(home)
+    import mlflow  # a version made from a Logged Model downloads it from the process-wide store: set it here
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     return registry_champion(args.registered_model, uri)
 
 
@@ -89,9 +95,12 @@ def announce(home: Path, report: IngestReport, event: str) -> str:
         return (
             f"no Prefect server for {home} (run `rewardflow up --home {home}`): no event; the nightly run trains on it"
         )
+    since = now_utc() - timedelta(seconds=2)  # the run the event starts is created after this
     with temporary_settings(updates={PREFECT_API_URL: url}):
         sent = emit_data_arrived(home, arrival_payload(report), event)
-    return f"event {event} emitted to {url} (id {sent.id})" if sent else f"event {event} could not be emitted to {url}"
+    if not sent:
+        return f"event {event} could not be emitted to {url}"
+    return f"event {event} emitted to {url} (id {sent.id})\n{triggered_run_line(url, event, since)}"
 
 
 def main(argv: list[str]) -> int:
@@ -101,7 +110,8 @@ def main(argv: list[str]) -> int:
     try:
         config, health = from_arguments(DataConfig, args), from_arguments(HealthConfig, args)
         with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-            report = ingest_files(args.files, home, config, health, champion_scorer(args, home))
+            scorer = phased(champion_scorer(args, home), lambda line: print(line, flush=True))  # says it is slow
+            report = ingest_files(args.files, home, config, health, scorer)
             notes = ingest_notes(home, report, args)
     except ValueError as err:  # a source that cannot be read, or too few good rows (file, row and rule named)
         print(f"rewardflow ingest: {err}", file=sys.stderr)
@@ -125,6 +135,7 @@ def ingest_notes(home: Path, report: IngestReport, args: argparse.Namespace) -> 
     if report.good == 0:
         return [*notes, f"Nothing new in {', '.join(args.files)}: no pair that {home / 'store'} lacks; no event."]
     notes += health_lines(report)
+    notes += [line] if (line := batch_run_line(home, report, args.tracking_uri)) else []  # MLflow run `ingest <batch>`
     if report.status == "hold":
         return [*notes, f"Not trained on until `rewardflow release {report.batch_id} --home {home}`; no event."]
     return [*notes, announce(home, report, args.event)]

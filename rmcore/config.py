@@ -24,6 +24,20 @@ def bf16_supported() -> bool:
         return False
 
 
+def clamped_logging_steps(logging_steps: float, total_steps: int) -> float:
+    """`logging_steps`, or max(1, total_steps // 10) when the run would log fewer than two entries.
+
+    A run of 5 steps at the default 10 would log nothing but its end summary, and one of 15 a single
+    point: no curve, only bars. About ten points (every step below 20 steps) draw a curve without
+    flooding the tracking store.
+    A ratio (< 1) and an unknown total (<= 0: it comes from epochs and data size) are left alone;
+    `tasks.training.progress` clamps again once the Trainer knows the total.
+    """
+    if logging_steps < 1 or total_steps <= 0 or total_steps >= 2 * logging_steps:
+        return logging_steps
+    return max(1, total_steps // 10)
+
+
 @dataclass
 class RewardConfig(TrainingArguments):
     """Settings for `RewardTrainer`. Every field has help text; see `rewardflow train --help`."""
@@ -167,7 +181,11 @@ class RewardConfig(TrainingArguments):
         },
     )
     logging_steps: float = field(
-        default=10, metadata={"help": "Log every this many steps (a float < 1 is a ratio of all steps)."}
+        default=10,
+        metadata={
+            "help": "Log every this many steps (a float < 1 is a ratio of all steps). A run shorter than twice "
+            "this logs every max(1, steps // 10) steps instead, so even a short run draws a curve."
+        },
     )
     learning_rate: float = field(
         default=1e-4,
@@ -196,6 +214,7 @@ class RewardConfig(TrainingArguments):
         if self.max_length is not None and self.max_length < 2:
             raise ValueError(f"max_length must be at least 2 tokens, got {self.max_length}")
         self._normalise_trl_fields()
+        self.logging_steps = clamped_logging_steps(self.logging_steps, self.max_steps)
         if self.prefix_sharing not in ("auto", "true", "false"):
             raise ValueError(f"prefix_sharing must be 'auto', 'true' or 'false', got {self.prefix_sharing!r}")
         if self.length_group_batches < 0:

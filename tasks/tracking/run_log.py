@@ -16,9 +16,11 @@ from rmcore import RewardConfig
 from rmcore.compare import Decision
 from tasks.registry.gate import decision_label
 from tasks.tracking.model_card import model_card
-from tasks.tracking.run_view import log_logit_table
+from tasks.tracking.run_view import log_logit_table, slice_summary
 from tasks.tracking.runs import (
     client,
+    end_run,
+    ensure_experiment,
     log_config,
     log_dataset,
     log_files,
@@ -28,6 +30,7 @@ from tasks.tracking.runs import (
     log_text,
     run_url,
     set_tags,
+    start_run,
 )
 from tasks.training.train import TrainResult
 
@@ -79,7 +82,8 @@ def log_run_outputs(
     run_id: str, result: TrainResult, evaluation: object, base_model: str, data_digest: str, config: RewardConfig
 ) -> None:
     """Training and eval metrics, plots, logit table, and a model card."""
-    log_metrics(run_id, result.train_metrics)
+    # the Trainer's end summary at the last step, so `epoch` ends its curve there rather than drawing back to 0
+    log_metrics(run_id, result.train_metrics, step=int(result.train_metrics.get("global_step", 0)))
     log_metrics(run_id, evaluation.metrics, prefix="eval_")
     log_files(run_id, evaluation.artifacts, "eval")
     log_logit_table(run_id, evaluation.artifacts)  # rendered as a table by the MLflow UI
@@ -105,6 +109,7 @@ def log_decision(run_id: str, decision: Decision, version: str) -> None:
             "gate.reason": decision.reason,
             "gate.blocked_by": ",".join(decision.blocked_by) or "none",
             "registered_version": version,
+            "gate.slices": slice_summary(decision),
         },
     )
     log_metrics(run_id, decision.figures, prefix="gate_")
@@ -118,3 +123,35 @@ def run_link(run_id: str, tracking_uri: str | None = None) -> str:
     uri = tracking_uri or mlflow.get_tracking_uri()
     experiment_id = client(uri).get_run(run_id).info.experiment_id
     return run_url(uri, experiment_id, run_id)
+
+
+RUN_KIND_TAG, INGEST_KIND = "rewardflow.run_kind", "ingest"
+
+
+def log_ingest_run(
+    home: str | Path, report: object, experiment: str = "reward-model", tracking_uri: str | None = None
+) -> str | None:
+    """One small MLflow run per stored batch, named `ingest <batch>`: the health figures as `ingest_health.*`
+    metrics, the checks as a table, the counts, wherever the batch came from (command, inbox or flow).
+
+    Returns the run id; None when nothing was stored (no batch, nothing to report).
+    """
+    summary = report.to_dict()
+    if not summary.get("good") or not summary.get("batch_id"):
+        return None
+    from tasks.data.health import health_rows
+
+    experiment_id = ensure_experiment(experiment, home, tracking_uri)
+    tags = {
+        RUN_KIND_TAG: INGEST_KIND,
+        "ingest.status": summary["status"],
+        "ingest.sources": ", ".join(map(str, summary["sources"]))[:4000],
+        "data_hash": summary["data_hash"],
+    }
+    run_id = start_run(experiment_id, f"ingest {summary['batch_id']}", tags, tracking_uri)
+    counts = {k: summary[k] for k in ("read", "good", "quarantined")}
+    log_metrics(run_id, {**counts, **summary.get("health_figures", {})}, prefix="ingest_", tracking_uri=tracking_uri)
+    if summary.get("health"):
+        client(tracking_uri).log_table(run_id, pd.DataFrame(health_rows(summary["health"])), "ingest/health.json")
+    end_run(run_id, tracking_uri=tracking_uri)
+    return run_id

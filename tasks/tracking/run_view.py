@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
+import re
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from rmcore.compare import Decision
-from tasks.tracking.runs import client
+from tasks.tracking.runs import MLFLOW_UI_ENV, NOTE_TAG, client, link_logged_model
 
 LOGIT_TABLE_ARTIFACT = "eval/logit_table.json"
+DATE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
+CHALLENGER = "challenger"
 
 
 def run_name(experiment: str, when: datetime.datetime | None = None) -> str:
@@ -28,8 +33,16 @@ def run_name(experiment: str, when: datetime.datetime | None = None) -> str:
 
 
 def with_version(name: str, version: str | None) -> str:
-    """The run name once registration gave the model a version: `... v3`."""
-    return f"{name} v{version}" if version else name
+    """The run name once registration gave the model a version, the version before the date:
+    `reward-model v3 2026-12-01 02:00`. The MLflow runs table cuts long names from the right, so a
+    version after the date was the part that went missing."""
+    if not version:
+        return name
+    head, _, rest = name.rpartition(" ")
+    head, _, day = head.rpartition(" ")
+    if head and DATE.fullmatch(f"{day} {rest}"):
+        return f"{head} v{version} {day} {rest}"
+    return f"v{version} {name}"
 
 
 def name_run(run_id: str, name: str, tracking_uri: str | None = None) -> None:
@@ -50,27 +63,56 @@ def log_logit_table(run_id: str, paths: list[str], tracking_uri: str | None = No
     return LOGIT_TABLE_ARTIFACT
 
 
-def decision_description(decision: Decision, version: str, run_link: str = "") -> str:
-    """The version page's description: the decision, both accuracies, the interval and why."""
-    figures = decision.figures
+def fmt_figure(figures: dict, key: str) -> str:
+    value = figures.get(key)
+    return "n/a" if value is None or value != value else f"{value:.4f}"
 
-    def fmt(key: str) -> str:
-        value = figures.get(key)
-        return "n/a" if value is None or value != value else f"{value:.4f}"
 
+def champion_label(figures: dict) -> str:
     champion = figures.get("champion_version")
-    champion = "none" if champion is None or champion != champion else f"v{int(champion)}"
+    return "none" if champion is None or champion != champion else f"v{int(champion)}"
+
+
+def slice_summary(decision: Decision) -> str:
+    """The slice checks in one phrase for the version page: `6 slices checked, none regresses`.
+
+    The figures of each slice stay on the run (metrics `gate_slice.*` and the table `gate/checks.json`);
+    a version carries this summary, so the registry's list stays readable.
+    """
+    slices = [c for c in decision.checks if c.get("check") == "slice"]
+    if not slices:
+        return "no slice checks"
+    checked = [c for c in slices if c.get("checked")]
+    regressed = [c["name"] for c in slices if c.get("regressed")]
+    worse = f"{len(regressed)} regress ({', '.join(regressed)})" if regressed else "none regresses"
+    return f"{len(checked)} of {len(slices)} slices checked, {worse}"
+
+
+def markdown_link(text: str, url: str | None) -> str:
+    """`[text](url)` for a URL a browser opens, else the text with the reference in code."""
+    if url and url.startswith(("http://", "https://")):
+        return f"[{text}]({url})"
+    return f"{text} (`{url}`)" if url and url != text else text
+
+
+def decision_description(decision: Decision, version: str, run_link: str = "", flow_run_url: str | None = None) -> str:
+    """The version page's description (markdown): the decision, both accuracies, the interval, the slice
+    checks in one line, and links to the training run and the Prefect flow run."""
+    figures = decision.figures
     verdict = "Promoted to champion" if decision.promote else "Not promoted"
     lines = [
-        f"{verdict}: {decision.reason}",
+        f"**{verdict}**: {decision.reason}",
         "",
-        f"Challenger v{version}: accuracy {fmt('challenger_accuracy')}. "
-        f"Champion {champion}: accuracy {fmt('champion_accuracy')}.",
-        f"Accuracy difference {fmt('diff')}, interval [{fmt('diff_low')}, {fmt('diff_high')}] "
-        f"on {int(figures.get('n_pairs', 0))} held-out pairs.",
+        f"Challenger v{version}: accuracy {fmt_figure(figures, 'challenger_accuracy')}. "
+        f"Champion {champion_label(figures)}: accuracy {fmt_figure(figures, 'champion_accuracy')}.",
+        f"Accuracy difference {fmt_figure(figures, 'diff')}, interval [{fmt_figure(figures, 'diff_low')}, "
+        f"{fmt_figure(figures, 'diff_high')}] on {int(figures.get('n_pairs', 0))} held-out pairs.",
+        f"Slices: {slice_summary(decision)} (figures on the training run).",
     ]
     if run_link:
-        lines += ["", f"Training run: {run_link}"]
+        lines += ["", f"Training run: {markdown_link(run_link, run_link)}"]
+    if flow_run_url:
+        lines += ["", f"Prefect flow run: {markdown_link(flow_run_url, flow_run_url)}"]
     return "\n".join(lines)
 
 
@@ -78,15 +120,94 @@ def describe_version(name: str, version: str, description: str, tracking_uri: st
     client(tracking_uri).update_model_version(name, version, description=description)
 
 
+def ui_server(tracking_uri: str) -> str | None:
+    """The MLflow UI that shows this store: the tracking server itself, or the one `rewardflow up` names
+    for the store file its runner writes (MLFLOW_UI_ENV); None for a store no UI serves."""
+    if tracking_uri.startswith(("http://", "https://")):
+        return tracking_uri.rstrip("/")
+    server = os.environ.get(MLFLOW_UI_ENV)
+    return server.rstrip("/") if server else None
+
+
 def version_url(tracking_uri: str, name: str, version: str) -> str | None:
-    """The MLflow UI page of a model version, for a server; None for a local store (no UI to link)."""
-    if not tracking_uri.startswith(("http://", "https://")):
-        return None
-    return f"{tracking_uri.rstrip('/')}/#/models/{name}/versions/{version}"
+    """The MLflow UI page of a model version; None where no UI serves the store."""
+    server = ui_server(tracking_uri)
+    return f"{server}/#/models/{name}/versions/{version}" if server else None
+
+
+def version_reference(tracking_uri: str, name: str, version: str) -> str:
+    """The version's UI page, else its `models:/` URI and store: something a person can open or load."""
+    return version_url(tracking_uri, name, version) or f"models:/{name}/{version} (store {tracking_uri})"
+
+
+def outcome_line(decision: Decision, name: str, version: str, reference: str) -> str:
+    """The run's last log line: decision, both accuracies, the interval, and where the version is.
+
+    `reward-model v3 promoted to champion: accuracy 0.6200 vs champion v2 0.5800, difference +0.0400
+    [-0.0100, +0.0900] on 43 pairs; http://127.0.0.1:5000/#/models/reward-model/versions/3`
+    """
+    figures = decision.figures
+    verdict = "promoted to champion" if decision.promote else "not promoted"
+    diff = figures.get("diff")
+    diff_text = "n/a" if diff is None or diff != diff else f"{diff:+.4f}"
+    low, high = figures.get("diff_low"), figures.get("diff_high")
+    interval = "" if low is None or low != low else f" [{low:+.4f}, {high:+.4f}]"
+    blocked = f" (blocked by {', '.join(decision.blocked_by)})" if decision.blocked_by else ""
+    return (
+        f"{name} v{version} {verdict}{blocked}: accuracy {fmt_figure(figures, 'challenger_accuracy')} vs champion "
+        f"{champion_label(figures)} {fmt_figure(figures, 'champion_accuracy')}, difference {diff_text}{interval} "
+        f"on {int(figures.get('n_pairs', 0))} pairs; {reference}"
+    )
+
+
+def run_description(
+    title: str, decision: Decision, name: str, version: str, version_ref: str, flow_run_url: str | None
+) -> str:
+    """The MLflow run's Description (markdown): the outcome, with links to the version and the flow run."""
+    verdict = "promoted to champion" if decision.promote else "not promoted"
+    lines = [f"**{title}**: {verdict}. {decision.reason}", ""]
+    lines.append(f"- Model version: {markdown_link(f'{name} v{version}', version_ref)}")
+    if flow_run_url:
+        lines.append(f"- Prefect flow run: {markdown_link(flow_run_url, flow_run_url)}")
+    lines.append(f"- Slices: {slice_summary(decision)}; table `gate/checks.json`, metrics `gate_slice.*`")
+    return "\n".join(lines)
+
+
+def withdraw_challenger(name: str, version: str, tracking_uri: str | None = None) -> bool:
+    """Take `challenger` off a version the gate rejected: the alias names a version awaiting or passing
+    the gate, never one known to be worse. Returns whether it was moved."""
+    mlflow_client = client(tracking_uri)
+    if str(mlflow_client.get_registered_model(name).aliases.get(CHALLENGER)) != str(version):
+        return False
+    mlflow_client.delete_registered_model_alias(name, CHALLENGER)
+    return True
 
 
 @task(name="show-decision", cache_policy=NO_CACHE)
-def show_decision(run_id: str, title: str, name: str, version: str, decision: Decision, run_link: str = "") -> None:
-    """Name the run after its version and write the gate's decision into the version's description."""
-    name_run(run_id, title)
-    describe_version(name, version, decision_description(decision, version, run_link))
+def show_decision(
+    run_id: str,
+    title: str,
+    name: str,
+    version: str,
+    decision: Decision,
+    run_link: str = "",
+    tracking_uri: str | None = None,
+) -> str:
+    """Put the outcome where people look; returns the line the flow's log ends with.
+
+    The run is named after its version, the version's description states the decision, the run's
+    description links the version and the Prefect flow run, the Logged Model gets its metrics, params
+    and version, and a rejected version loses `challenger`.
+    """
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    mlflow_client = client(uri)
+    flow_run_url = mlflow_client.get_run(run_id).data.tags.get("prefect.flow_run_url")
+    name_run(run_id, title, uri)
+    described = decision_description(decision, version, run_link, flow_run_url)
+    describe_version(name, version, described, uri)
+    reference = version_reference(uri, name, version)
+    mlflow_client.set_tag(run_id, NOTE_TAG, run_description(title, decision, name, version, reference, flow_run_url))
+    link_logged_model(run_id, name, version, uri, description=described)
+    if not decision.promote:
+        withdraw_challenger(name, version, uri)
+    return outcome_line(decision, name, version, reference)

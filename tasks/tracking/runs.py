@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import re
+import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -22,7 +24,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.entities import DatasetInput, InputTag, Param, RunTag
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -232,11 +234,62 @@ def run_url(tracking_uri: str, experiment_id: str, run_id: str) -> str:
 
 
 def prefect_tags() -> dict[str, str]:
-    """The Prefect flow run id and name, when called inside a flow run."""
+    """The Prefect flow run id and name, and its UI page when a Prefect server serves one, inside a flow run.
+
+    The id alone is plain text in the MLflow UI; the URL tag is a link a person can follow.
+    """
     from prefect.runtime import flow_run
+    from prefect.utilities.urls import url_for
 
     run_id = flow_run.get_id()
-    return {"prefect.flow_run_id": run_id, "prefect.flow_run_name": flow_run.get_name()} if run_id else {}
+    if not run_id:
+        return {}
+    tags = {"prefect.flow_run_id": run_id, "prefect.flow_run_name": flow_run.get_name()}
+    url = url_for("flow-run", obj_id=run_id)
+    return {**tags, "prefect.flow_run_url": url} if url else tags
+
+
+# Run metrics that describe the model itself, copied to its Logged Model page; settings likewise.
+MODEL_METRIC_PREFIXES = ("eval_", "gate_challenger_accuracy")
+MODEL_PARAMS = ("learning_rate", "max_steps", "num_train_epochs", "per_device_train_batch_size", "max_length", "seed")
+MODEL_VERSIONS_TAG = "mlflow.modelVersions"  # what the Logged Model page reads to show "Registered versions"
+NOTE_TAG = "mlflow.note.content"  # the Description of a run or a Logged Model in the MLflow UI (markdown)
+
+
+def link_logged_model(
+    run_id: str, name: str, version: str, tracking_uri: str | None = None, description: str = ""
+) -> str | None:
+    """Give the version's Logged Model what its page shows: the run's eval metrics, its main settings,
+    the registered version and a description. Returns the model id (None when the version has none).
+
+    `create_model_version(model_id=...)` links the version to the model but not back; the fluent
+    `mlflow.register_model` writes the `mlflow.modelVersions` tag, so we write it the same way.
+    """
+    mlflow_client = client(tracking_uri)
+    registered = mlflow_client.get_model_version(name, version)
+    # A SQLite store returns no `model_id` on versions; their source `models:/m-...` names the model.
+    source_id = registered.source.removeprefix("models:/") if registered.source.startswith("models:/m-") else None
+    model_id = registered.model_id or source_id
+    if not model_id:
+        return None
+    run, model = mlflow_client.get_run(run_id), mlflow_client.get_logged_model(model_id)
+    now = int(time.time() * 1000)
+    if not model.metrics:  # once: a retried or rerun decision adds no second point
+        metrics = [
+            Metric(key, value, now, 0, model_id=model_id)
+            for key, value in run.data.metrics.items()
+            if key.startswith(MODEL_METRIC_PREFIXES)
+        ]
+        if metrics:
+            mlflow_client.log_batch(run_id, metrics=metrics)
+    params = {k: run.data.params[k] for k in MODEL_PARAMS if k in run.data.params and k not in model.params}
+    if params:
+        mlflow_client.log_model_params(model_id, params)
+    listed = json.loads(model.tags.get(MODEL_VERSIONS_TAG, "[]"))
+    entry = {"name": name, "version": str(version)}
+    tags = {MODEL_VERSIONS_TAG: json.dumps(listed if entry in listed else [*listed, entry])}
+    mlflow_client.set_logged_model_tags(model_id, {**tags, **({NOTE_TAG: description} if description else {})})
+    return model_id
 
 
 @task(name="start-tracking-run", cache_policy=NO_CACHE)

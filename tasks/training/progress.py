@@ -14,7 +14,10 @@ import logging
 import time
 from typing import Any
 
+import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from rmcore.config import clamped_logging_steps
 
 DEFAULT_INTERVAL = 10.0
 
@@ -56,6 +59,25 @@ def progress_line(
     return " · ".join(parts)
 
 
+def launch_line(num_processes: int, accelerate_config_file: str | None = None, gpus: int | None = None) -> str:
+    """Where the training runs, said before it starts: `training in 2 processes (DDP, gloo backend, CPU)`.
+
+    A multi-process run otherwise shows only rank 0's lines, which read the same as a one-process run.
+    `gpus` defaults to the CUDA devices visible here (the workers see the same).
+    """
+    gpus = torch.cuda.device_count() if gpus is None else gpus
+    device = f"{min(gpus, num_processes)} GPU(s)" if gpus else "CPU"
+    if num_processes == 1:
+        return f"training in 1 process on {device}"
+    backend = "nccl" if gpus else "gloo"
+    scheme = "DDP"
+    if accelerate_config_file:
+        from rmcore.launch import sharding_of
+
+        scheme = f"{(sharding_of(accelerate_config_file) or 'ddp').upper()}, accelerate config {accelerate_config_file}"
+    return f"training in {num_processes} processes ({scheme}, {backend} backend, {device})"
+
+
 def run_logger() -> logging.Logger | logging.LoggerAdapter:
     """The Prefect run logger inside a flow or task run, else this module's logger."""
     try:
@@ -92,7 +114,11 @@ class PrefectProgress:
 class ProgressLogCallback(TrainerCallback):
     """Log a progress line at most every `interval` seconds (and at the first and last step).
 
-    Only the main process reports; the figures are those of the whole run.
+    Only the main process reports; the figures are those of the whole run. Each line carries the
+    loss and learning rate: at the first and last step the callback asks the Trainer for a log entry
+    (on every process alike, since logging gathers the loss across them), and a line due at a step
+    that logs anyway waits for that entry; other lines take the last logged loss and the scheduler's
+    current learning rate.
     """
 
     def __init__(self, interval: float = DEFAULT_INTERVAL, artifact: bool = True) -> None:
@@ -101,26 +127,48 @@ class ProgressLogCallback(TrainerCallback):
         self._start = self._last = 0.0
         self._start_step = 0
         self._logs: dict[str, float] = {}
+        self._pending = False
         self.lines: list[str] = []
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         self._start = self._last = time.monotonic()
         self._start_step = state.global_step
-        self._logs = {}
+        self._logs = last_logged(state.log_history)
+        self._pending = False
         self._logger = run_logger()
+        clamped = clamped_logging_steps(state.logging_steps, state.max_steps)
+        if clamped != state.logging_steps and state.is_world_process_zero:
+            self._logger.info(
+                "logging every %d step(s): the run has %d steps, fewer than twice logging_steps=%s",
+                clamped,
+                state.max_steps,
+                state.logging_steps,
+            )
+        state.logging_steps = clamped  # on every process: logging gathers the loss across them
 
     def on_log(self, args, state, control, logs: dict[str, float] | None = None, **kwargs):
         self._logs.update({k: v for k, v in (logs or {}).items() if isinstance(v, int | float)})
+        if self._pending and "loss" in (logs or {}):
+            self._pending = False
+            self.report(args, state, time.monotonic() - self._start)
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs):
         now = time.monotonic()
-        first = state.global_step == self._start_step + 1
+        first, last = state.global_step == self._start_step + 1, state.global_step >= state.max_steps
+        if (first and "loss" not in self._logs) or last:
+            control.should_log = True  # the same decision on every process: it depends on steps only
+        edge = first or last
         if not state.is_world_process_zero:
-            return
-        if not (first or state.global_step >= state.max_steps or now - self._last >= self.interval):
-            return
+            return control
+        if not (edge or now - self._last >= self.interval):
+            return control
         self._last = now
-        self.report(args, state, now - self._start)
+        if control.should_log:
+            self._pending = True  # this step's log entry comes next, with the loss up to here
+        else:
+            self._logs["learning_rate"] = current_learning_rate(kwargs.get("lr_scheduler"), self._logs)
+            self.report(args, state, now - self._start)
+        return control
 
     def report(self, args: TrainingArguments, state: TrainerState, elapsed: float) -> str:
         done_here = state.global_step - self._start_step
@@ -138,3 +186,19 @@ class ProgressLogCallback(TrainerCallback):
         if self.artifact is not None:
             self.artifact.update(100 * state.global_step / max(state.max_steps, 1), line)
         return line
+
+
+def last_logged(log_history: list[dict[str, Any]]) -> dict[str, float]:
+    """The newest loss and learning rate in a resumed run's history ({} for a fresh run)."""
+    entries = [e for e in log_history if "loss" in e]
+    if not entries:
+        return {}
+    return {k: entries[-1][k] for k in ("loss", "learning_rate") if k in entries[-1]}
+
+
+def current_learning_rate(scheduler: Any, logs: dict[str, float]) -> float | None:
+    """The scheduler's learning rate now (the first parameter group), else the last logged one."""
+    try:
+        return float(scheduler.get_last_lr()[0])
+    except (AttributeError, IndexError, TypeError):
+        return logs.get("learning_rate")

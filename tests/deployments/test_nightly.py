@@ -14,6 +14,9 @@ def test_nightly_runs_the_flow_on_a_cron_in_the_given_timezone_and_on_new_data(t
     assert (cron.schedule.cron, cron.schedule.timezone) == ("15 3 * * *", "Europe/Paris")
     (trigger,) = nightly.triggers
     assert trigger.expect == {"rewardflow.data.arrived"}
+    # the Prefect UI lists an event trigger as "A custom trigger": its description says it in words
+    assert trigger.description.startswith("Runs when new pairs are stored (rewardflow.data.arrived)")
+    assert notice.triggers[0].description.startswith("Runs when no new pairs were stored (rewardflow.data.arrived)")
     assert nightly.parameters == {"params": {"home": str(tmp_path), "max_train_pairs": 32}}
     assert (sensor.flow_name, sensor.name) == ("inbox-sensor", "inbox")
     assert sensor.schedules[0].schedule.interval.total_seconds() == schedule.inbox_interval

@@ -43,6 +43,8 @@ def test_specs_bind_loopback_and_keep_state_under_home(config):
         "--analytics-off",
     ]
     assert prefect.env["PREFECT_HOME"] == f"{config.home}/prefect"
+    assert prefect.env["PREFECT_UI_API_URL"] == "http://127.0.0.1:4311/api"  # the UI calls its own server
+    assert prefect.env["PREFECT_SERVER_LOGS_STREAM_OUT_ENABLED"] == "true"  # --watch shows the run's logs
     assert prefect.env["PREFECT_API_DATABASE_CONNECTION_URL"] == f"sqlite+aiosqlite:///{config.home}/prefect/prefect.db"
     assert f"sqlite:///{config.home}/mlflow/mlflow.db" in mlflow.argv
     assert f"{config.home}/mlflow/artifacts" in mlflow.argv and "5311" in mlflow.argv

@@ -119,6 +119,7 @@ def test_ingest_of_new_pairs_triggers_exactly_one_run(service, cli, make_pairs, 
     done = cli("ingest", str(make_pairs(tmp_path / "new.jsonl", 12, "new")), "--home", str(service["home"]))
     assert done.returncode == 0, done.stderr
     assert "Stored 12 new pair(s)" in done.stdout and "event rewardflow.data.arrived emitted" in done.stdout
+    assert "Training: flow run '" in done.stdout and "/runs/flow-run/" in done.stdout, "ingest names the run"
     assert wait_for(lambda: len(triggered(api_url) - before) >= 1, timeout=60), "the data trigger started no run"
     time.sleep(5)  # a second, duplicate run would have appeared by now
     assert len(triggered(api_url) - before) == 1

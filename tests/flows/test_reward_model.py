@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 
 import pytest
 from mlflow import MlflowClient
@@ -17,6 +18,7 @@ from transformers import AutoTokenizer
 
 from flows.params import RewardFlowParams
 from flows.reward_model import reward_model
+from flows.steps import EmptyStoreError
 from rmcore.compare import PromotionRule
 from rmcore.models import default_model_path, hh_chat_template
 from rmcore.script_args import LoraArguments
@@ -90,7 +92,7 @@ def test_no_better_run_is_not_promoted_and_says_why(first_run, mlflow_store, hom
     assert again["reason"]
     versions, aliases = registry_state(mlflow_store)
     assert aliases["champion"] == first_run["version"]
-    assert aliases["challenger"] == again["version"]
+    assert "challenger" not in aliases, "a rejected version loses `challenger`"
     tags = MlflowClient(mlflow_store).get_model_version(NAME, again["version"]).tags
     assert tags["gate.decision"] == "rejected"
     run = MlflowClient(mlflow_store).get_run(again["mlflow_run_id"])
@@ -105,17 +107,45 @@ def test_better_run_is_promoted(first_run, mlflow_store, home):
     _, aliases = registry_state(mlflow_store)
     assert aliases["champion"] == better["version"]
     shows_as_model_training_with_curves_a_table_and_the_decision(better, mlflow_store)
+    outcome = last_log_line(better, mlflow_store)
+    assert outcome.startswith(f"{NAME} v{better['version']} promoted to champion: accuracy ")
+
+
+def last_log_line(summary: dict, uri: str) -> str:
+    """The flow run's last log line of its own (Prefect's "Finished in state" lines aside)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.sorting import LogSort
+
+    flow_run_id = MlflowClient(uri).get_run(summary["mlflow_run_id"]).data.tags["prefect.flow_run_id"]
+    with get_client(sync_client=True) as client:
+        for _ in range(40):  # run logs reach the API in batches, every couple of seconds
+            logs = client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), sort=LogSort.TIMESTAMP_ASC
+            )
+            ours = [log.message for log in logs if not log.message.startswith("Finished in state")]
+            if ours and ours[-1].startswith(NAME):
+                break
+            time.sleep(0.5)
+    return ours[-1]
+
+
+def test_an_empty_store_fails_first_in_one_line_naming_the_fix(prefect_harness, mlflow_store, tmp_path):
+    home = tmp_path / "empty-home"
+    with pytest.raises(EmptyStoreError, match=r"^No pairs in .* yet: run `rewardflow ingest FILE\.\.\. --home "):
+        reward_model(params(home, mlflow_store))
+    assert not (home / "runs").exists(), "it failed before any work"
 
 
 def shows_as_model_training_with_curves_a_table_and_the_decision(summary: dict, uri: str) -> None:
     """What a person sees in the MLflow UI (the series, table and description behind its pages)."""
     client = MlflowClient(uri)
     run = client.get_run(summary["mlflow_run_id"])
-    assert re.fullmatch(rf"{NAME} \d{{4}}-\d\d-\d\d \d\d:\d\d v{summary['version']}", run.info.run_name)
+    assert re.fullmatch(rf"{NAME} v{summary['version']} \d{{4}}-\d\d-\d\d \d\d:\d\d", run.info.run_name)
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     for key in ("loss", "learning_rate", "padding_efficiency", "train_pairs_per_second"):
-        assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [4, 8, 12], key
+        assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [1, 4, 8, 12], key
     table = client.load_table(run.info.experiment_id, "eval/logit_table.json", run_ids=[run.info.run_id])
     assert {"chosen", "rejected"} <= set(table.columns) and len(table) > 0
     version = client.get_model_version(NAME, summary["version"])
@@ -127,6 +157,10 @@ def shows_as_model_training_with_curves_a_table_and_the_decision(summary: dict, 
     # MiniLM has no chat template: the saved tokenizer carries the one that wrote its hh-rlhf text.
     minilm = AutoTokenizer.from_pretrained(default_model_path())
     assert version.tags["chat_template_hash"] == hashlib.sha256(hh_chat_template(minilm).encode()).hexdigest()
+    model = client.get_logged_model(output.model_id)  # its page: metrics, settings, registered version
+    assert model.metrics and model.params["max_steps"] == "12"
+    assert json.loads(model.tags["mlflow.modelVersions"]) == [{"name": NAME, "version": summary["version"]}]
+    assert f"v{summary['version']}" in run.data.tags["mlflow.note.content"]
 
 
 def test_run_failing_in_training_leaves_registry_unchanged(first_run, mlflow_store, home):

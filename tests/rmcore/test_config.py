@@ -10,6 +10,7 @@ import pytest
 from transformers import HfArgumentParser, TrainingArguments
 
 from rmcore import RewardConfig
+from rmcore.config import clamped_logging_steps
 
 # Fields that rmcore declares or re-declares (new defaults), as opposed to inherited unchanged.
 OURS = sorted(RewardConfig.__annotations__)
@@ -133,3 +134,14 @@ def test_batch_size_zero_is_refused_naming_the_flag(tmp_path):
     with pytest.raises(ValueError, match="--per_device_train_batch_size must be at least 1, got 0"):
         RewardConfig(output_dir=str(tmp_path / "out"), per_device_train_batch_size=0)
     assert not (tmp_path / "out").exists()
+
+
+def test_logging_steps_clamp_to_a_short_run():
+    """A run with fewer than two log entries at logging_steps logs every max(1, max_steps // 10) steps."""
+    assert RewardConfig(output_dir="x", max_steps=5, report_to="none").logging_steps == 1
+    assert RewardConfig(output_dir="x", max_steps=15, report_to="none").logging_steps == 1
+    assert RewardConfig(output_dir="x", max_steps=50, logging_steps=40, report_to="none").logging_steps == 5
+    assert RewardConfig(output_dir="x", max_steps=20, report_to="none").logging_steps == 10  # two entries
+    assert RewardConfig(output_dir="x", report_to="none").logging_steps == 10  # total unknown yet
+    assert RewardConfig(output_dir="x", max_steps=5, logging_steps=0.5, report_to="none").logging_steps == 0.5
+    assert clamped_logging_steps(10, 3) == 1 and clamped_logging_steps(500, 1000) == 500

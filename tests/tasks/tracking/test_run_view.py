@@ -6,20 +6,36 @@ import datetime
 import json
 
 from rmcore.compare import Decision
+from tasks.registry.register import register_candidate
+from tasks.tracking.logged_model import log_logged_model
 from tasks.tracking.run_view import (
     LOGIT_TABLE_ARTIFACT,
+    NOTE_TAG,
     decision_description,
     describe_version,
     log_logit_table,
     name_run,
+    outcome_line,
     run_name,
+    show_decision,
+    slice_summary,
+    version_reference,
     version_url,
     with_version,
 )
-from tasks.tracking.runs import EXPERIMENT_KIND_TAG, MODEL_TRAINING, client, ensure_experiment, start_run
+from tasks.tracking.runs import (
+    EXPERIMENT_KIND_TAG,
+    MLFLOW_UI_ENV,
+    MODEL_TRAINING,
+    client,
+    ensure_experiment,
+    log_metrics,
+    log_params,
+    start_run,
+)
 from tests.tasks import mlflow_fixtures as fx
 
-mlflow_home, tracking_uri = fx.mlflow_home, fx.tracking_uri
+mlflow_home, tracking_uri, model_dirs = fx.mlflow_home, fx.tracking_uri, fx.model_dirs
 
 DECISION = Decision(
     True,
@@ -36,22 +52,66 @@ DECISION = Decision(
 )
 
 
-def test_names_for_people():
+def test_names_for_people(monkeypatch):
     assert run_name("reward-model", datetime.datetime(2026, 12, 1, 2, 0, 41)) == "reward-model 2026-12-01 02:00"
-    assert with_version("reward-model 2026-12-01 02:00", "3") == "reward-model 2026-12-01 02:00 v3"
+    # the version before the date: the runs table cuts long names from the right
+    assert with_version("reward-model 2026-12-01 02:00", "3") == "reward-model v3 2026-12-01 02:00"
+    assert with_version("my exp 2026-12-01 02:00", "12") == "my exp v12 2026-12-01 02:00"
+    assert with_version("x", "2") == "v2 x"
     assert with_version("x", None) == "x"
     assert version_url("http://127.0.0.1:5000/", "rm", "3") == "http://127.0.0.1:5000/#/models/rm/versions/3"
+    monkeypatch.delenv(MLFLOW_UI_ENV, raising=False)
     assert version_url("sqlite:///x.db", "rm", "3") is None
+    assert version_reference("sqlite:///x.db", "rm", "3") == "models:/rm/3 (store sqlite:///x.db)"
+    # the runner of `rewardflow up` writes the store file the MLflow server beside it shows
+    monkeypatch.setenv(MLFLOW_UI_ENV, "http://127.0.0.1:5001")
+    assert version_url("sqlite:///x.db", "rm", "3") == "http://127.0.0.1:5001/#/models/rm/versions/3"
 
 
-def test_decision_description_gives_both_figures_the_interval_and_why():
-    text = decision_description(DECISION, "3", "http://mlflow/#/experiments/1/runs/abc")
-    assert text.splitlines()[0] == "Promoted to champion: the challenger is better: the interval of the gain is above 0"
+SLICES = [
+    {"check": "slice", "name": "length=q1", "checked": True, "regressed": False},
+    {"check": "slice", "name": "length=q4", "checked": True, "regressed": True},
+    {"check": "slice", "name": "source=b", "checked": False, "regressed": False},
+    {"check": "length_bias", "worse": False},
+]
+
+
+def test_decision_description_gives_both_figures_the_interval_the_slices_and_links():
+    text = decision_description(
+        DECISION, "3", "http://mlflow/#/experiments/1/runs/abc", "http://prefect/runs/flow-run/f"
+    )
+    assert text.splitlines()[0] == (
+        "**Promoted to champion**: the challenger is better: the interval of the gain is above 0"
+    )
     assert "Challenger v3: accuracy 0.7100. Champion v2: accuracy 0.6200." in text
     assert "interval [0.0300, 0.1500] on 150 held-out pairs" in text
-    assert text.endswith("Training run: http://mlflow/#/experiments/1/runs/abc")
+    assert "Slices: no slice checks" in text
+    assert "Training run: [http://mlflow/#/experiments/1/runs/abc](http://mlflow/#/experiments/1/runs/abc)" in text
+    assert text.endswith("Prefect flow run: [http://prefect/runs/flow-run/f](http://prefect/runs/flow-run/f)")
     first = decision_description(Decision(True, "no champion yet", {"challenger_accuracy": 0.6}), "1")
     assert "Champion none: accuracy n/a" in first
+    local = decision_description(DECISION, "3", "runs:/abc (store sqlite:///x.db)")
+    assert "Training run: runs:/abc (store sqlite:///x.db) (`runs:/abc (store sqlite:///x.db)`)" not in local
+    assert "Training run: runs:/abc" in local
+
+
+def test_slices_summarised_in_one_phrase():
+    blocked = Decision(False, "a slice regresses", {}, checks=SLICES, blocked_by=["slice:length=q4"])
+    assert slice_summary(blocked) == "2 of 3 slices checked, 1 regress (length=q4)"
+    assert slice_summary(Decision(True, "ok", {}, checks=SLICES[:1])) == "1 of 1 slices checked, none regresses"
+    assert slice_summary(DECISION) == "no slice checks"
+
+
+def test_the_outcome_line_holds_decision_accuracies_interval_and_version():
+    line = outcome_line(DECISION, "rm", "3", "http://mlflow/#/models/rm/versions/3")
+    assert line == (
+        "rm v3 promoted to champion: accuracy 0.7100 vs champion v2 0.6200, difference +0.0900 "
+        "[+0.0300, +0.1500] on 150 pairs; http://mlflow/#/models/rm/versions/3"
+    )
+    blocked = Decision(False, "a slice regresses", {"challenger_accuracy": 0.5}, blocked_by=["slice:length=q4"])
+    assert outcome_line(blocked, "rm", "4", "models:/rm/4").startswith(
+        "rm v4 not promoted (blocked by slice:length=q4): accuracy 0.5000 vs champion none n/a, difference n/a on 0"
+    )
 
 
 def test_experiments_are_model_training_and_the_table_and_description_land(tmp_path, mlflow_home, tracking_uri):
@@ -76,4 +136,45 @@ def test_experiments_are_model_training_and_the_table_and_description_land(tmp_p
     mlflow_client.create_registered_model("rm-run-view")
     version = mlflow_client.create_model_version("rm-run-view", source=str(tmp_path), run_id=run_id).version
     describe_version("rm-run-view", version, decision_description(DECISION, version))
-    assert mlflow_client.get_model_version("rm-run-view", version).description.startswith("Promoted to champion")
+    assert mlflow_client.get_model_version("rm-run-view", version).description.startswith("**Promoted to champion**")
+
+
+def test_show_decision_links_run_version_and_logged_model_and_withdraws_a_rejected_challenger(
+    mlflow_home, tracking_uri, model_dirs, monkeypatch
+):
+    """On a real store: the run's description links the version and the flow run, the Logged Model
+    shows its metrics, params and version, and a rejected version no longer holds `challenger`."""
+    monkeypatch.setenv(MLFLOW_UI_ENV, "http://127.0.0.1:5999")
+    experiment_id = ensure_experiment("exp-show-decision", mlflow_home, tracking_uri)
+    name, mlflow_client = "rm-show-decision", client(tracking_uri)
+    versions = []
+    for label in ("first", "second"):
+        run_id = start_run(experiment_id, "draft", {"prefect.flow_run_url": f"http://prefect/runs/flow-run/{label}"})
+        log_params(run_id, {"learning_rate": 1e-4, "max_steps": 4, "output_dir": "/tmp/x"})
+        log_metrics(run_id, {"accuracy": 0.75, "margin.mean": 0.3}, prefix="eval_")
+        uri = log_logged_model(run_id, str(model_dirs["good"]), name)
+        versions.append((run_id, register_candidate(run_id, uri, name)))
+    (first_run, first), (second_run, second) = versions
+    title = with_version("rm 2026-12-01 02:00", second)
+    rejected = Decision(False, "not better", {"challenger_accuracy": 0.75, "champion_accuracy": 0.75, "n_pairs": 8.0})
+    mlflow_client.set_registered_model_alias(name, "champion", first)
+    line = show_decision.fn(second_run, title, name, second, rejected, "", tracking_uri)
+
+    assert line.startswith(f"{name} v{second} not promoted: accuracy 0.7500")
+    assert line.endswith(f"http://127.0.0.1:5999/#/models/{name}/versions/{second}")
+    run = mlflow_client.get_run(second_run)
+    assert run.info.run_name == f"rm v{second} 2026-12-01 02:00"
+    note = run.data.tags[NOTE_TAG]
+    assert f"[models:/{name}/{second}]" not in note and f"/#/models/{name}/versions/{second})" in note
+    assert "[http://prefect/runs/flow-run/second](http://prefect/runs/flow-run/second)" in note
+    assert "challenger" not in mlflow_client.get_registered_model(name).aliases  # rejected: alias withdrawn
+    model_id = mlflow_client.get_model_version(name, second).source.removeprefix("models:/")
+    model = mlflow_client.get_logged_model(model_id)
+    assert {m.key: m.value for m in model.metrics} == {"eval_accuracy": 0.75, "eval_margin.mean": 0.3}
+    assert model.params == {"learning_rate": "0.0001", "max_steps": "4"}
+    assert json.loads(model.tags["mlflow.modelVersions"]) == [{"name": name, "version": second}]
+    assert model.tags[NOTE_TAG].startswith("**Not promoted**: not better")
+    assert show_decision.fn(second_run, title, name, second, rejected, "", tracking_uri) == line  # idempotent
+    assert json.loads(mlflow_client.get_logged_model(model_id).tags["mlflow.modelVersions"]) == [
+        {"name": name, "version": second}
+    ]
