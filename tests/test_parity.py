@@ -2,9 +2,10 @@
 
 For the same samples (a short text, a text longer than the training length, a conversation) the
 rewards of `rewardflow evaluate`'s scored pairs, `rmcore.score_texts`, the MLflow pyfunc,
-`transformers.pipeline("text-classification", function_to_apply="none")` on the registered files and
-`rmcore.RewardFunction` agree within 1e-4, for an encoder (a tiny BERT with MiniLM's tokenizer) and a
-decoder (a tiny Llama with a chat template, saved in bf16 as hub checkpoints are).
+`transformers.pipeline("text-classification", function_to_apply="none")` on the registered files,
+`rmcore.RewardFunction` and the reward server's `/score`, `/get_reward` and `/classify` agree within
+1e-4, for an encoder (a tiny BERT with MiniLM's tokenizer) and a decoder (a tiny Llama with a chat
+template, saved in bf16 as hub checkpoints are), all at the default precision.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import mlflow
 import pandas as pd
 import pytest
@@ -28,6 +30,7 @@ from tasks.registry.register import register_candidate
 from tasks.tracking.logged_model import log_logged_model
 from tasks.tracking.runs import client, ensure_experiment, start_run
 from tests.compat.hub import LLAMA_TEMPLATE, ZEN, word_tokenizer
+from tests.deployments.serving.serve_helpers import running, wait_for
 from tests.tasks import mlflow_fixtures as fx
 from tests.tiny_models import tiny_bert
 
@@ -110,12 +113,32 @@ def pipeline_rewards(root: Path) -> list[float]:
     return [out["score"] for out in [*texts, *chats]]
 
 
+def server_rewards(home: Path, uri: str) -> dict[str, list[float]]:
+    """The reward server following the champion: /score (texts, then messages), /get_reward, /classify, raw."""
+    texts = [SHORT, LONG]
+    with running(home, model=uri, poll_seconds=0.2) as server:
+        wait_for(lambda: httpx.get(f"{server.url}/health").status_code == 200, 60, "the champion to load")
+
+        def post(path: str, body: dict) -> dict:
+            response = httpx.post(f"{server.url}{path}", json=body, timeout=60)
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        scored = post("/score", {"texts": texts, "normalize": False})["rewards"]
+        chats = post("/score", {"messages": CONVERSATIONS, "normalize": False})["rewards"]
+        get_reward = post("/get_reward", {"query": texts, "normalize": False})["rewards"]
+        classify = [row["probs"][0] for row in post("/classify", {"input": texts})["data"]]
+        chat_classify = [post("/classify", {"messages": c})["data"][0]["probs"][0] for c in CONVERSATIONS]
+    return {
+        "server /score": [*scored, *chats],
+        "server /get_reward": [*get_reward, *chats],
+        "server /classify": [*classify, *chat_classify],
+    }
+
+
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("kind", ["encoder", "decoder"])
-def test_every_consumer_gets_the_same_rewards(kind, tmp_path, mlflow_home, tracking_uri, monkeypatch):
-    # Every door scores in float32. `rewardflow evaluate` takes rmcore.scoring's default precision, which
-    # was bf16 autocast where the CPU runs it; once float32 is that default this line can go.
-    monkeypatch.setattr("rmcore.scoring.bf16_supported", lambda: False, raising=False)
+def test_every_consumer_gets_the_same_rewards(kind, tmp_path, mlflow_home, tracking_uri):
     folder = (save_encoder if kind == "encoder" else save_decoder)(tmp_path / kind)
     uri = register_champion(folder, f"rm-parity-{kind}", mlflow_home, tracking_uri)
     root = Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path / "dl")))
@@ -126,8 +149,7 @@ def test_every_consumer_gets_the_same_rewards(kind, tmp_path, mlflow_home, track
         "mlflow pyfunc": mlflow.pyfunc.load_model(uri).predict([SHORT, LONG, *map(json.dumps, CONVERSATIONS)]),
         "transformers pipeline": pipeline_rewards(root),
         "RewardFunction": RewardFunction(root)(["", "", PROMPT, PROMPT], [SHORT, LONG, CHOSEN, REJECTED]),
-        # TODO(lead, after merging the serving branch): the reward server's /score (texts and messages),
-        # /get_reward and /classify, all with "normalize": false, join here.
+        **server_rewards(mlflow_home, uri),
     }
     for door, got in rewards.items():
         assert got == pytest.approx(reference, abs=TOLERANCE), door
