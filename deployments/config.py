@@ -112,13 +112,25 @@ class ScheduleConfig:
         RewardFlowParams(**self.params)  # a bad value fails here, naming the field, not at 02:00
 
 
+def flag_names(field_name: str) -> list[str]:
+    """A field's flags: `--max_length` as TRL and `HfArgumentParser` spell it, and `--max-length` beside it.
+
+    Every `rewardflow` command builds its flags through this, so each takes both spellings.
+    """
+    names = [f"--{field_name}"]
+    if "_" in field_name:
+        names.append(f"--{field_name.replace('_', '-')}")
+    return names
+
+
 def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
-    """One `--flag` per dataclass field, with the field's help: the dataclass stays the single source."""
+    """One `--flag` per dataclass field (underscores, dashes accepted), with the field's help: the dataclass stays
+    the single source."""
     hints = get_type_hints(cls)
     for f in fields(cls):
         if f.name in skip:
             continue
-        flag, kind = "--" + f.name.replace("_", "-"), hints[f.name]
+        flags, kind = flag_names(f.name), hints[f.name]
         default = f.default_factory() if f.default is MISSING else f.default  # type: ignore[misc]
         kwargs: dict[str, Any] = {
             "dest": f.name,
@@ -126,11 +138,11 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, .
             "help": f"{f.metadata['help']} (default: %(default)s)",
         }
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+            parser.add_argument(*flags, action=argparse.BooleanOptionalAction, **kwargs)
         elif kind in (dict[str, Any], dict):
-            parser.add_argument(flag, type=json.loads, metavar="JSON", **kwargs)
+            parser.add_argument(*flags, type=json.loads, metavar="JSON", **kwargs)
         else:
-            parser.add_argument(flag, type=_scalar_type(kind), **kwargs)
+            parser.add_argument(*flags, type=_scalar_type(kind), **kwargs)
 
 
 def from_arguments(cls: type, namespace: argparse.Namespace) -> Any:

@@ -36,7 +36,7 @@ from tasks.tracking.run_log import log_decision, log_run_inputs, log_run_outputs
 from tasks.tracking.run_view import run_name, show_decision, version_url, with_version
 from tasks.tracking.runs import default_tracking_uri, set_tags, tracking_run
 from tasks.tracking.series import MlflowSeriesCallback
-from tasks.training.progress import ProgressLogCallback
+from tasks.training.progress import ProgressLogCallback, launch_line
 from tasks.training.tokenize import tokenize
 from tasks.training.train import resolve_max_length, train
 
@@ -55,6 +55,7 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
     run_dir, eval_path = run_folder(home, key, store_frame(store, eval_ids["pair_id"]))
     get_run_logger().info("Training on %d pairs, evaluating on %d (work %s)", len(train_ids), len(eval_ids), key)
     config, job = training_config(run_dir, params), train_job(params)
+    get_run_logger().info(launch_line(job.launch.num_processes, job.launch.accelerate_config_file))
     registry = RegistryConfig(name=params.registered_model_name)
     title, tracking_uri = run_name(params.experiment_name), params.tracking_uri or default_tracking_uri(home)
     with tracking_run(str(home), params.experiment_name, title, hashes, params.tracking_uri) as run_id:

@@ -25,7 +25,6 @@ from tasks.registry.idempotency import code_version, config_hash, work_key
 from tasks.registry.lookup import version_run_id
 from tasks.tracking.run_log import log_ingest_run
 from tasks.tracking.runs import default_tracking_uri, use_tracking
-from tasks.training.progress import launch_line
 from tasks.training.train import TrainJob, build_reward_config
 
 logger = logging.getLogger(__name__)
@@ -78,9 +77,8 @@ def training_config(run_dir: Path, params: RewardFlowParams) -> RewardConfig:
 
 
 def train_job(params: RewardFlowParams) -> TrainJob:
-    """Base model, LoRA, processes: how the train task runs (said in the run log: `training in 2 processes ...`)."""
+    """Base model, LoRA, processes: how the train task runs."""
     launch = LaunchArguments(num_processes=params.num_processes)
-    get_run_logger().info(launch_line(launch.num_processes, launch.accelerate_config_file))
     return TrainJob(
         model_name_or_path=check_model_folder(params.model_name_or_path or default_model_path()),
         peft_config=build_peft_config(params.lora),

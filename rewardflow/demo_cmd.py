@@ -16,7 +16,7 @@ from typing import Any
 
 from transformers import HfArgumentParser
 
-from deployments.config import ScheduleConfig, ServerConfig
+from deployments.config import ScheduleConfig, ServerConfig, flag_names
 from deployments.nightly import NIGHTLY
 from deployments.servers import REPO_ROOT, running_record, start_servers
 from flows.params import RewardFlowParams
@@ -48,8 +48,12 @@ def build_parser() -> HfArgumentParser:
     demo.add_argument(
         "--data", help=f"Pairs to train on: {PAIR_SOURCES}. None = the shared hh-rlhf pairs, else the hub."
     )
-    demo.add_argument("--prefect-port", dest="prefect_port", type=int, default=4200, help="Port of the Prefect server.")
-    demo.add_argument("--mlflow-port", dest="mlflow_port", type=int, default=5000, help="Port of the MLflow server.")
+    demo.add_argument(
+        *flag_names("prefect_port"), dest="prefect_port", type=int, default=4200, help="Port of the Prefect server."
+    )
+    demo.add_argument(
+        *flag_names("mlflow_port"), dest="mlflow_port", type=int, default=5000, help="Port of the MLflow server."
+    )
     demo.add_argument("--timeout", type=float, default=1800, help="Seconds to wait for the run.")
     return parser
 

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from transformers import HfArgumentParser
 from transformers.hf_argparser import string_to_bool
 
+from deployments.config import flag_names
 from flows.params import RewardFlowParams
 from rmcore import RewardConfig
 from rmcore.compare import PromotionRule
@@ -86,7 +87,7 @@ def add_flags(parser: argparse.ArgumentParser, flags: Iterable[Flag], title: str
     group = parser.add_argument_group(title)
     for flag in flags:
         text = f"{flag.help} (default: {flag.default})".replace("%", "%%")
-        group.add_argument(f"--{flag.name}", dest=flag.name, help=text, **_parser_kwargs(flag.kind))
+        group.add_argument(*flag_names(flag.name), dest=flag.name, help=text, **_parser_kwargs(flag.kind))
 
 
 def make_parser(prog: str = "rewardflow run", description: str | None = None) -> HfArgumentParser:
