@@ -23,6 +23,7 @@ from rmcore.data_health import HealthConfig
 from tasks.data.config import DataConfig
 from tasks.data.ingest import IngestReport, ingest_files
 from tasks.data.load import PAIR_SOURCES
+from tasks.registry.models import ModelUnavailableError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,18 +81,35 @@ def running_prefect_api(home: str | Path) -> str | None:
     return record["prefect_api_url"] if record else None
 
 
-def announce(home: Path, report: IngestReport, event: str) -> str:
-    """Emit the event to this home's Prefect server; returns what happened, for the user."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+class Announcer:
+    """Emits the arrival event to this home's Prefect server once the batch is stored, and says what happened.
 
-    url = running_prefect_api(home)
-    if url is None:
-        return (
-            f"no Prefect server for {home} (run `rewardflow up --home {home}`): no event; the nightly run trains on it"
-        )
-    with temporary_settings(updates={PREFECT_API_URL: url}):
-        sent = emit_data_arrived(home, arrival_payload(report), event)
-    return f"event {event} emitted to {url} (id {sent.id})" if sent else f"event {event} could not be emitted to {url}"
+    Called by `ingest_files` inside its lock: an emission that fails raises, and the batch leaves the store
+    again, so a rerun finds it new and announces it (rather than storing it silently, never to be trained).
+    """
+
+    def __init__(self, home: Path, event: str) -> None:
+        self.home, self.event = home, event
+        self.note = ""
+
+    def __call__(self, report: IngestReport) -> None:
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        url = running_prefect_api(self.home)
+        if url is None:
+            self.note = (
+                f"no Prefect server for {self.home} (run `rewardflow up --home {self.home}`): no event; "
+                "the nightly run trains on it"
+            )
+            return
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            sent = emit_data_arrived(self.home, arrival_payload(report), self.event)
+        if sent is None:
+            raise RuntimeError(
+                f"event {self.event} could not be emitted to {url}, so the batch was not stored; "
+                f"rerun `rewardflow ingest` once the Prefect server answers (`rewardflow status --home {self.home}`)"
+            )
+        self.note = f"event {self.event} emitted to {url} (id {sent.id})"
 
 
 def main(argv: list[str]) -> int:
@@ -100,11 +118,15 @@ def main(argv: list[str]) -> int:
     out = sys.stdout
     try:
         config, health = from_arguments(DataConfig, args), from_arguments(HealthConfig, args)
+        announcer = Announcer(home, args.event)
         with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-            report = ingest_files(args.files, home, config, health, champion_scorer(args, home))
-            notes = ingest_notes(home, report, args)
+            report = ingest_files(args.files, home, config, health, champion_scorer(args, home), announcer)
+        notes = ingest_notes(home, report, args, announcer.note)
     except ValueError as err:  # a source that cannot be read, or too few good rows (file, row and rule named)
         print(f"rewardflow ingest: {err}", file=sys.stderr)
+        return 1
+    except ModelUnavailableError as err:  # the champion the health check asks cannot be loaded
+        print(f"rewardflow ingest: {err}; the data store is unchanged", file=sys.stderr)
         return 1
     if args.json:
         from rmcore.report import json_safe
@@ -115,8 +137,8 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def ingest_notes(home: Path, report: IngestReport, args: argparse.Namespace) -> list[str]:
-    """What happened, line by line; announces the batch unless nothing was new or it is held."""
+def ingest_notes(home: Path, report: IngestReport, args: argparse.Namespace, announced: str) -> list[str]:
+    """What happened, line by line, ending with what the announcement did (none when nothing was new or held)."""
     notes = [
         f"Stored {report.good} new pair(s) of {report.read} read; {report.quarantined} quarantined {report.by_rule}"
     ]
@@ -127,4 +149,4 @@ def ingest_notes(home: Path, report: IngestReport, args: argparse.Namespace) -> 
     notes += health_lines(report)
     if report.status == "hold":
         return [*notes, f"Not trained on until `rewardflow release {report.batch_id} --home {home}`; no event."]
-    return [*notes, announce(home, report, args.event)]
+    return [*notes, announced]
