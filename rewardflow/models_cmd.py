@@ -77,7 +77,10 @@ def print_table(name: str, rows: list) -> None:
         accuracy = "–" if row.accuracy is None else f"{row.accuracy:.4f}"
         then = "–" if row.champion_accuracy is None else f"{row.champion_accuracy:.4f}"
         table.add_row(row.version, ", ".join(row.aliases), row.decision, accuracy, then, row.created, row.reason)
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # a pipe or a log file: no terminal width to fit, keep each row on one line
+        console = Console(width=200)
+    console.print(table)
 
 
 def main(argv: list[str]) -> int:

@@ -9,6 +9,7 @@ then SIGKILL to any left after a few seconds, and exits. A command that ends nor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -29,6 +30,14 @@ def start_watchdog() -> subprocess.Popen:
     )
 
 
+def gone(process: psutil.Process) -> bool:
+    """Ended, or a zombie waiting to be reaped (a process killed with SIGKILL is one for a moment)."""
+    try:
+        return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True
+
+
 def watch(pid: int, poll_seconds: float = POLL_SECONDS, grace_seconds: float = GRACE_SECONDS) -> list[int]:
     """Wait for `pid` to end, then end the descendants it left behind. Returns their pids."""
     try:
@@ -37,31 +46,27 @@ def watch(pid: int, poll_seconds: float = POLL_SECONDS, grace_seconds: float = G
         return []
     me = os.getpid()
     left: list[psutil.Process] = []
-    while True:
+    while not gone(parent):
         try:
             left = [p for p in parent.children(recursive=True) if p.pid != me]
-        except psutil.NoSuchProcess:
-            break
-        if not parent.is_running() or parent.status() == psutil.STATUS_ZOMBIE:
+        except psutil.Error:
             break
         time.sleep(poll_seconds)
-    alive = [p for p in left if p.is_running()]
+    alive = [p for p in left if not gone(p)]
     for process in alive:
-        try:
+        with contextlib.suppress(psutil.Error):
             process.terminate()
-        except psutil.NoSuchProcess:
-            pass
     _, stubborn = psutil.wait_procs(alive, timeout=grace_seconds)
     for process in stubborn:
-        try:
+        with contextlib.suppress(psutil.Error):
             process.kill()
-        except psutil.NoSuchProcess:
-            pass
     return [p.pid for p in alive]
 
 
 def main(argv: list[str]) -> int:
-    watch(int(argv[0]))
+    ended = watch(int(argv[0]))
+    if ended:
+        print(f"rewardflow watchdog: process {argv[0]} died; ended what it left running: {ended}", file=sys.stderr)
     return 0
 
 

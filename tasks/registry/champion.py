@@ -60,22 +60,31 @@ def version_rows(name: str) -> list[VersionRow]:
         by_version.setdefault(version, []).append(alias)
     rows = []
     for version in sorted(mlflow_client.search_model_versions(f"name='{name}'"), key=lambda v: -int(v.version)):
-        tags = version.tags
+        tags, names = version.tags, sorted(by_version.get(str(version.version), []))
         decision = tags.get("gate.decision") or ("ungated (abandoned)" if is_abandoned(tags) else "ungated")
+        if MOVED_TAG in tags:  # "promote <time>; was N" or "rollback <time>; was N"
+            decision += f", {tags[MOVED_TAG].split()[0]}d by hand"
         created = datetime.fromtimestamp(version.creation_timestamp / 1000, tz=timezone.utc)
         rows.append(
             VersionRow(
                 version=str(version.version),
                 created=created.isoformat(timespec="seconds"),
-                aliases=sorted(by_version.get(str(version.version), [])),
+                aliases=names,
                 decision=decision,
                 accuracy=_float(tags.get("gate.challenger_accuracy")),
                 champion_accuracy=_float(tags.get("gate.champion_accuracy")),
-                reason=tags.get(REASON_TAG) or tags.get(ROLLED_BACK_TAG) or tags.get("gate.reason", ""),
+                reason=version_reason(tags, CHAMPION in names),
                 run_id=str(version.run_id or ""),
             )
         )
     return rows
+
+
+def version_reason(tags: dict[str, str], is_champion: bool) -> str:
+    """Why the version stands where it does: rolled back from, made champion by hand, or the gate's reason."""
+    if ROLLED_BACK_TAG in tags and not is_champion:
+        return f"rolled back: {tags[ROLLED_BACK_TAG]}"
+    return tags.get(REASON_TAG) or tags.get("gate.reason", "")
 
 
 def check_loadable(name: str, version: str, tracking_uri: str) -> None:
