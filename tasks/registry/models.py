@@ -157,8 +157,8 @@ def resolve_location(uri: str, tracking_uri: str | None = None) -> ModelLocation
         model_version = registered_version(mlflow_client, uri.removeprefix("models:/"))
         artifacts = version_artifacts(mlflow_client, model_version)
         return ModelLocation(uri, artifacts, model_version.name, str(model_version.version), store)
-    except MlflowException as err:
-        if err.error_code != "RESOURCE_DOES_NOT_EXIST":
+    except MlflowException as err:  # an unknown alias is INVALID_PARAMETER_VALUE, the rest RESOURCE_DOES_NOT_EXIST
+        if err.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             raise
         raise ModelUnavailableError(f"{uri}: not found in the MLflow store {store} ({err.message})") from err
 
