@@ -82,9 +82,20 @@ def prefect_api(home: str, server_url: str | None) -> Iterator[None]:
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
             yield
     finally:
-        server.stop()
+        stop_quietly(server)
         watchdog.terminate()
         watchdog.wait()
+
+
+def stop_quietly(server: Any) -> None:
+    """Send the run's last logs and events, then stop the server (else Prefect's workers report it gone)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        with contextlib.suppress(Exception):
+            worker.drain_all(timeout=30)
+    server.stop()
 
 
 def print_summary(summary: dict[str, Any], console: Console) -> None:
