@@ -103,9 +103,14 @@ def test_night_1_run_makes_the_first_champion(night):
 
 def test_night_2_ingest_triggers_a_run_that_gates_against_the_champion(night):
     api_url, home = night["record"]["prefect_api_url"], night["home"]
-    done = night["cli"]("ingest", str(write(home.parent / "night2.jsonl", PAIRS[80:120])), "--home", str(home))
+    done = night["cli"](
+        "ingest", "--json", str(write(home.parent / "night2.jsonl", PAIRS[80:120])), "--home", str(home)
+    )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "Stored 40 new pair(s)" in done.stdout and "event rewardflow.data.arrived emitted" in done.stdout
+    report = json.loads(done.stdout)
+    assert report["good"] == 40 and "event rewardflow.data.arrived emitted" in report["notes"][-1]
+    checks = {check["name"] for check in report["health"]["checks"]}
+    assert "champion_accuracy_drop" in checks  # the champion was fetched from the home's store and scored
 
     deadline = time.monotonic() + 600
     runs: list = []
