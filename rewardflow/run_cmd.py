@@ -49,12 +49,8 @@ def temporary_server_settings(home: str) -> dict:
 
 
 def startup_timeout() -> int:
-    """Prefect's setting when the user set it, else a generous default."""
-    from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
-
-    if "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" in os.environ:
-        return int(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
-    return STARTUP_TIMEOUT_SECONDS
+    """Seconds the temporary server may take to start: Prefect's own setting when set, else a generous default."""
+    return int(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", STARTUP_TIMEOUT_SECONDS))
 
 
 @contextlib.contextmanager
