@@ -2,9 +2,11 @@
 
 The announcement is the Prefect event `rewardflow.data.arrived`, sent only when new pairs were stored:
 the `nightly` deployment's trigger starts one training per announcement, so the same data twice trains once.
-Each batch is then checked against the store (length distributions, chosen-longer share, duplicates,
-category mix, and the champion's accuracy on it when there is one): a batch marked `hold` is stored but
-not trained on, and not announced, until `rewardflow release BATCH`. `--json` prints the whole report.
+Each batch is checked against the store before it joins it (length distributions, chosen-longer share,
+duplicates, category mix, and the champion's accuracy on it when there is one): a batch marked `hold` is
+stored but not trained on, and not announced, until `rewardflow release BATCH`. A batch is stored and
+announced together or not at all: any failure leaves the store as it was, so a rerun finds the batch new.
+`--json` prints the whole report.
 """
 
 from __future__ import annotations
