@@ -108,7 +108,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         from tasks.tracking.runs import use_tracking
 
         tracking_uri = use_tracking(resolve_tracking_uri(args))
-    scoring = ScoringConfig(args.batch_size, args.max_length, args.trust_remote_code)
+    scoring = ScoringConfig(
+        batch_size=args.batch_size, max_length=args.max_length, trust_remote_code=args.trust_remote_code
+    )
     scored = score_model(args.model, pairs, scoring, tracking_uri)
     summary = pairs_summary(pairs, scored) if len(scored) else {}
     return {"model": args.model, "data": args.data, **pair_metrics(scored), **summary}

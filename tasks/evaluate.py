@@ -75,7 +75,7 @@ def evaluate_pairs(
     length_bias.*, reward_stats.*; with `store_reward_stats` the reward scale is written into a model
     *folder*'s config.json before the model is logged, so a server can normalise rewards with it.
     """
-    scoring = ScoringConfig(batch_size, max_length, trust_remote_code)
+    scoring = ScoringConfig(batch_size=batch_size, max_length=max_length, trust_remote_code=trust_remote_code)
     scored = score_model(model, pairs_df, scoring, tracking_uri)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
