@@ -100,7 +100,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     A `models:/` or `runs:/` URI is resolved in the home's store (or --tracking_uri), and MLflow is pointed
     there before anything else touches it, so nothing is written outside that store.
     """
-    from tasks.evaluate import is_mlflow_uri, load_model_any, pair_metrics, pairs_summary, score_pairs
+    from tasks.evaluate import pair_metrics, pairs_summary
+    from tasks.registry.models import ScoringConfig, is_mlflow_uri, score_model
 
     pairs = read_pairs(args.data)
     tracking_uri = None
@@ -108,8 +109,10 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         from tasks.tracking.runs import use_tracking
 
         tracking_uri = use_tracking(resolve_tracking_uri(args))
-    model, tokenizer = load_model_any(args.model, tracking_uri, trust_remote_code=args.trust_remote_code)
-    scored = score_pairs(model, tokenizer, pairs, args.batch_size, args.max_length)
+    scoring = ScoringConfig(
+        batch_size=args.batch_size, max_length=args.max_length, trust_remote_code=args.trust_remote_code
+    )
+    scored = score_model(args.model, pairs, scoring, tracking_uri)
     summary = pairs_summary(pairs, scored) if len(scored) else {}
     return {"model": args.model, "data": args.data, **pair_metrics(scored), **summary}
 

@@ -2,9 +2,11 @@
 
 The announcement is the Prefect event `rewardflow.data.arrived`, sent only when new pairs were stored:
 the `nightly` deployment's trigger starts one training per announcement, so the same data twice trains once.
-Each batch is then checked against the store (length distributions, chosen-longer share, duplicates,
-category mix, and the champion's accuracy on it when there is one): a batch marked `hold` is stored but
-not trained on, and not announced, until `rewardflow release BATCH`. `--json` prints the whole report.
+Each batch is checked against the store before it joins it (length distributions, chosen-longer share,
+duplicates, category mix, and the champion's accuracy on it when there is one): a batch marked `hold` is
+stored but not trained on, and not announced, until `rewardflow release BATCH`. A batch is stored and
+announced together or not at all: any failure leaves the store as it was, so a rerun finds the batch new.
+`--json` prints the whole report.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from rmcore.data_health import HealthConfig
 from tasks.data.config import DataConfig
 from tasks.data.ingest import IngestReport, ingest_files
 from tasks.data.load import PAIR_SOURCES
+from tasks.registry.models import ModelUnavailableError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,10 +65,6 @@ def champion_scorer(args: argparse.Namespace, home: Path):
     from tasks.tracking.runs import default_tracking_uri
 
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(home)
-    import mlflow  # a version made from a Logged Model downloads it from the process-wide store: set it here
-
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
     return registry_champion(args.registered_model, uri)
 
 
@@ -86,21 +85,36 @@ def running_prefect_api(home: str | Path) -> str | None:
     return record["prefect_api_url"] if record else None
 
 
-def announce(home: Path, report: IngestReport, event: str) -> str:
-    """Emit the event to this home's Prefect server; returns what happened, for the user."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+class Announcer:
+    """Emits the arrival event to this home's Prefect server once the batch is stored, and says what happened.
 
-    url = running_prefect_api(home)
-    if url is None:
-        return (
-            f"no Prefect server for {home} (run `rewardflow up --home {home}`): no event; the nightly run trains on it"
-        )
-    since = now_utc() - timedelta(seconds=2)  # the run the event starts is created after this
-    with temporary_settings(updates={PREFECT_API_URL: url}):
-        sent = emit_data_arrived(home, arrival_payload(report), event)
-    if not sent:
-        return f"event {event} could not be emitted to {url}"
-    return f"event {event} emitted to {url} (id {sent.id})\n{triggered_run_line(url, event, since)}"
+    Called by `ingest_files` inside its lock: an emission that fails raises, and the batch leaves the store
+    again, so a rerun finds it new and announces it (rather than storing it silently, never to be trained).
+    """
+
+    def __init__(self, home: Path, event: str) -> None:
+        self.home, self.event = home, event
+        self.note = ""
+
+    def __call__(self, report: IngestReport) -> None:
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        url = running_prefect_api(self.home)
+        if url is None:
+            self.note = (
+                f"no Prefect server for {self.home} (run `rewardflow up --home {self.home}`): no event; "
+                "the nightly run trains on it"
+            )
+            return
+        since = now_utc() - timedelta(seconds=2)  # the run the event starts is created after this
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            sent = emit_data_arrived(self.home, arrival_payload(report), self.event)
+        if sent is None:
+            raise RuntimeError(
+                f"event {self.event} could not be emitted to {url}, so the batch was not stored; "
+                f"rerun `rewardflow ingest` once the Prefect server answers (`rewardflow status --home {self.home}`)"
+            )
+        self.note = f"event {self.event} emitted to {url} (id {sent.id})\n{triggered_run_line(url, self.event, since)}"
 
 
 def main(argv: list[str]) -> int:
@@ -109,12 +123,16 @@ def main(argv: list[str]) -> int:
     out = sys.stdout
     try:
         config, health = from_arguments(DataConfig, args), from_arguments(HealthConfig, args)
+        announcer = Announcer(home, args.event)
         with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
             scorer = phased(champion_scorer(args, home), lambda line: print(line, flush=True))  # says it is slow
-            report = ingest_files(args.files, home, config, health, scorer)
-            notes = ingest_notes(home, report, args)
+            report = ingest_files(args.files, home, config, health, scorer, announcer)
+        notes = ingest_notes(home, report, args, announcer.note)
     except ValueError as err:  # a source that cannot be read, or too few good rows (file, row and rule named)
         print(f"rewardflow ingest: {err}", file=sys.stderr)
+        return 1
+    except ModelUnavailableError as err:  # the champion the health check asks cannot be loaded
+        print(f"rewardflow ingest: {err}; the data store is unchanged", file=sys.stderr)
         return 1
     if args.json:
         from rmcore.report import json_safe
@@ -125,8 +143,8 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def ingest_notes(home: Path, report: IngestReport, args: argparse.Namespace) -> list[str]:
-    """What happened, line by line; announces the batch unless nothing was new or it is held."""
+def ingest_notes(home: Path, report: IngestReport, args: argparse.Namespace, announced: str) -> list[str]:
+    """What happened, line by line, ending with what the announcement did (none when nothing was new or held)."""
     notes = [
         f"Stored {report.good} new pair(s) of {report.read} read; {report.quarantined} quarantined {report.by_rule}"
     ]
@@ -138,4 +156,4 @@ def ingest_notes(home: Path, report: IngestReport, args: argparse.Namespace) -> 
     notes += [line] if (line := batch_run_line(home, report, args.tracking_uri)) else []  # MLflow run `ingest <batch>`
     if report.status == "hold":
         return [*notes, f"Not trained on until `rewardflow release {report.batch_id} --home {home}`; no event."]
-    return [*notes, announce(home, report, args.event)]
+    return [*notes, announced]

@@ -1,102 +1,24 @@
 """Evaluate task: score eval pairs with any reward model, a folder or an MLflow `models:/` / `runs:/` URI.
 
-The per-pair outcomes (`correct`) are kept, not just the accuracy: the champion gate compares two
-models pair by pair on the same eval set.
+Loading and scoring are `tasks.registry.models` (the one path of every door); this module adds what an
+evaluation leaves behind: metrics, the per-pair scores, the summary and the reports. The per-pair
+outcomes (`correct`) are kept, not just the accuracy: the champion gate compares two models pair by pair.
 """
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from torch import nn
-from transformers import PreTrainedTokenizerBase
 
-from rmcore import load_reward_model, reward_metrics
-from rmcore.chat import chat_template_in_effect
+from rmcore import reward_metrics
 from rmcore.evaluation import ReportConfig, evaluation_summary, flat_metrics
 from rmcore.normalization import write_reward_stats
 from rmcore.report import write_eval_report
-from rmcore.scoring import score_texts_truncated
-from rmcore.tokenization import is_conversational_row, pair_sequences
-
-MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
-SCORE_COLUMNS = ("reward_chosen", "reward_rejected", "correct", "truncated")
-
-
-def text_columns(pairs_df: pd.DataFrame) -> list[str]:
-    return [c for c in ("prompt", "chosen", "rejected") if c in pairs_df.columns]
-
-
-def frame_texts(pairs_df: pd.DataFrame, name: str = "pairs", tokenizer: Any = None) -> tuple[list[str], list[str]]:
-    """prompt + chosen and prompt + rejected, as in training (conversations rendered by the tokenizer's chat
-    template, or hh-rlhf text); fails naming the missing column."""
-    missing = [c for c in ("chosen", "rejected") if c not in pairs_df.columns]
-    pairs_df = pairs_df.assign(  # Arrow hands message lists to pandas as arrays
-        **{c: [v.tolist() if isinstance(v, np.ndarray) else v for v in pairs_df[c]] for c in text_columns(pairs_df)}
-    )
-    if missing:
-        raise ValueError(f"{name} lacks column(s) {missing}; it has {sorted(map(str, pairs_df.columns))}")
-    for column in ("chosen", "rejected", "prompt"):
-        if column in pairs_df.columns:
-            bad = [i for i, v in enumerate(pairs_df[column]) if not isinstance(v, str | list)]
-            if bad:
-                raise ValueError(
-                    f"{name} row {bad[0]}: column `{column}` must be a string or a message list, "
-                    f"got {pairs_df[column].iloc[bad[0]]!r}"
-                )
-    if pairs_df.empty:
-        return [], []
-    columns = ("prompt", "chosen", "rejected", "tools", "chat_template_kwargs")
-    batch = {c: pairs_df[c].tolist() for c in columns if c in pairs_df.columns}
-    chosen, rejected, _ = pair_sequences(batch, tokenizer, name=name)
-    return chosen, rejected
-
-
-def renders_with_template(pairs_df: pd.DataFrame, tokenizer: Any) -> bool:
-    """Conversational pairs rendered by a chat template carry their own special tokens."""
-    if pairs_df.empty or chat_template_in_effect(tokenizer) is None:
-        return False
-    first = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in pairs_df.iloc[0].to_dict().items()}
-    return is_conversational_row(first)
-
-
-def score_pairs(
-    model: nn.Module,
-    tokenizer: PreTrainedTokenizerBase,
-    pairs_df: pd.DataFrame,
-    batch_size: int = 32,
-    max_length: int | None = None,
-) -> pd.DataFrame:
-    """One row per pair: both rewards, whether chosen won (ties lose), and whether either side was cut.
-
-    Returns:
-        DataFrame [N] with columns reward_chosen, reward_rejected (float), correct, truncated (bool),
-        in the order of `pairs_df`.
-    """
-    chosen, rejected = frame_texts(pairs_df, tokenizer=tokenizer)
-    templated = renders_with_template(pairs_df, tokenizer)
-    # One tokenization per side gives both the rewards and the truncation flags.
-    sides = [
-        score_texts_truncated(model, tokenizer, texts, batch_size, max_length, templated=templated)
-        for texts in (chosen, rejected)
-    ]
-    (reward_chosen, cut_chosen), (reward_rejected, cut_rejected) = sides
-    scored = pd.DataFrame(
-        {
-            "reward_chosen": np.asarray(reward_chosen, dtype=np.float64),
-            "reward_rejected": np.asarray(reward_rejected, dtype=np.float64),
-        }
-    )
-    scored["correct"] = scored["reward_chosen"] > scored["reward_rejected"]
-    scored["truncated"] = np.logical_or(cut_chosen, cut_rejected) if len(scored) else np.zeros(0, dtype=bool)
-    return scored
+from tasks.registry.models import ScoringConfig, frame_texts, is_mlflow_uri, score_model
 
 
 def pair_metrics(scored_df: pd.DataFrame) -> dict[str, float]:
@@ -105,56 +27,6 @@ def pair_metrics(scored_df: pd.DataFrame) -> dict[str, float]:
     metrics["n_pairs"] = int(len(scored_df))
     metrics["truncated"] = int(scored_df["truncated"].sum()) if "truncated" in scored_df else 0
     return metrics
-
-
-def is_mlflow_uri(uri_or_dir: str) -> bool:
-    return str(uri_or_dir).startswith(MLFLOW_SCHEMES)
-
-
-def download_model(uri: str, dst_dir: str | Path, tracking_uri: str | None = None) -> Path:
-    """Download a logged or registered model folder (`models:/NAME@ALIAS`, `models:/NAME/VERSION`, `runs:/`)."""
-    import mlflow
-
-    path = mlflow.artifacts.download_artifacts(
-        artifact_uri=uri, dst_path=str(dst_dir), tracking_uri=tracking_uri, registry_uri=tracking_uri
-    )
-    return Path(path)
-
-
-def load_model_any(
-    uri_or_dir: str | Path,
-    tracking_uri: str | None = None,
-    cache_dir: str | Path | None = None,
-    trust_remote_code: bool = False,
-) -> tuple[nn.Module, PreTrainedTokenizerBase]:
-    """Load a reward model from a local folder or an MLflow URI, offline.
-
-    MLflow URIs are downloaded to `cache_dir` (a temporary folder if None) and loaded from there; the
-    weights are read into memory, so the temporary folder can go. `trust_remote_code` runs the model
-    code saved in the folder (config.json `auto_map`), as training did.
-    """
-    source = str(uri_or_dir)
-    if not is_mlflow_uri(source):
-        if not Path(source).is_dir():
-            raise FileNotFoundError(f"{source}: no such model folder (or give a models:/ or runs:/ URI)")
-        return load_reward_model(source, trust_remote_code)
-    if cache_dir is not None:
-        return load_reward_model(download_model(source, cache_dir, tracking_uri), trust_remote_code)
-    with tempfile.TemporaryDirectory(prefix="rewardflow-model-") as tmp:
-        return load_reward_model(download_model(source, tmp, tracking_uri), trust_remote_code)
-
-
-def correct_vector(
-    model_uri: str,
-    pairs_df: pd.DataFrame,
-    batch_size: int = 32,
-    max_length: int | None = None,
-    tracking_uri: str | None = None,
-    trust_remote_code: bool = False,
-) -> np.ndarray:
-    """Per-pair outcomes (1 = chosen scored higher) of any model on the pairs: the champion scorer of the gate."""
-    model, tokenizer = load_model_any(model_uri, tracking_uri, trust_remote_code=trust_remote_code)
-    return score_pairs(model, tokenizer, pairs_df, batch_size, max_length)["correct"].to_numpy(dtype=np.float64)
 
 
 @dataclass
@@ -203,8 +75,8 @@ def evaluate_pairs(
     length_bias.*, reward_stats.*; with `store_reward_stats` the reward scale is written into a model
     *folder*'s config.json before the model is logged, so a server can normalise rewards with it.
     """
-    loaded, tokenizer = load_model_any(model, tracking_uri, trust_remote_code=trust_remote_code)
-    scored = score_pairs(loaded, tokenizer, pairs_df, batch_size, max_length)
+    scoring = ScoringConfig(batch_size=batch_size, max_length=max_length, trust_remote_code=trust_remote_code)
+    scored = score_model(model, pairs_df, scoring, tracking_uri)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     scored_path = out / "eval_scores.parquet"

@@ -17,7 +17,7 @@ from pathlib import Path
 from mlflow.exceptions import MlflowException
 
 from deployments.serving.model_slot import LoadedModel, ModelSlot, load_folder
-from tasks.evaluate import download_model, is_mlflow_uri
+from tasks.registry.models import fetch_model, is_mlflow_uri
 from tasks.registry.register import aliases
 from tasks.tracking.runs import client
 
@@ -78,7 +78,7 @@ def load_registered(
     """Download `models:/NAME/VERSION` into the cache (replacing an older download) and load it."""
     target = Path(cache_dir) / f"{name}-v{version}"
     shutil.rmtree(target, ignore_errors=True)
-    folder = download_model(f"models:/{name}/{version}", target)
+    folder = fetch_model(f"models:/{name}/{version}", target)
     info = {**registry_info(name, version), "alias": alias}
     return load_folder(folder, version, info, max_length, trust_remote_code)
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from rmcore.data_health import HealthConfig, HealthReport, assess_batch
 from tasks.data.holds import held_file_names, hold_batch
+from tasks.registry.models import ScoringConfig, score_model
 
 DUPLICATE_RULES = ("duplicate", "swapped_duplicate", "duplicate_of_stored")
 TEXT_COLUMNS = ("prompt", "chosen", "rejected")
@@ -53,14 +54,18 @@ def batch_health(
     config: HealthConfig | None = None,
     champion: ChampionOnBatch | None = None,
 ) -> HealthReport:
-    """Grade a stored batch against the rest of the store (held batches excluded from the reference)."""
+    """Grade a batch (its files, staged or stored) against the rest of the store, held batches excluded.
+
+    `batch_files` are paths: an ingest grades its staged files before they join the store, so a failure
+    here (say, a champion that cannot be loaded) leaves the store as it was.
+    """
     from tasks.data.store import store_files
 
     config = config or HealthConfig()
     names = {Path(f).name for f in batch_files}
     held = held_file_names(store_dir)
     others = [p for p in store_files(store_dir) if p.name not in names and p.name not in held]
-    batch = read_frames([Path(store_dir) / n for n in sorted(names)], config.category_columns)
+    batch = read_frames(sorted(map(Path, batch_files)), config.category_columns)
     reference = read_frames(others, config.category_columns, MAX_REFERENCE_PAIRS)
     duplicates = sum(by_rule.get(rule, 0) for rule in DUPLICATE_RULES)
     scored = champion(batch) if champion is not None and len(batch) else None
@@ -98,15 +103,16 @@ def publish_health(health: dict, batch_id: str, key: str = "ingest-health") -> b
     return True
 
 
-def registry_champion(
-    name: str, tracking_uri: str, batch_size: int = 32, trust_remote_code: bool = False
-) -> ChampionOnBatch:
-    """A `ChampionOnBatch` that scores the registry's `champion` (if any) and reads its gated accuracy."""
+def registry_champion(name: str, tracking_uri: str, scoring: ScoringConfig = ScoringConfig()) -> ChampionOnBatch:
+    """A `ChampionOnBatch` that scores the registry's `champion` (if any) and reads its gated accuracy.
+
+    The champion is fetched from `tracking_uri` by `tasks.registry.models`, the gate's own scorer; one
+    whose artifacts are gone raises `ModelUnavailableError` naming the version and the fix.
+    """
 
     def score(batch: pd.DataFrame) -> tuple[np.ndarray, float] | None:
         from mlflow.exceptions import MlflowException
 
-        from tasks.evaluate import correct_vector
         from tasks.tracking.runs import client
 
         if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).is_file():
@@ -118,8 +124,7 @@ def registry_champion(
         heldout = version.tags.get("gate.challenger_accuracy")
         if heldout is None:
             return None
-        uri = f"models:/{name}/{version.version}"
-        correct = correct_vector(uri, batch, batch_size, tracking_uri=tracking_uri, trust_remote_code=trust_remote_code)
-        return correct, float(heldout)
+        scored = score_model(f"models:/{name}/{version.version}", batch, scoring, tracking_uri)
+        return scored["correct"].to_numpy(dtype=np.float64), float(heldout)
 
     return score

@@ -4,13 +4,15 @@ Shared by the flow and `rewardflow ingest`. The whole step holds a lock on the s
 ingests at once cannot both accept the same new pair. Files are processed in chunks of
 `DataConfig.chunk_rows` rows, so memory stays flat whatever their size: each chunk is validated
 against the store and the earlier chunks, its bad rows appended to the quarantine file and its good
-pairs staged; the staged files join the store only once the whole batch passed the good-fraction check.
+pairs staged; the staged files join the store only once the whole batch passed the good-fraction check
+and the health check, and leave it again if announcing them fails: a batch is stored and announced
+together, or not at all, so a rerun of a failed ingest finds it new.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,20 +21,23 @@ import numpy as np
 from filelock import FileLock
 from prefect import task
 
-from rmcore.data_health import HealthConfig
+from rmcore.data_health import HealthConfig, HealthReport
 from tasks.data.config import DataConfig
 from tasks.data.health import ChampionOnBatch, batch_health, publish_health, record_hold, registry_champion
+from tasks.data.holds import read_holds, release_batch
 from tasks.data.id_index import IdIndex
 from tasks.data.load import read_pair_chunks
 from tasks.data.quarantine import QuarantineWriter, publish_rule_counts
 from tasks.data.records import RawRecord
 from tasks.data.store import (
+    STORE_PREFIX,
     append_to_store,
     discard_staged,
     ids_array,
     publish_staged,
     sorted_ids_hash,
     staging_dir,
+    store_files,
     stored_id_index,
 )
 from tasks.data.validate import (
@@ -43,6 +48,7 @@ from tasks.data.validate import (
     check_good_counts,
     validate_records,
 )
+from tasks.registry.models import ScoringConfig
 
 
 def store_dir(home: Path) -> Path:
@@ -109,8 +115,11 @@ class ChunkTally:
         return sorted_ids_hash(self.good_ids[0])
 
 
-def ingest_chunks(chunks: Iterable[list[RawRecord]], home: Path, config: DataConfig) -> IngestReport:
-    """Validate, quarantine and stage chunk by chunk; publish the staged pairs if the batch passes.
+def stage_chunks(chunks: Iterable[list[RawRecord]], home: Path, config: DataConfig) -> tuple[IngestReport, Path]:
+    """Validate, quarantine and stage chunk by chunk; nothing joins the store here.
+
+    Returns:
+        (report, staging): the counts, and the folder holding the batch's staged store files.
 
     Raises:
         SourceError: a source cannot be read (nothing is stored or quarantined).
@@ -137,8 +146,7 @@ def ingest_chunks(chunks: Iterable[list[RawRecord]], home: Path, config: DataCon
         discard_staged(staging)
         where = f"bad rows are in {quarantined}" if quarantined else "no row was quarantined"
         raise DataQualityError(f"{err}; {where}") from err
-    files = publish_staged(staging, store)
-    return IngestReport(
+    report = IngestReport(
         sources=list(tally.sources),
         read=tally.read,
         good=tally.good,
@@ -146,22 +154,58 @@ def ingest_chunks(chunks: Iterable[list[RawRecord]], home: Path, config: DataCon
         by_rule=tally.counts_by_rule(),
         data_hash=tally.data_hash(),
         quarantine_path=str(quarantined) if quarantined else None,
-        store_file=str(files[0]) if files else None,
-        store_files=[str(f) for f in files],
+        store_files=[str(f) for f in staged_files(staging)],
         chunks=tally.chunks,
     )
+    return report, staging
+
+
+def staged_files(staging: Path) -> list[Path]:
+    return sorted(Path(staging).glob(f"{STORE_PREFIX}*.parquet"))
 
 
 def check_health(
     home: Path, report: IngestReport, config: HealthConfig | None, champion: ChampionOnBatch | None
-) -> None:
-    """Grade the stored batch against the rest of the store; a `hold` is recorded (`tasks.data.holds`)."""
+) -> HealthReport | None:
+    """Grade the batch's files (staged) against the store; the verdict goes into the report."""
     if not report.good or not report.data_hash:
-        return
+        return None
     health = batch_health(store_dir(home), report.store_files, report.by_rule, report.read, config, champion)
     report.batch_id = report.data_hash[:12]
     report.status, report.health, report.health_figures = health.status, health.to_dict(), health.figures()
-    record_hold(store_dir(home), report.batch_id, health, report.store_files, report.sources)
+    return health
+
+
+# Announces a stored batch (emits `rewardflow.data.arrived`); raising undoes the storing.
+Announce = Callable[[IngestReport], None]
+
+
+def publish_batch(
+    home: Path, report: IngestReport, staging: Path, health: HealthReport | None, announce: Announce | None
+) -> None:
+    """Store the staged batch, record its hold or announce it: all of it, or (on any failure) none of it."""
+    store = store_dir(home)
+    existing = {p.name for p in store_files(store)}
+    files = publish_staged(staging, store)
+    report.store_files = [str(f) for f in files]
+    report.store_file = report.store_files[0] if files else None
+    try:
+        held = health is not None and record_hold(
+            store, report.batch_id or "", health, report.store_files, report.sources
+        )
+        if announce is not None and report.good and not held:
+            announce(report)
+    except BaseException:
+        withdraw_batch(store, [f for f in files if f.name not in existing], report.batch_id)
+        raise
+
+
+def withdraw_batch(store: Path, files: list[Path], batch_id: str | None) -> None:
+    """Undo `publish_batch`: the batch's new store files and its hold go; the store is as it was."""
+    for path in files:
+        path.unlink(missing_ok=True)
+    if batch_id and batch_id in read_holds(store):
+        release_batch(store, batch_id)
 
 
 def ingest_files(
@@ -170,25 +214,34 @@ def ingest_files(
     config: DataConfig | None = None,
     health: HealthConfig | None = None,
     champion: ChampionOnBatch | None = None,
+    announce: Announce | None = None,
 ) -> IngestReport:
-    """Read, validate (duplicates checked against the store), quarantine, append the good pairs, check health.
+    """Read, validate (duplicates checked against the store), quarantine, check health, store, announce.
 
-    Bad rows are quarantined even when the batch is refused, so nothing read is lost. A batch whose
-    health check says `hold` is stored but left out of training until `rewardflow release BATCH`;
-    `champion` (optional) scores the batch with the current champion for the accuracy-drop check.
+    Bad rows are quarantined even when the batch is refused, so nothing read is lost. The health check
+    grades the staged batch before it joins the store; a batch whose check says `hold` is stored but left
+    out of training (and not announced) until `rewardflow release BATCH`. `champion` (optional) scores
+    the batch with the current champion for the accuracy-drop check; `announce` (optional) is called
+    once the batch is stored, and if it fails the batch is taken out again: stored and announced, or
+    neither. The whole step holds the store's lock.
 
     Raises:
         SourceError: a source cannot be opened.
         DataQualityError: no good row, or too few (the quarantine file is named in the message).
+        ModelUnavailableError: the champion cannot be loaded (the store is unchanged).
     """
     config = config or DataConfig()
     chunks = read_pair_chunks(sources, config.hub_split, config.chunk_rows)
     store = store_dir(home)
     store.mkdir(parents=True, exist_ok=True)
     with FileLock(str(store / ".ingest.lock")):
-        report = ingest_chunks(chunks, home, config)
+        report, staging = stage_chunks(chunks, home, config)
         report.sources = list(sources)
-        check_health(home, report, health, champion)
+        try:
+            verdict = check_health(home, report, health, champion)
+            publish_batch(home, report, staging, verdict, announce)
+        finally:
+            discard_staged(staging)
     return report
 
 
@@ -209,7 +262,7 @@ def ingest(
     """
     champion = None
     if registered_model and tracking_uri:
-        champion = registry_champion(registered_model, tracking_uri, trust_remote_code=trust_remote_code)
+        champion = registry_champion(registered_model, tracking_uri, ScoringConfig(trust_remote_code=trust_remote_code))
     report = ingest_files(sources, home, config, health, champion)
     publish_rule_counts(report.to_dict(), key="ingest-rule-counts")
     if report.health:

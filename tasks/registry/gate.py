@@ -7,11 +7,9 @@ anywhere puts the previous champion back and withdraws the candidate (`register.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from rmcore.compare import Decision, PromotionRule, decide_promotion
@@ -19,11 +17,9 @@ from rmcore.gate_checks import GateChecks, decide_with_checks
 from rmcore.normalization import describe_shift, scale_shift
 from tasks.registry.gate_inputs import GateInputs
 from tasks.registry.lookup import recorded_decision, version_reward_stats
+from tasks.registry.models import ModelScorer
 from tasks.registry.register import CHAMPION, aliases, registry_lock, rollback_candidate
 from tasks.tracking.runs import client
-
-# Maps a pinned champion URI to its [N] outcomes, or (with gate checks) to its [N] scored frame.
-ChampionScorer = Callable[[str], np.ndarray | pd.DataFrame]
 
 
 def decision_label(decision: Decision) -> str:
@@ -47,7 +43,7 @@ def _decide(
     name: str,
     champion: str | None,
     challenger_correct: np.ndarray,
-    champion_scorer: ChampionScorer,
+    champion_scorer: ModelScorer,
     rule: PromotionRule,
     checks: GateChecks | None,
     inputs: GateInputs | None,
@@ -56,16 +52,15 @@ def _decide(
     scored = None if champion is None else champion_scorer(f"models:/{name}/{champion}")
     if checks is not None and inputs is not None:
         return decide_with_checks(inputs.challenger, scored, inputs.labels, inputs.lengths, rule, checks)
-    if isinstance(scored, pd.DataFrame):
-        scored = scored["correct"]
-    return decide_promotion(challenger_correct, None if scored is None else np.asarray(scored, dtype=float), rule)
+    champion_correct = None if scored is None else scored["correct"].to_numpy(dtype=float)
+    return decide_promotion(challenger_correct, champion_correct, rule)
 
 
 def gate_and_promote(
     name: str,
     version: str,
     challenger_correct: np.ndarray,
-    champion_scorer: ChampionScorer,
+    champion_scorer: ModelScorer,
     rule: PromotionRule,
     lock_path: str | Path,
     lock_timeout: float = -1,
@@ -77,8 +72,8 @@ def gate_and_promote(
     Args:
         challenger_correct: [N] per-pair outcomes (1 = chosen scored higher) of `version` on the eval pairs.
         champion_scorer: maps a model URI (`models:/NAME/VERSION`, pinned to the champion read under
-            the lock) to its [N] outcomes on the same pairs in the same order; with `checks`, to its
-            scored frame (reward_chosen, reward_rejected).
+            the lock) to its [N] scored frame (`tasks.registry.models.score_pairs`) on the same pairs in
+            the same order.
         checks, inputs: the slice and length-bias checks, and the challenger's scores with the eval
             pairs' slices and lengths; None = the overall rule alone.
 
@@ -100,7 +95,7 @@ def _gate_locked(
     name: str,
     version: str,
     challenger_correct: np.ndarray,
-    champion_scorer: ChampionScorer,
+    champion_scorer: ModelScorer,
     rule: PromotionRule,
     checks: GateChecks | None = None,
     inputs: GateInputs | None = None,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
+
+import psutil
 from mlflow.exceptions import MlflowException
 
 from rmcore.compare import Decision
@@ -10,6 +14,8 @@ from tasks.tracking.runs import client
 
 PREVIOUS_CHALLENGER_TAG = "gate.previous_challenger"
 BLOCKED_BY = "gate.blocked_by"
+# The process that registered a version (host:pid:start time), so a later run can tell it died ungated.
+OWNER_TAG = "rewardflow.owner"
 
 
 def find_version(name: str, idempotency_key: str) -> str | None:
@@ -55,3 +61,29 @@ def version_reward_stats(name: str, version: str) -> dict[str, float] | None:
     if "eval_reward_stats.mean" not in metrics or "eval_reward_stats.std" not in metrics:
         return None
     return {"mean": metrics["eval_reward_stats.mean"], "std": metrics["eval_reward_stats.std"]}
+
+
+def owner_tag() -> str:
+    """This process, as `host:pid:start time`: enough to tell later whether it is still alive."""
+    process = psutil.Process(os.getpid())
+    return f"{socket.gethostname()}:{process.pid}:{process.create_time():.3f}"
+
+
+def owner_alive(owner: str) -> bool | None:
+    """Whether the process named by `owner_tag` still runs; None when it ran on another host (unknown)."""
+    try:
+        host, pid, started = owner.rsplit(":", 2)
+        pid_number, start_time = int(pid), float(started)
+    except ValueError:
+        return None
+    if host != socket.gethostname():
+        return None
+    try:
+        return abs(psutil.Process(pid_number).create_time() - start_time) < 1.0
+    except psutil.NoSuchProcess:
+        return False
+
+
+def is_abandoned(tags: dict[str, str]) -> bool:
+    """A version no gate decided on, whose registering process is gone (killed between register and gate)."""
+    return "gate.decision" not in tags and OWNER_TAG in tags and owner_alive(tags[OWNER_TAG]) is False

@@ -8,9 +8,6 @@ A version that an earlier run of the same work registered is adopted, and never 
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 from prefect import task
@@ -19,10 +16,10 @@ from prefect.transactions import Transaction, get_transaction
 
 from rmcore.compare import Decision, PromotionRule
 from rmcore.gate_checks import GateChecks
-from tasks.evaluate import correct_vector
-from tasks.registry.gate import ChampionScorer, gate_and_promote, undo_candidate
-from tasks.registry.gate_inputs import champion_scores, gate_inputs
+from tasks.registry.gate import gate_and_promote, undo_candidate
+from tasks.registry.gate_inputs import gate_inputs
 from tasks.registry.lookup import find_version, version_run_id
+from tasks.registry.models import ScoringConfig, pairs_scorer
 from tasks.registry.register import RegistryConfig, chat_template_tags, register_candidate
 from tasks.tracking.logged_model import log_logged_model
 
@@ -66,20 +63,6 @@ def _undo_candidate(transaction: Transaction) -> None:
         undo_candidate(undo["name"], undo["version"], undo["lock"], undo["timeout"])
 
 
-def pairs_scorer(
-    pairs_path: str | Path, batch_size: int = 32, max_length: int | None = None, trust_remote_code: bool = False
-) -> ChampionScorer:
-    """A champion scorer that loads a model URI and scores the eval pairs stored at `pairs_path`."""
-    pairs_df = pd.read_parquet(pairs_path)
-    return functools.partial(
-        correct_vector,
-        pairs_df=pairs_df,
-        batch_size=batch_size,
-        max_length=max_length,
-        trust_remote_code=trust_remote_code,
-    )
-
-
 @task(name="gate-and-promote", cache_policy=NO_CACHE)
 def gate_and_promote_task(
     version: str,
@@ -101,9 +84,7 @@ def gate_and_promote_task(
     """
     challenger_correct = pd.read_parquet(scores_path)["correct"].to_numpy(dtype=np.float64)
     lock, timeout = config.resolved_lock_path(home), config.lock_timeout
-    if checks is None:
-        scorer = pairs_scorer(pairs_path, batch_size, max_length, trust_remote_code)
-        return gate_and_promote(config.name, version, challenger_correct, scorer, rule, lock, timeout)
-    inputs = gate_inputs(scores_path, pairs_path)
-    scorer = champion_scores(pairs_path, batch_size, max_length, trust_remote_code)
+    scoring = ScoringConfig(batch_size=batch_size, max_length=max_length, trust_remote_code=trust_remote_code)
+    scorer = pairs_scorer(pd.read_parquet(pairs_path), scoring)  # the store the flow made process-wide
+    inputs = None if checks is None else gate_inputs(scores_path, pairs_path)
     return gate_and_promote(config.name, version, challenger_correct, scorer, rule, lock, timeout, checks, inputs)

@@ -21,7 +21,7 @@ from mlflow.exceptions import MlflowException
 from rmcore.chat import chat_template_hash
 from rmcore.models import load_tokenizer
 from tasks.registry.idempotency import IDEMPOTENCY_TAG
-from tasks.registry.lookup import PREVIOUS_CHALLENGER_TAG, find_version
+from tasks.registry.lookup import OWNER_TAG, PREVIOUS_CHALLENGER_TAG, find_version, is_abandoned, owner_tag
 from tasks.tracking.logged_model import logged_model_id
 from tasks.tracking.runs import client, public_tags
 
@@ -122,8 +122,9 @@ def register_candidate(
 
     With `idempotency_key`, a version already registered for the same work is returned instead of a
     second one (a retried or rerun flow registers exactly once). The previous challenger is remembered
-    on the version (`gate.previous_challenger`) so a later failure can put it back. With `lock_path`,
-    the alias move waits for any gate in progress.
+    on the version (`gate.previous_challenger`) so a later failure can put it back, and so is this process
+    (`rewardflow.owner`), so that a version left ungated by a killed run is cleared by the next one. With
+    `lock_path`, the alias move waits for any gate in progress.
 
     Raises:
         RegistryUnavailableError: the registry could not be written; it names the store and the state left.
@@ -133,9 +134,11 @@ def register_candidate(
         ensure_registered_model(name)
         with registry_lock(lock_path) if lock_path else contextlib.nullcontext():
             if idempotency_key and (existing := find_version(name, idempotency_key)) is not None:
+                client().set_model_version_tag(name, existing, OWNER_TAG, owner_tag())  # ours to gate now
                 return existing
+            clear_abandoned(name)
             previous = aliases(name).get(CHALLENGER, "")
-            tags = {**(tags or {}), PREVIOUS_CHALLENGER_TAG: previous}
+            tags = {**(tags or {}), PREVIOUS_CHALLENGER_TAG: previous, OWNER_TAG: owner_tag()}
             if idempotency_key:
                 tags[IDEMPOTENCY_TAG] = idempotency_key
             version = _create_version(run_id, model_artifact_path, name, tags)
@@ -183,3 +186,19 @@ def rollback_candidate(name: str, version: str) -> None:
             mlflow_client.set_registered_model_alias(name, CHALLENGER, previous)
         except MlflowException:
             pass  # the previous challenger was deleted meanwhile: leave the alias unset
+
+
+def clear_abandoned(name: str) -> list[str]:
+    """Delete the versions left ungated by a run that died between registering and gating.
+
+    The caller holds the registry lock, after `find_version` (a rerun of the same work adopts its own
+    version and gates it). Each goes as the dead run's rollback would have taken it: `rollback_candidate`
+    puts the previous challenger back. Returns the versions deleted.
+    """
+    found = client().search_model_versions(f"name='{name}'")
+    cleared = []
+    for version in sorted(found, key=lambda v: -int(v.version)):
+        if is_abandoned(version.tags):
+            rollback_candidate(name, str(version.version))
+            cleared.append(str(version.version))
+    return cleared

@@ -18,13 +18,18 @@ import torch
 from transformers import AutoTokenizer, BertForSequenceClassification
 
 from rmcore.compare import PromotionRule
-from tasks.evaluate import correct_vector
 from tasks.registry.gate import gate_and_promote
+from tasks.registry.models import score_model
 from tasks.registry.register import CHAMPION, register_candidate
 from tasks.tracking.runs import client
 
 WRITERS = 8
 WRITER = Path(__file__).with_name("mlflow_writer.py")
+
+
+def correct_vector(source: str, pairs: pd.DataFrame) -> np.ndarray:
+    """Per-pair outcomes (1 = chosen scored higher) of a model folder or URI."""
+    return score_model(source, pairs)["correct"].to_numpy(dtype=float)
 
 
 def good_and_bad(folder: Path, pairs: pd.DataFrame) -> dict[str, Path]:
@@ -56,7 +61,7 @@ def test_two_runs_gating_together_leave_one_champion_the_better(tmp_path):
             correct = correct_vector(str(models[kind]), pairs)
             start.wait(30)
             version = register_candidate(runs[kind], "model", name, {"kind": kind}, lock, idempotency_key=kind)
-            scorer = lambda uri: correct_vector(uri, pairs)  # noqa: E731
+            scorer = lambda uri: score_model(uri, pairs)  # noqa: E731
             results[kind] = (version, gate_and_promote(name, version, correct, scorer, PromotionRule(), lock))
         except BaseException as err:  # surfaced below with the kind that failed
             errors.append((kind, err))

@@ -62,7 +62,8 @@ def save(model, tokenizer, folder: Path) -> Path:
 @pytest.fixture(scope="session")
 def model_dirs(tmp_path_factory) -> dict[str, Path]:
     """'good' and 'bad' model folders: a tiny random model and its negation, the better one named good."""
-    from tasks.evaluate import pair_metrics, score_pairs
+    from tasks.evaluate import pair_metrics
+    from tasks.registry.models import score_pairs
 
     root = tmp_path_factory.mktemp("models")
     model, tokenizer = tiny_reward_model(seed=0)

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from rmcore import load_reward_model, score_texts
-from tasks.evaluate import evaluate_model, frame_texts, load_model_any, pair_metrics, score_pairs
+from tasks.evaluate import evaluate_model, pair_metrics
+from tasks.registry.models import frame_texts, load_model, score_pairs
 from tests.tasks import mlflow_fixtures as fx
 from tests.tiny_models import save_tiny_remote_bert
 
@@ -77,14 +78,14 @@ def test_frame_texts_joins_prompt_and_reply_as_training_does():
     assert frame_texts(frame.drop(columns="prompt")) == (["yes", "a"], ["no", "b"])
 
 
-def test_load_model_any_refuses_a_missing_folder(tmp_path):
+def test_load_model_refuses_a_missing_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such model folder"):
-        load_model_any(tmp_path / "nope")
+        load_model(tmp_path / "nope")
 
 
-def test_load_model_any_reads_a_runs_uri(mlflow_home, tracking_uri, model_dirs):
+def test_load_model_reads_a_runs_uri(mlflow_home, tracking_uri, model_dirs):
     run_id = fx.log_candidate(mlflow_home, "exp-evaluate", model_dirs["good"])
-    model, tokenizer = load_model_any(f"runs:/{run_id}/model")
+    model, tokenizer = load_model(f"runs:/{run_id}/model")
     local, _ = load_reward_model(model_dirs["good"])
     pairs = fx.synthetic_pairs(6)
     np.testing.assert_array_equal(
@@ -135,7 +136,7 @@ def test_a_model_with_its_own_code_is_evaluated_only_with_trust_remote_code(mlfl
 
     assert result.metrics["n_pairs"] == 8
     run_id = fx.log_candidate(mlflow_home, "exp-evaluate-remote", folder)
-    model, _ = load_model_any(f"runs:/{run_id}/model", trust_remote_code=True)
+    model, _ = load_model(f"runs:/{run_id}/model", trust_remote_code=True)
     assert type(model).__name__ == "TinyRemoteForSequenceClassification"
 
 

@@ -94,3 +94,47 @@ def test_real_shared_pairs_ingest(shared_pairs, tmp_path):
     assert (report.read, report.good, report.quarantined) == (1800, 1800, 0)
     store = read_store(tmp_path / "store", eval_fraction=0.1)
     assert len(store) == 1800 and 130 < (store.split == "eval").sum() < 230
+
+
+def rows(tag: str, n: int = 12) -> list[dict]:
+    return [{"chosen": f"{tag} yes {i}", "rejected": f"{tag} no {i}"} for i in range(n)]
+
+
+def store_state(home: Path) -> list[str]:
+    store = home / "store"
+    return sorted(p.name for p in store.iterdir() if not p.name.startswith(".")) if store.is_dir() else []
+
+
+def test_a_health_check_that_fails_leaves_the_store_as_it_was_and_a_rerun_stores_the_batch(tmp_path, write_pairs):
+    from tasks.registry.models import ModelUnavailableError
+
+    home = tmp_path / "home"
+    ingest_files([str(write_pairs(tmp_path / "d1.jsonl", rows("one")))], home)
+    before = store_state(home)
+    night = write_pairs(tmp_path / "d2.jsonl", rows("two"))
+
+    def broken_champion(batch):
+        raise ModelUnavailableError("'reward-model' version 1: its artifacts lack model.safetensors")
+
+    with pytest.raises(ModelUnavailableError, match="version 1"):
+        ingest_files([str(night)], home, champion=broken_champion)
+    assert store_state(home) == before and not list((home / "store").glob(".staging-*"))
+    assert ingest_files([str(night)], home).good == 12  # the rerun finds the batch new
+
+
+def test_a_batch_is_stored_and_announced_together_or_not_at_all(tmp_path, write_pairs):
+    home = tmp_path / "home"
+    ingest_files([str(write_pairs(tmp_path / "d1.jsonl", rows("one")))], home)
+    before = store_state(home)
+    night = write_pairs(tmp_path / "d2.jsonl", rows("two"))
+    announced = []
+
+    def server_down(report):
+        assert Path(report.store_file).is_file()  # called once the batch is in the store
+        raise RuntimeError("event could not be emitted")
+
+    with pytest.raises(RuntimeError, match="could not be emitted"):
+        ingest_files([str(night)], home, announce=server_down)
+    assert store_state(home) == before
+    report = ingest_files([str(night)], home, announce=announced.append)
+    assert report.good == 12 and announced == [report] and len(store_state(home)) == len(before) + 1

@@ -7,11 +7,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from rmcore.compare import Decision, PromotionRule
-from tasks.evaluate import correct_vector, load_model_any, pair_metrics, score_pairs
+from tasks.evaluate import pair_metrics
 from tasks.registry.gate import decision_tags, gate_and_promote, undo_candidate
+from tasks.registry.models import load_model, score_model, score_pairs
 from tasks.registry.register import (
     CHALLENGER,
     CHAMPION,
@@ -30,9 +32,14 @@ mlflow_home, tracking_uri, model_dirs = fx.mlflow_home, fx.tracking_uri, fx.mode
 PAIRS = fx.synthetic_pairs()
 
 
-def scorer(uri: str) -> np.ndarray:
+def scorer(uri: str) -> pd.DataFrame:
     """The real champion scorer: download the pinned champion and score the eval pairs."""
-    return correct_vector(uri, PAIRS)
+    return score_model(uri, PAIRS)
+
+
+def correct_vector(source: str, pairs: pd.DataFrame) -> np.ndarray:
+    """Per-pair outcomes (1 = chosen scored higher) of a model folder or URI."""
+    return score_model(source, pairs)["correct"].to_numpy(dtype=float)
 
 
 def versions(name: str) -> list[str]:
@@ -57,7 +64,7 @@ def test_first_candidate_becomes_champion_and_loads_back_offline(mlflow_home, tr
 
     assert decision.promote and "first model" in decision.reason
     assert aliases(name) == {CHALLENGER: version, CHAMPION: version}
-    model, tokenizer = load_model_any(f"models:/{name}@{CHAMPION}")
+    model, tokenizer = load_model(f"models:/{name}@{CHAMPION}")
     reloaded = score_pairs(model, tokenizer, PAIRS)["correct"].to_numpy(dtype=float)
     np.testing.assert_array_equal(reloaded, correct)
     assert client().get_model_version(name, version).tags["gate.decision"] == "promoted"
@@ -204,7 +211,7 @@ def test_two_concurrent_gates_never_both_win(mlflow_home, tracking_uri, model_di
     decisions: dict[str, Decision] = {}
     start = threading.Barrier(2)
 
-    def slow_scorer(uri: str) -> np.ndarray:
+    def slow_scorer(uri: str) -> pd.DataFrame:
         time.sleep(0.5)  # widen the window between reading the champion and moving the alias
         return scorer(uri)
 
@@ -248,8 +255,8 @@ def test_registry_config_errors_name_the_field():
 
 
 def test_pair_metrics_of_the_fixture_models_are_far_apart(model_dirs):
-    good = pair_metrics(score_pairs(*load_model_any(str(model_dirs["good"])), PAIRS))
-    bad = pair_metrics(score_pairs(*load_model_any(str(model_dirs["bad"])), PAIRS))
+    good = pair_metrics(score_pairs(*load_model(str(model_dirs["good"])), PAIRS))
+    bad = pair_metrics(score_pairs(*load_model(str(model_dirs["bad"])), PAIRS))
     assert good["accuracy"] - bad["accuracy"] > 0.3
 
 

@@ -20,8 +20,8 @@ import pytest
 
 from deployments.processes import log_tail, spawn, stop_group
 from rmcore.compare import PromotionRule
-from tasks.evaluate import correct_vector, load_model_any, score_pairs
 from tasks.registry.gate import gate_and_promote
+from tasks.registry.models import load_model, score_model, score_pairs
 from tasks.registry.register import CHALLENGER, CHAMPION, aliases, register_candidate
 from tasks.tracking.logged_model import log_model_dir
 from tasks.tracking.runs import client, ensure_experiment, log_params, start_run, use_tracking
@@ -88,8 +88,11 @@ def test_tracking_registry_and_gate_over_rest(mlflow_server, model_dirs, tmp_pat
     assert client().get_run(runs["good"]).data.params["learning_rate"] == "0.001"
     assert list((root / "artifacts").rglob("model.safetensors"))  # uploaded through the server's proxy
 
-    def scorer(uri: str) -> np.ndarray:
-        return correct_vector(uri, PAIRS)
+    def correct_vector(source: str, pairs) -> np.ndarray:
+        return score_model(source, pairs)["correct"].to_numpy(dtype=float)
+
+    def scorer(uri: str):
+        return score_model(uri, PAIRS)
 
     good = register_candidate(runs["good"], "model", name, {"data_digest": "d1"}, lock)
     first = gate_and_promote(name, good, correct_vector(str(model_dirs["good"]), PAIRS), scorer, PromotionRule(), lock)
@@ -99,7 +102,7 @@ def test_tracking_registry_and_gate_over_rest(mlflow_server, model_dirs, tmp_pat
     assert first.promote and not second.promote
     assert aliases(name) == {CHAMPION: good, CHALLENGER: bad}
     assert client().get_model_version(name, bad).tags["gate.decision"] == "rejected"
-    model, tokenizer = load_model_any(f"models:/{name}@{CHAMPION}")  # downloaded over HTTP
+    model, tokenizer = load_model(f"models:/{name}@{CHAMPION}")  # downloaded over HTTP
     reloaded = score_pairs(model, tokenizer, PAIRS)["correct"].to_numpy(dtype=float)
     np.testing.assert_array_equal(reloaded, correct_vector(str(model_dirs["good"]), PAIRS))
     assert Path(root / "mlflow.db").is_file()

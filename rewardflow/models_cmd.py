@@ -1,0 +1,102 @@
+"""`rewardflow models --home DIR`: every version of the registered model, with accuracy, decision, aliases, date.
+
+    rewardflow models --home .home/default           # a table, newest first
+    rewardflow models --home .home/default --json    # one JSON object
+
+A version no gate decided on shows as `ungated`, or `ungated (abandoned)` when the run that registered it
+is gone (killed between registering and gating); the next run clears it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+PROG = "rewardflow models"
+
+
+@dataclass
+class RegistryDoor:
+    """What the registry commands resolve once: the model name, its store, and the gate's lock."""
+
+    name: str
+    home: Path
+    tracking_uri: str
+    lock_path: str
+
+
+def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
+    """--home, --tracking_uri and --registered_model_name, shared by `models`, `promote` and `rollback`."""
+    parser.add_argument("--home", required=True, help="Pipeline home: its MLflow store and its registry lock.")
+    parser.add_argument(
+        "--tracking_uri",
+        "--tracking-uri",
+        default=None,
+        help="MLflow store of the registry. Default: $MLFLOW_TRACKING_URI, else the SQLite store under --home.",
+    )
+    parser.add_argument(
+        "--registered_model_name",
+        "--registered-model-name",
+        default="reward-model",
+        help="Registered model name, as the flow's `registered_model_name`.",
+    )
+
+
+def open_registry(args: argparse.Namespace) -> RegistryDoor:
+    """Resolve the store once and make it MLflow's process-wide registry, so nothing else is touched."""
+    from tasks.registry.register import RegistryConfig
+    from tasks.tracking.runs import default_tracking_uri, use_tracking
+
+    home = Path(args.home).resolve()
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(home)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise FileNotFoundError(f"no MLflow store at {uri}: nothing was registered under {home} yet")
+    config = RegistryConfig(name=args.registered_model_name)
+    return RegistryDoor(config.name, home, use_tracking(uri), config.resolved_lock_path(home))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+    add_registry_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
+    return parser
+
+
+def print_table(name: str, rows: list) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{name}: {len(rows)} version(s)")
+    for column in ("version", "aliases", "decision", "accuracy", "champion then", "created (UTC)", "reason"):
+        table.add_column(column)
+    for row in rows:
+        accuracy = "–" if row.accuracy is None else f"{row.accuracy:.4f}"
+        then = "–" if row.champion_accuracy is None else f"{row.champion_accuracy:.4f}"
+        table.add_row(row.version, ", ".join(row.aliases), row.decision, accuracy, then, row.created, row.reason)
+    console = Console()
+    if not console.is_terminal:  # a pipe or a log file: no terminal width to fit, keep each row on one line
+        console = Console(width=200)
+    console.print(table)
+
+
+def main(argv: list[str]) -> int:
+    from tasks.registry.champion import version_rows
+
+    args = build_parser().parse_args(argv)
+    try:
+        door = open_registry(args)
+    except FileNotFoundError as err:
+        print(f"{PROG}: {err}", file=sys.stderr)
+        return 1
+    rows = version_rows(door.name)
+    if args.json:
+        print(json.dumps({"name": door.name, "store": door.tracking_uri, "versions": [r.to_dict() for r in rows]}))
+    elif not rows:
+        print(f"No version of {door.name!r} in {door.tracking_uri}.")
+    else:
+        print_table(door.name, rows)
+    return 0
