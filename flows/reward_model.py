@@ -19,6 +19,7 @@ from flows.params import RewardFlowParams
 from flows.steps import (
     held_batches,
     ingest_new_pairs,
+    pin_run_benchmarks,
     require_pairs,
     run_folder,
     run_summary,
@@ -26,6 +27,8 @@ from flows.steps import (
     training_config,
     work_identity,
 )
+from rmcore.scoring import ScoringConfig
+from tasks.benchmark_scores import benchmark_metrics, benchmark_tags, score_benchmarks
 from tasks.data.split import split_pairs
 from tasks.data.store import store_frame, store_ids, store_pairs
 from tasks.evaluate import evaluate_model
@@ -34,7 +37,7 @@ from tasks.registry.register import RegistryConfig
 from tasks.registry.report import publish_decision
 from tasks.tracking.run_log import log_decision, log_run_inputs, log_run_outputs, run_link
 from tasks.tracking.run_view import run_name, show_decision, version_url, with_version
-from tasks.tracking.runs import default_tracking_uri, set_tags, tracking_run
+from tasks.tracking.runs import default_tracking_uri, log_metrics, set_tags, tracking_run
 from tasks.tracking.series import MlflowSeriesCallback
 from tasks.training.progress import ProgressLogCallback, launch_line
 from tasks.training.tokenize import tokenize
@@ -44,49 +47,85 @@ from tasks.training.train import resolve_max_length, train
 @flow(name="reward-model", log_prints=True)
 def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any]:
     """Train a reward model on the data store and promote it only if it beats the champion."""
+    log = get_run_logger()
     home = Path(params.home).resolve()
+    benchmarks = pin_run_benchmarks(params, home)  # a bad benchmark file fails here, before any work
     ingest_report = ingest_new_pairs(params, home)  # health-checked against the store and the champion
     held = held_batches(home)
-    store, ids = home / "store", store_ids(home / "store")  # the ids only: the store itself is streamed
+    store = home / "store"
+    ids = store_ids(store)  # the ids only: the store itself is streamed
     require_pairs(ids, home, held)  # an empty store fails here, in one line naming `rewardflow ingest`
-    caps = (params.max_train_pairs, params.max_eval_pairs, params.seed, f"the data store under {store}")
-    train_ids, eval_ids = split_pairs(ids, params.eval_fraction, *caps)
+    train_ids, eval_ids = split_pairs(
+        ids,
+        params.eval_fraction,
+        max_train_pairs=params.max_train_pairs,
+        max_eval_pairs=params.max_eval_pairs,
+        seed=params.seed,
+        where=f"the data store under {store}",
+    )
     key, hashes = work_identity(ids, train_ids, eval_ids, params)
     run_dir, eval_path = run_folder(home, key, store_frame(store, eval_ids["pair_id"]))
-    get_run_logger().info("Training on %d pairs, evaluating on %d (work %s)", len(train_ids), len(eval_ids), key)
-    config, job = training_config(run_dir, params), train_job(params)
-    get_run_logger().info(launch_line(job.launch.num_processes, job.launch.accelerate_config_file))
+    log.info("Training on %d pairs, evaluating on %d (work %s)", len(train_ids), len(eval_ids), key)
+    config = training_config(run_dir, params)
+    job = train_job(params)
+    log.info(launch_line(job.launch.num_processes, job.launch.accelerate_config_file))
+    max_length = resolve_max_length(job.model_name_or_path, config)
+    # Every later load of a model (evaluation, benchmarks, merge, the champion at the gate) scores as this.
+    scoring = ScoringConfig(max_length=max_length, trust_remote_code=config.trust_remote_code)
     registry = RegistryConfig(name=params.registered_model_name)
-    title, tracking_uri = run_name(params.experiment_name), params.tracking_uri or default_tracking_uri(home)
+    title = run_name(params.experiment_name)
+    tracking_uri = params.tracking_uri or default_tracking_uri(home)
     with tracking_run(str(home), params.experiment_name, title, hashes, params.tracking_uri) as run_id:
         job.callbacks = [ProgressLogCallback(), MlflowSeriesCallback(run_id, tracking_uri)]  # progress, curves
         log_run_inputs(run_id, config, params.model_dump(mode="json"), train_ids, eval_path, ingest_report)
         set_tags(run_id, {"data.held_batches": ",".join(held) or "none"})
-        max_length = resolve_max_length(job.model_name_or_path, config)
         train_pairs = store_pairs(store, train_ids["pair_id"], home / "cache" / "pairs")
-        cache, num_proc = home / "cache" / "tokenized", config.dataset_num_proc
-        train_ds = tokenize(train_pairs, job.model_name_or_path, max_length, cache, num_proc, config)
-        result = train(train_ds, None, config, job)
-        trusted = config.trust_remote_code  # evaluation, merge and gate load models as training did
-        evaluation = evaluate_model(
-            result.model_dir, str(eval_path), str(run_dir / "eval"), max_length=max_length, trust_remote_code=trusted
+        train_ds = tokenize(
+            train_pairs,
+            job.model_name_or_path,
+            max_length,
+            cache_dir=home / "cache" / "tokenized",
+            num_proc=config.dataset_num_proc,
+            config=config,
         )
+        result = train(train_ds, None, config, job)
+        evaluation = evaluate_model(result.model_dir, str(eval_path), str(run_dir / "eval"), scoring=scoring)
+        benchmark_results = score_benchmarks(result.model_dir, benchmarks, str(run_dir / "benchmarks"), scoring=scoring)
         log_run_outputs(run_id, result, evaluation, job.model_name_or_path, hashes["train_hash"], config)
+        log_metrics(run_id, benchmark_metrics(benchmark_results))
         with transaction():  # a failure from here on undoes the registration (see tasks.registry.promotion)
             register = register_candidate_task.with_options(
                 retries=params.register_retries, retry_delay_seconds=params.register_retry_delay
             )
-            version = register(run_id, "model", registry, str(home), hashes, key, result.model_dir, trusted)
-            scored = (evaluation.scored_path, str(eval_path))  # challenger's scores, the eval pairs
-            gate = (params.promotion, registry, str(home), 32, max_length, params.gate_checks, trusted)
-            decision = gate_and_promote_task(version, *scored, *gate)
+            version = register(
+                run_id,
+                "model",
+                registry,
+                str(home),
+                tags={**hashes, **benchmark_tags(benchmark_results)},
+                idempotency_key=key,
+                model_dir=result.model_dir,
+                trust_remote_code=config.trust_remote_code,
+            )
+            decision = gate_and_promote_task(
+                version,
+                scores_path=evaluation.scored_path,
+                pairs_path=str(eval_path),
+                rule=params.promotion,
+                config=registry,
+                home=str(home),
+                scoring=scoring,
+                checks=params.gate_checks,
+                benchmarks=benchmark_results,
+            )
             link = run_link(run_id, params.tracking_uri)
             publish_decision(decision, registry.name, version, link, version_url(tracking_uri, registry.name, version))
             log_decision(run_id, decision, version)
-            named = with_version(title, version)
-            outcome = show_decision(run_id, named, registry.name, version, decision, link, tracking_uri)
+            outcome = show_decision(
+                run_id, with_version(title, version), registry.name, version, decision, link, tracking_uri
+            )
     summary = run_summary(
         registry.name, version, decision, evaluation, (train_ids, eval_ids), run_id, link, run_dir, hashes
     )
-    get_run_logger().info(outcome)  # the log's last line: decision, accuracies, interval, the version
+    log.info(outcome)  # the log's last line: decision, accuracies, interval, the version
     return {**summary, "held_batches": held}

@@ -16,6 +16,7 @@ from rmcore.launch import LaunchArguments
 from rmcore.models import check_model_folder, default_model_path
 from rmcore.safety import resolve_under
 from rmcore.script_args import build_peft_config
+from tasks.data.benchmarks import Benchmark, pin_benchmark, pinned_benchmarks
 from tasks.data.config import DataConfig
 from tasks.data.holds import read_holds
 from tasks.data.ingest import IngestReport, ingest
@@ -88,6 +89,24 @@ def train_job(params: RewardFlowParams) -> TrainJob:
 
 class EmptyStoreError(ValueError):
     """No pair to train on: its message is the one line a person needs (`rewardflow ingest ...`)."""
+
+
+def pin_run_benchmarks(params: RewardFlowParams, home: Path) -> list[Benchmark]:
+    """Pin the run's benchmark files (each under its file name), and check the gate names only pinned ones.
+
+    Returns every benchmark pinned under the home: the run scores its model on all of them.
+    """
+    for source in params.benchmarks:
+        pin_benchmark(home, source)
+    pinned = pinned_benchmarks(home)
+    required = params.gate_checks.no_regression_on if params.gate_checks is not None else []
+    missing = sorted(set(required) - {benchmark.name for benchmark in pinned})
+    if missing:
+        raise ValueError(
+            f"gate_checks.no_regression_on names {missing}, which are not pinned benchmarks of {home}; "
+            f"pin each first: rewardflow benchmark add FILE --name NAME --home {home}"
+        )
+    return pinned
 
 
 def require_pairs(ids: pd.DataFrame, home: Path, held: list[str]) -> None:

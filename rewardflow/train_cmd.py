@@ -123,6 +123,7 @@ def train_and_evaluate(
     script: ScriptArguments, config: RewardConfig, lora: LoraArguments, launch: LaunchArguments, inputs: InputArguments
 ) -> dict[str, Any]:
     """Read, validate, split, tokenize, train, save, evaluate: the flow's functions in the flow's order."""
+    from rmcore.scoring import ScoringConfig
     from tasks.evaluate import evaluate_pairs
     from tasks.training.tokenize import tokenize_pairs_cached
     from tasks.training.train import TrainJob, resolve_max_length, train_reward_model
@@ -145,10 +146,9 @@ def train_and_evaluate(
     result = train_reward_model(train_ds, None, config, job)
     metrics: dict[str, float] = {}
     if len(eval_df):
-        trusted = config.trust_remote_code  # the trained model loads as its base did
-        metrics = evaluate_pairs(
-            result.model_dir, eval_df, out / "eval", max_length=max_length, trust_remote_code=trusted
-        ).metrics
+        # the trained model loads as its base did, and its texts are cut as training cut them
+        scoring = ScoringConfig(max_length=max_length, trust_remote_code=config.trust_remote_code)
+        metrics = evaluate_pairs(result.model_dir, eval_df, out / "eval", scoring=scoring).metrics
     return {
         "model": script.model_name_or_path or "all-MiniLM-L6-v2 (default)",
         "data": script.dataset_name,

@@ -267,3 +267,18 @@ def with_benchmark_checks(decision: Decision, rows: list[dict], checks: GateChec
     ]
     blocked = [*decision.blocked_by, *(f"benchmark:{row['name']}" for row in regressed)]
     return Decision(False, "; ".join(parts), figures, [*decision.checks, *rows], blocked)
+
+
+def slice_summary(decision: Decision) -> str:
+    """The slice checks in one phrase for the version page: `6 slices checked, none regresses`.
+
+    The figures of each slice stay on the run (metrics `gate_slice.*` and the table `gate/checks.json`);
+    a version carries this summary, so the registry's list stays readable.
+    """
+    slices = [c for c in decision.checks if c.get("check") == "slice"]
+    if not slices:
+        return "no slice checks"
+    checked = [c for c in slices if c.get("checked")]
+    regressed = [c["name"] for c in slices if c.get("regressed")]
+    worse = f"{len(regressed)} regress ({', '.join(regressed)})" if regressed else "none regresses"
+    return f"{len(checked)} of {len(slices)} slices checked, {worse}"

@@ -54,6 +54,13 @@ class ScoringConfig:
         },
     )
 
+    trust_remote_code: bool = field(
+        default=False,
+        metadata={
+            "help": "Run the model code saved in the folder (config.json auto_map) when loading it, as training did."
+        },
+    )
+
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")

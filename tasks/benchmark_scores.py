@@ -15,8 +15,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from rmcore.evaluation import flat_metrics, metric_name
+from rmcore.scoring import ScoringConfig
 from tasks.data.benchmarks import Benchmark, read_benchmark
-from tasks.evaluate import load_model_any, pair_metrics, pairs_summary, score_pairs
+from tasks.evaluate import pair_metrics, pairs_summary
+from tasks.registry.models import load_model, score_pairs
 
 
 @dataclass
@@ -49,20 +51,18 @@ def score_benchmarks(
     model: str,
     benchmarks: list[Benchmark],
     out_dir: str,
-    batch_size: int = 32,
-    max_length: int | None = None,
-    trust_remote_code: bool = False,
+    scoring: ScoringConfig = ScoringConfig(),
 ) -> list[BenchmarkScore]:
     """Load the model once and score it on each benchmark; the scored frames go under `out_dir/<name>.parquet`."""
     if not benchmarks:
         return []
-    loaded, tokenizer = load_model_any(model, trust_remote_code=trust_remote_code)
+    loaded, tokenizer = load_model(model, trust_remote_code=scoring.trust_remote_code)
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     scores = []
     for benchmark in benchmarks:
         pairs = read_benchmark(benchmark)
-        scored = score_pairs(loaded, tokenizer, pairs, batch_size, max_length)
+        scored = score_pairs(loaded, tokenizer, pairs, scoring)
         path = folder / f"{benchmark.name}.parquet"
         scored.to_parquet(path, index=False)
         metrics = {**pair_metrics(scored), **flat_metrics(pairs_summary(pairs, scored))}

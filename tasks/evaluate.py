@@ -63,11 +63,9 @@ def evaluate_pairs(
     model: str,
     pairs_df: pd.DataFrame,
     out_dir: str | Path,
-    batch_size: int = 32,
-    max_length: int | None = None,
+    scoring: ScoringConfig = ScoringConfig(),
     tracking_uri: str | None = None,
     store_reward_stats: bool = True,
-    trust_remote_code: bool = False,
 ) -> EvalResult:
     """Score the pairs with a model folder or URI; write scores, plots, summary and logit table under `out_dir`.
 
@@ -75,7 +73,6 @@ def evaluate_pairs(
     length_bias.*, reward_stats.*; with `store_reward_stats` the reward scale is written into a model
     *folder*'s config.json before the model is logged, so a server can normalise rewards with it.
     """
-    scoring = ScoringConfig(batch_size=batch_size, max_length=max_length, trust_remote_code=trust_remote_code)
     scored = score_model(model, pairs_df, scoring, tracking_uri)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -96,14 +93,12 @@ def evaluate_model(
     model: str,
     pairs_path: str,
     out_dir: str,
-    batch_size: int = 32,
-    max_length: int | None = None,
+    scoring: ScoringConfig = ScoringConfig(),
     tracking_uri: str | None = None,
     store_reward_stats: bool = True,
-    trust_remote_code: bool = False,
 ) -> EvalResult:
     """Score the eval pairs (Parquet, written once by the flow) with a model folder or URI (see `evaluate_pairs`)."""
     pairs_df = pd.read_parquet(pairs_path)
     return evaluate_pairs(
-        model, pairs_df, out_dir, batch_size, max_length, tracking_uri, store_reward_stats, trust_remote_code
+        model, pairs_df, out_dir, scoring=scoring, tracking_uri=tracking_uri, store_reward_stats=store_reward_stats
     )

@@ -113,4 +113,9 @@ class ServeConfig:
     @property
     def scoring(self) -> ScoringConfig:
         """How the server scores: the same settings object evaluation and the gate use."""
-        return ScoringConfig(batch_size=self.batch_size, max_length=self.max_length, precision=self.precision)
+        return ScoringConfig(
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            precision=self.precision,
+            trust_remote_code=self.trust_remote_code,
+        )

@@ -13,7 +13,13 @@ import numpy as np
 from mlflow.exceptions import MlflowException
 
 from rmcore.compare import Decision, PromotionRule, decide_promotion
-from rmcore.gate_checks import GateChecks, decide_with_checks
+from rmcore.gate_checks import (
+    GateChecks,
+    benchmark_check,
+    decide_with_checks,
+    slice_summary,
+    with_benchmark_checks,
+)
 from rmcore.normalization import describe_shift, scale_shift
 from tasks.registry.gate_inputs import GateInputs
 from tasks.registry.lookup import recorded_decision, version_reward_stats
@@ -22,20 +28,19 @@ from tasks.registry.register import CHAMPION, aliases, registry_lock, rollback_c
 from tasks.tracking.runs import client
 
 
-def decision_label(decision: Decision) -> str:
-    """`gate.decision` on the version and on the run alike: "promoted" or "rejected"."""
-    return "promoted" if decision.promote else "rejected"
-
-
 def decision_tags(decision: Decision, champion_version: str | None) -> dict[str, str]:
     """The decision and its figures as version tags: gate.decision, gate.reason, gate.<figure>."""
     tags = {
-        "gate.decision": decision_label(decision),
+        "gate.decision": decision.label,
         "gate.reason": decision.reason[:4000],
         "gate.champion_version": champion_version or "none",
         "gate.blocked_by": ",".join(decision.blocked_by)[:4000] or "none",
     }
-    tags.update({f"gate.{k}": f"{v:.6g}" for k, v in decision.figures.items() if k != "champion_version"})
+    # Each slice's figures stay on the run (metrics and `gate/checks.json`); the version gets one summary,
+    # so the registry's list of tags stays readable.
+    figures = {k: v for k, v in decision.figures.items() if k != "champion_version" and not k.startswith("slice.")}
+    tags.update({f"gate.{k}": f"{v:.6g}" for k, v in figures.items()})
+    tags["gate.slices"] = slice_summary(decision)
     return tags
 
 
@@ -48,12 +53,28 @@ def _decide(
     checks: GateChecks | None,
     inputs: GateInputs | None,
 ) -> Decision:
-    """The overall rule alone, or with `checks` and `inputs` every check of `rmcore.gate_checks`."""
-    scored = None if champion is None else champion_scorer(f"models:/{name}/{champion}")
-    if checks is not None and inputs is not None:
-        return decide_with_checks(inputs.challenger, scored, inputs.labels, inputs.lengths, rule, checks)
-    champion_correct = None if scored is None else scored["correct"].to_numpy(dtype=float)
-    return decide_promotion(challenger_correct, champion_correct, rule)
+    """The overall rule alone, or with `checks` and `inputs` every check of `rmcore.gate_checks`, the pinned
+    benchmarks of `checks.no_regression_on` included."""
+    uri = None if champion is None else f"models:/{name}/{champion}"
+    scored = None if uri is None else champion_scorer(uri)
+    if checks is None or inputs is None:
+        champion_correct = None if scored is None else scored["correct"].to_numpy(dtype=float)
+        return decide_promotion(challenger_correct, champion_correct, rule)
+    decision = decide_with_checks(inputs.challenger, scored, inputs.labels, inputs.lengths, rule, checks)
+    if uri is None or not inputs.benchmarks:
+        return decision
+    rows = [
+        benchmark_check(
+            benchmark.name,
+            benchmark.challenger_correct,
+            benchmark.champion_scorer(uri)["correct"].to_numpy(dtype=float),
+            checks,
+            n_resamples=rule.n_resamples,
+            seed=rule.seed,
+        )
+        for benchmark in inputs.benchmarks
+    ]
+    return with_benchmark_checks(decision, rows, checks)
 
 
 def gate_and_promote(

@@ -7,24 +7,36 @@ from the eval pairs; the champion is scored on the same pairs, in the same order
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from rmcore.evaluation import DEFAULT_CATEGORY_COLUMNS
 from rmcore.length_bias import pair_lengths
 from rmcore.slices import slice_labels
-from tasks.registry.models import frame_texts
+from tasks.registry.models import ModelScorer, frame_texts
+
+
+@dataclass
+class BenchmarkGate:
+    """A pinned benchmark the challenger may not regress on: its [M] outcomes there, and a scorer for the champion."""
+
+    name: str
+    challenger_correct: np.ndarray
+    champion_scorer: ModelScorer  # maps the champion's URI to its scored frame on the benchmark's pairs
 
 
 @dataclass
 class GateInputs:
-    """The challenger's [N] scored frame, and the eval pairs' slice labels and reply lengths."""
+    """The challenger's [N] scored frame, the eval pairs' slice labels and reply lengths, and the benchmarks
+    of `GateChecks.no_regression_on`."""
 
     challenger: pd.DataFrame
     labels: dict[str, list[str]]
     lengths: pd.DataFrame
+    benchmarks: list[BenchmarkGate] = field(default_factory=list)
 
 
 def gate_inputs(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,8 @@ from transformers import PreTrainedTokenizerBase
 
 from rmcore import load_reward_model
 from rmcore.chat import chat_template_in_effect
-from rmcore.models import TOKENIZER_FILES, WEIGHT_FILES
-from rmcore.scoring import score_texts_truncated
+from rmcore.models import TOKENIZER_FILES, WEIGHT_FILES, model_folder_in
+from rmcore.scoring import ScoringConfig, score_texts_truncated
 from rmcore.tokenization import is_conversational_row, pair_sequences
 from tasks.tracking.logged_model import logged_model_id
 from tasks.tracking.runs import client
@@ -41,27 +41,6 @@ SCORE_COLUMNS = ("reward_chosen", "reward_rejected", "correct", "truncated")
 
 class ModelUnavailableError(FileNotFoundError):
     """A model that cannot be fetched or loaded; the message names it, what is missing and what to do."""
-
-
-@dataclass(frozen=True)
-class ScoringConfig:
-    """How a model scores pairs: the same settings for the challenger, the champion and the health check."""
-
-    batch_size: int = field(default=32, metadata={"help": "Texts per forward pass (sorted by length)."})
-    max_length: int | None = field(
-        default=None,
-        metadata={"help": "Tokens per text; longer ones are cut from the left and counted. None = the model's limit."},
-    )
-    trust_remote_code: bool = field(
-        default=False,
-        metadata={"help": "Run the model code saved in the folder (config.json auto_map), as training did."},
-    )
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ValueError(f"ScoringConfig.batch_size must be >= 1, got {self.batch_size}")
-        if self.max_length is not None and self.max_length < 2:
-            raise ValueError(f"ScoringConfig.max_length must be >= 2 tokens or None, got {self.max_length}")
 
 
 @dataclass(frozen=True)
@@ -177,6 +156,14 @@ def missing_model_files(folder: Path) -> list[str]:
     return missing
 
 
+def model_folder_or_root(root: Path) -> Path:
+    """The model folder inside a downloaded artifact (an MLflow model keeps it in `artifacts/model`), else the root."""
+    try:
+        return model_folder_in(root)
+    except FileNotFoundError:
+        return root
+
+
 def fetch_model(uri: str, dst_dir: str | Path, tracking_uri: str | None = None) -> Path:
     """Download a logged or registered model folder into `dst_dir`, resolved in the given store, and check it.
 
@@ -194,7 +181,7 @@ def fetch_model(uri: str, dst_dir: str | Path, tracking_uri: str | None = None) 
         raise ModelUnavailableError(
             f"{location.describe()}: its artifacts at {location.artifacts} cannot be read ({detail}); {location.fix()}"
         ) from err
-    missing = missing_model_files(Path(path))
+    missing = missing_model_files(model_folder_or_root(Path(path)))
     if missing:
         raise ModelUnavailableError(
             f"{location.describe()}: its artifacts at {location.artifacts} lack {', '.join(missing)}; {location.fix()}"
@@ -266,8 +253,7 @@ def score_pairs(
     model: nn.Module,
     tokenizer: PreTrainedTokenizerBase,
     pairs_df: pd.DataFrame,
-    batch_size: int = 32,
-    max_length: int | None = None,
+    scoring: ScoringConfig = ScoringConfig(),
 ) -> pd.DataFrame:
     """One row per pair: both rewards, whether chosen won (ties lose), and whether either side was cut.
 
@@ -279,7 +265,7 @@ def score_pairs(
     templated = renders_with_template(pairs_df, tokenizer)
     # One tokenization per side gives both the rewards and the truncation flags.
     sides = [
-        score_texts_truncated(model, tokenizer, texts, batch_size, max_length, templated=templated)
+        score_texts_truncated(model, tokenizer, texts, templated=templated, config=scoring)
         for texts in (chosen, rejected)
     ]
     (reward_chosen, cut_chosen), (reward_rejected, cut_rejected) = sides
@@ -306,7 +292,7 @@ def score_model(
         DataFrame [N] of `score_pairs`: reward_chosen, reward_rejected, correct, truncated.
     """
     model, tokenizer = load_model(source, tracking_uri, scoring.trust_remote_code)
-    return score_pairs(model, tokenizer, pairs_df, scoring.batch_size, scoring.max_length)
+    return score_pairs(model, tokenizer, pairs_df, scoring)
 
 
 # Maps a model URI (the gate pins `models:/NAME/VERSION`) to its scored frame on fixed pairs.

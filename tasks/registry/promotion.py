@@ -16,10 +16,13 @@ from prefect.transactions import Transaction, get_transaction
 
 from rmcore.compare import Decision, PromotionRule
 from rmcore.gate_checks import GateChecks
+from rmcore.scoring import ScoringConfig
+from tasks.benchmark_scores import BenchmarkScore
+from tasks.data.benchmarks import pinned_benchmarks, read_benchmark
 from tasks.registry.gate import gate_and_promote, undo_candidate
-from tasks.registry.gate_inputs import gate_inputs
+from tasks.registry.gate_inputs import BenchmarkGate, gate_inputs
 from tasks.registry.lookup import find_version, version_run_id
-from tasks.registry.models import ScoringConfig, pairs_scorer
+from tasks.registry.models import pairs_scorer
 from tasks.registry.register import RegistryConfig, chat_template_tags, register_candidate
 from tasks.tracking.logged_model import log_logged_model
 
@@ -71,20 +74,44 @@ def gate_and_promote_task(
     rule: PromotionRule,
     config: RegistryConfig,
     home: str,
-    batch_size: int = 32,
-    max_length: int | None = None,
+    scoring: ScoringConfig = ScoringConfig(),
     checks: GateChecks | None = None,
-    trust_remote_code: bool = False,
+    benchmarks: list[BenchmarkScore] | None = None,
 ) -> Decision:
     """Score the champion on the same eval pairs under the lock and promote the challenger only if it wins.
 
     `scores_path` is the challenger's `eval_scores.parquet` from `evaluate_model`, on `pairs_path`. With
-    `checks`, no slice may regress and length bias may not grow beyond them either. `trust_remote_code`
-    is the run's: the champion is loaded as the challenger was.
+    `checks`, no slice may regress and length bias may not grow beyond them either, nor may the challenger
+    regress on a pinned benchmark of `checks.no_regression_on` (its scores there are in `benchmarks`).
+    `scoring` is the run's: the champion is loaded and scored as the challenger was.
     """
     challenger_correct = pd.read_parquet(scores_path)["correct"].to_numpy(dtype=np.float64)
     lock, timeout = config.resolved_lock_path(home), config.lock_timeout
-    scoring = ScoringConfig(batch_size=batch_size, max_length=max_length, trust_remote_code=trust_remote_code)
     scorer = pairs_scorer(pd.read_parquet(pairs_path), scoring)  # the store the flow made process-wide
-    inputs = None if checks is None else gate_inputs(scores_path, pairs_path)
+    inputs = None
+    if checks is not None:
+        inputs = gate_inputs(scores_path, pairs_path)
+        inputs.benchmarks = benchmark_gates(home, checks, benchmarks or [], scoring)
     return gate_and_promote(config.name, version, challenger_correct, scorer, rule, lock, timeout, checks, inputs)
+
+
+def benchmark_gates(
+    home: str, checks: GateChecks, scores: list[BenchmarkScore], scoring: ScoringConfig
+) -> list[BenchmarkGate]:
+    """The benchmarks the challenger may not regress on, each with its outcomes and a champion scorer there."""
+    by_name = {score.name: score for score in scores}
+    pinned = {benchmark.name: benchmark for benchmark in pinned_benchmarks(home)}
+    missing = [name for name in checks.no_regression_on if name not in by_name or name not in pinned]
+    if missing:
+        raise ValueError(
+            f"gate_checks.no_regression_on names {missing}, which this run did not score as pinned benchmarks of "
+            f"{home}; pin each first: rewardflow benchmark add FILE --name NAME --home {home}"
+        )
+    return [
+        BenchmarkGate(
+            name=name,
+            challenger_correct=pd.read_parquet(by_name[name].scores_path)["correct"].to_numpy(dtype=np.float64),
+            champion_scorer=pairs_scorer(read_benchmark(pinned[name]), scoring),
+        )
+        for name in checks.no_regression_on
+    ]

@@ -14,9 +14,9 @@ from prefect.cache_policies import NO_CACHE
 
 from rmcore import RewardConfig
 from rmcore.compare import Decision
-from tasks.registry.gate import decision_label
+from rmcore.gate_checks import slice_summary
 from tasks.tracking.model_card import model_card
-from tasks.tracking.run_view import log_logit_table, slice_summary
+from tasks.tracking.run_view import log_logit_table
 from tasks.tracking.runs import (
     client,
     end_run,
@@ -105,7 +105,7 @@ def log_decision(run_id: str, decision: Decision, version: str) -> None:
     set_tags(
         run_id,
         {
-            "gate.decision": decision_label(decision),
+            "gate.decision": decision.label,
             "gate.reason": decision.reason,
             "gate.blocked_by": ",".join(decision.blocked_by) or "none",
             "registered_version": version,

@@ -19,6 +19,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from rmcore.compare import Decision
+from rmcore.gate_checks import slice_summary
 from tasks.tracking.runs import MLFLOW_UI_ENV, NOTE_TAG, client, link_logged_model
 
 LOGIT_TABLE_ARTIFACT = "eval/logit_table.json"
@@ -71,21 +72,6 @@ def fmt_figure(figures: dict, key: str) -> str:
 def champion_label(figures: dict) -> str:
     champion = figures.get("champion_version")
     return "none" if champion is None or champion != champion else f"v{int(champion)}"
-
-
-def slice_summary(decision: Decision) -> str:
-    """The slice checks in one phrase for the version page: `6 slices checked, none regresses`.
-
-    The figures of each slice stay on the run (metrics `gate_slice.*` and the table `gate/checks.json`);
-    a version carries this summary, so the registry's list stays readable.
-    """
-    slices = [c for c in decision.checks if c.get("check") == "slice"]
-    if not slices:
-        return "no slice checks"
-    checked = [c for c in slices if c.get("checked")]
-    regressed = [c["name"] for c in slices if c.get("regressed")]
-    worse = f"{len(regressed)} regress ({', '.join(regressed)})" if regressed else "none regresses"
-    return f"{len(checked)} of {len(slices)} slices checked, {worse}"
 
 
 def markdown_link(text: str, url: str | None) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rmcore import load_reward_model, score_texts
+from rmcore import ScoringConfig, load_reward_model, score_texts
 from tasks.evaluate import evaluate_model, pair_metrics
 from tasks.registry.models import frame_texts, load_model, score_pairs
 from tests.tasks import mlflow_fixtures as fx
@@ -22,7 +22,7 @@ SHARED_PAIRS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / 
 def test_score_pairs_scores_prompt_plus_reply_in_the_given_order(model_dirs):
     model, tokenizer = load_reward_model(model_dirs["good"])
     pairs = fx.synthetic_pairs(12)
-    scored = score_pairs(model, tokenizer, pairs, batch_size=5)
+    scored = score_pairs(model, tokenizer, pairs, ScoringConfig(batch_size=5))
     assert list(scored.columns) == ["reward_chosen", "reward_rejected", "correct", "truncated"]
     expected = score_texts(model, tokenizer, [p + c for p, c in zip(pairs.prompt, pairs.chosen, strict=True)])
     np.testing.assert_allclose(scored["reward_chosen"], expected, rtol=1e-2, atol=1e-2)
@@ -33,7 +33,7 @@ def test_score_pairs_scores_prompt_plus_reply_in_the_given_order(model_dirs):
 def test_short_max_length_marks_pairs_truncated(model_dirs):
     model, tokenizer = load_reward_model(model_dirs["good"])
     pairs = pd.DataFrame({"chosen": ["sun " * 30, "sun"], "rejected": ["rain", "rain"]})
-    scored = score_pairs(model, tokenizer, pairs, max_length=8)
+    scored = score_pairs(model, tokenizer, pairs, ScoringConfig(max_length=8))
     assert scored["truncated"].tolist() == [True, False]
     assert pair_metrics(scored)["truncated"] == 1
 
@@ -42,7 +42,11 @@ def test_either_side_cut_marks_the_pair_truncated(model_dirs):
     model, tokenizer = load_reward_model(model_dirs["good"])
     long = "sun " * 30
     pairs = pd.DataFrame({"chosen": [long, "sun", "sun"], "rejected": ["rain", long, "rain"]})
-    assert score_pairs(model, tokenizer, pairs, max_length=8)["truncated"].tolist() == [True, True, False]
+    assert score_pairs(model, tokenizer, pairs, ScoringConfig(max_length=8))["truncated"].tolist() == [
+        True,
+        True,
+        False,
+    ]
 
 
 def test_score_pairs_tokenizes_each_eval_text_once(model_dirs, monkeypatch):
@@ -57,7 +61,7 @@ def test_score_pairs_tokenizes_each_eval_text_once(model_dirs, monkeypatch):
         return call(self, text, *args, **kwargs)
 
     monkeypatch.setattr(type(tokenizer), "__call__", counting)
-    score_pairs(model, tokenizer, pairs, max_length=8)
+    score_pairs(model, tokenizer, pairs, ScoringConfig(max_length=8))
     texts = [p + side for p, c, r in zip(pairs.prompt, pairs.chosen, pairs.rejected, strict=True) for side in (c, r)]
     assert {text: encoded.count(text) for text in texts} == dict.fromkeys(texts, 1)
 
@@ -96,7 +100,9 @@ def test_load_model_reads_a_runs_uri(mlflow_home, tracking_uri, model_dirs):
 def test_evaluate_model_task_writes_scores_plots_and_logit_table(model_dirs, tmp_path):
     pairs_path = tmp_path / "eval.parquet"
     fx.synthetic_pairs(20).to_parquet(pairs_path)
-    result = evaluate_model.fn(str(model_dirs["good"]), str(pairs_path), str(tmp_path / "out"), batch_size=8)
+    result = evaluate_model.fn(
+        str(model_dirs["good"]), str(pairs_path), str(tmp_path / "out"), scoring=ScoringConfig(batch_size=8)
+    )
     assert result.metrics["n_pairs"] == 20 and result.metrics["accuracy"] > 0.6
     assert len(pd.read_parquet(result.scored_path)) == 20
     names = sorted(Path(p).name for p in result.artifacts)
@@ -113,7 +119,7 @@ def test_evaluate_model_stores_the_reward_scale_in_the_model_folder(model_dirs, 
     shutil.copytree(model_dirs["good"], folder)
     pairs_path = tmp_path / "eval.parquet"
     fx.synthetic_pairs(12).to_parquet(pairs_path)
-    result = evaluate_model.fn(str(folder), str(pairs_path), str(tmp_path / "out"), batch_size=8)
+    result = evaluate_model.fn(str(folder), str(pairs_path), str(tmp_path / "out"), scoring=ScoringConfig(batch_size=8))
     scored = pd.read_parquet(result.scored_path)
     expected = reward_stats([*scored["reward_chosen"], *scored["reward_rejected"]])
     stored = read_reward_stats(folder)
@@ -132,7 +138,9 @@ def test_a_model_with_its_own_code_is_evaluated_only_with_trust_remote_code(mlfl
     with pytest.raises(ValueError, match="custom code"):
         evaluate_model.fn(str(folder), str(pairs_path), str(tmp_path / "refused"))
 
-    result = evaluate_model.fn(str(folder), str(pairs_path), str(tmp_path / "out"), trust_remote_code=True)
+    result = evaluate_model.fn(
+        str(folder), str(pairs_path), str(tmp_path / "out"), scoring=ScoringConfig(trust_remote_code=True)
+    )
 
     assert result.metrics["n_pairs"] == 8
     run_id = fx.log_candidate(mlflow_home, "exp-evaluate-remote", folder)
@@ -144,7 +152,7 @@ def test_a_model_with_its_own_code_is_evaluated_only_with_trust_remote_code(mlfl
 def test_real_hh_rlhf_pairs_are_scored_with_left_truncation_counted(model_dirs):
     pairs = pd.read_json(SHARED_PAIRS, lines=True).head(24)
     model, tokenizer = load_reward_model(model_dirs["good"])
-    metrics = pair_metrics(score_pairs(model, tokenizer, pairs, max_length=64))
+    metrics = pair_metrics(score_pairs(model, tokenizer, pairs, ScoringConfig(max_length=64)))
     assert metrics["n_pairs"] == 24
     assert 0 < metrics["truncated"] <= 24  # hh-rlhf dialogues run past 64 tokens
     assert 0.0 <= metrics["accuracy"] <= 1.0

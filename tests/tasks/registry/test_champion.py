@@ -13,6 +13,7 @@ import pytest
 
 from rewardflow import models_cmd, promote_cmd, rollback_cmd
 from rmcore.compare import PromotionRule
+from rmcore.models import model_folder_in
 from tasks.registry.champion import REASON_TAG, ROLLED_BACK_TAG, version_rows
 from tasks.registry.gate import gate_and_promote
 from tasks.registry.lookup import OWNER_TAG, is_abandoned
@@ -34,7 +35,7 @@ def gated(home: Path, name: str, model_dir: Path, lock: Path) -> str:
     run_id = fx.log_candidate(home, f"exp-{name}", model_dir)
     version = register_candidate(run_id, "model", name, {}, lock)
     correct = score_model(str(model_dir), PAIRS)["correct"].to_numpy(dtype=float)
-    gate_and_promote(name, version, correct, scorer, PromotionRule(n_resamples=200), lock)
+    gate_and_promote(name, version, correct, scorer, PromotionRule(n_resamples=200, first_champion_floor=None), lock)
     return version
 
 
@@ -77,7 +78,7 @@ def test_a_version_whose_files_are_gone_is_not_promoted_and_rollback_skips_it(
     first = gated(mlflow_home, name, model_dirs["bad"], lock)
     second = gated(mlflow_home, name, model_dirs["good"], lock)
     artifacts = Path(resolve_location(f"models:/{name}/{first}").artifacts.removeprefix("file://"))
-    (artifacts / "model.safetensors").unlink()
+    (model_folder_in(artifacts) / "model.safetensors").unlink()
 
     assert promote_cmd.main([first, *flags, "--reason", "try"]) == 1
     err = capsys.readouterr().err

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from rmcore.models import model_folder_in
 from tasks.registry.models import (
     ModelUnavailableError,
     ScoringConfig,
@@ -77,7 +78,7 @@ def test_the_gate_scorer_returns_the_scored_frame(other_home):
 def test_a_champion_with_missing_files_is_named_with_what_is_missing_and_the_fix(other_home, tmp_path):
     uri, home = other_home["uri"], other_home["home"]
     artifacts = Path(resolve_location(f"models:/{NAME}@champion", uri).artifacts.removeprefix("file://"))
-    (artifacts / "model.safetensors").unlink()
+    (model_folder_in(artifacts) / "model.safetensors").unlink()
     with pytest.raises(ModelUnavailableError) as caught:
         fetch_model(f"models:/{NAME}@champion", tmp_path / "dl", uri)
     message = str(caught.value)

@@ -6,6 +6,7 @@ import pytest
 
 from rmcore.compare import PromotionRule
 from rmcore.gate_checks import GateChecks
+from rmcore.scoring import ScoringConfig
 from tasks.evaluate import evaluate_model
 from tasks.registry.gate import gate_and_promote
 from tasks.registry.promotion import gate_and_promote_task
@@ -27,16 +28,24 @@ def test_a_champion_with_its_own_code_is_scored_with_trust_remote_code(
 ):
     name, lock = f"rm-remote-gate-{'checks' if checks else 'overall'}", mlflow_home / "registry.lock"
     champion = register(mlflow_home, name, save_tiny_remote_bert(tmp_path / "remote"), lock)
-    assert gate_and_promote(name, champion, [1.0], lambda _: None, PromotionRule(), lock).promote
+    first = PromotionRule(first_champion_floor=None)  # one outcome: no floor for this test's first model
+    assert gate_and_promote(name, champion, [1.0], lambda _: None, first, lock).promote
     pairs_path = tmp_path / "eval.parquet"
     fx.synthetic_pairs(12).to_parquet(pairs_path)
     scores = evaluate_model.fn(str(model_dirs["good"]), str(pairs_path), str(tmp_path / "eval")).scored_path
-    args = (scores, str(pairs_path), PromotionRule(), RegistryConfig(name=name), str(mlflow_home), 32, None, checks)
+    gate = {
+        "scores_path": scores,
+        "pairs_path": str(pairs_path),
+        "rule": PromotionRule(),
+        "config": RegistryConfig(name=name),
+        "home": str(mlflow_home),
+        "checks": checks,
+    }
     with pytest.raises(ValueError, match="custom code"):
-        gate_and_promote_task.fn(register(mlflow_home, name, model_dirs["good"], lock), *args)
+        gate_and_promote_task.fn(register(mlflow_home, name, model_dirs["good"], lock), **gate)
     challenger = register(mlflow_home, name, model_dirs["good"], lock)
 
-    decision = gate_and_promote_task.fn(challenger, *args, trust_remote_code=True)
+    decision = gate_and_promote_task.fn(challenger, scoring=ScoringConfig(trust_remote_code=True), **gate)
 
     assert decision.figures["champion_version"] == float(champion)
     assert aliases(name)[CHAMPION] in (champion, challenger)

@@ -27,6 +27,9 @@ from tasks.registry.report import decision_markdown
 from tasks.tracking.runs import client
 from tests.tasks import mlflow_fixtures as fx
 
+# The gate's mechanics with any first model; the first champion's floor has its own test below.
+RULE = PromotionRule(first_champion_floor=None)
+
 # The shared fixtures, bound here so pytest finds them (conftest.py belongs to the lead).
 mlflow_home, tracking_uri, model_dirs = fx.mlflow_home, fx.tracking_uri, fx.model_dirs
 PAIRS = fx.synthetic_pairs()
@@ -60,7 +63,7 @@ def test_first_candidate_becomes_champion_and_loads_back_offline(mlflow_home, tr
     tags = client().get_model_version(name, version).tags
     assert tags["data_digest"] == "abc" and "hf_token" not in tags
 
-    decision = gate_and_promote(name, version, correct, scorer, PromotionRule(), lock)
+    decision = gate_and_promote(name, version, correct, scorer, RULE, lock)
 
     assert decision.promote and "first model" in decision.reason
     assert aliases(name) == {CHALLENGER: version, CHAMPION: version}
@@ -73,11 +76,11 @@ def test_first_candidate_becomes_champion_and_loads_back_offline(mlflow_home, tr
 def test_worse_candidate_is_not_promoted_and_the_version_says_why(mlflow_home, tracking_uri, model_dirs):
     name, lock = "rm-worse", mlflow_home / "registry.lock"
     good, good_correct = candidate(mlflow_home, name, model_dirs["good"], lock)
-    gate_and_promote(name, good, good_correct, scorer, PromotionRule(), lock)
+    gate_and_promote(name, good, good_correct, scorer, RULE, lock)
     bad, bad_correct = candidate(mlflow_home, name, model_dirs["bad"], lock)
     assert bad_correct.mean() < good_correct.mean()
 
-    decision = gate_and_promote(name, bad, bad_correct, scorer, PromotionRule(), lock)
+    decision = gate_and_promote(name, bad, bad_correct, scorer, RULE, lock)
 
     assert not decision.promote and decision.reason.startswith("worse")
     assert aliases(name) == {CHAMPION: good, CHALLENGER: bad}
@@ -91,10 +94,10 @@ def test_worse_candidate_is_not_promoted_and_the_version_says_why(mlflow_home, t
 def test_better_candidate_is_promoted(mlflow_home, tracking_uri, model_dirs):
     name, lock = "rm-better", mlflow_home / "registry.lock"
     bad, bad_correct = candidate(mlflow_home, name, model_dirs["bad"], lock)
-    gate_and_promote(name, bad, bad_correct, scorer, PromotionRule(), lock)
+    gate_and_promote(name, bad, bad_correct, scorer, RULE, lock)
     good, good_correct = candidate(mlflow_home, name, model_dirs["good"], lock)
 
-    decision = gate_and_promote(name, good, good_correct, scorer, PromotionRule(), lock)
+    decision = gate_and_promote(name, good, good_correct, scorer, RULE, lock)
 
     assert decision.promote, decision.reason
     assert decision.figures["diff_low"] > 0
@@ -105,9 +108,9 @@ def test_better_candidate_is_promoted(mlflow_home, tracking_uri, model_dirs):
 def test_failure_in_the_gate_leaves_versions_and_aliases_unchanged(mlflow_home, tracking_uri, model_dirs):
     name, lock = "rm-fail", mlflow_home / "registry.lock"
     first, first_correct = candidate(mlflow_home, name, model_dirs["bad"], lock)
-    gate_and_promote(name, first, first_correct, scorer, PromotionRule(), lock)
+    gate_and_promote(name, first, first_correct, scorer, RULE, lock)
     second, _ = candidate(mlflow_home, name, model_dirs["bad"], lock)
-    gate_and_promote(name, second, first_correct, scorer, PromotionRule(), lock)  # equal: challenger only
+    gate_and_promote(name, second, first_correct, scorer, RULE, lock)  # equal: challenger only
     before = (versions(name), aliases(name))
     assert before == ([first, second], {CHAMPION: first, CHALLENGER: second})
 
@@ -118,14 +121,14 @@ def test_failure_in_the_gate_leaves_versions_and_aliases_unchanged(mlflow_home, 
         raise RuntimeError("champion could not be scored")
 
     with pytest.raises(RuntimeError, match="could not be scored"):
-        gate_and_promote(name, third, third_correct, broken_scorer, PromotionRule(), lock)
+        gate_and_promote(name, third, third_correct, broken_scorer, RULE, lock)
     assert (versions(name), aliases(name)) == before
 
 
 def test_failure_after_the_alias_moved_restores_the_champion(mlflow_home, tracking_uri, model_dirs, monkeypatch):
     name, lock = "rm-fail-late", mlflow_home / "registry.lock"
     first, first_correct = candidate(mlflow_home, name, model_dirs["bad"], lock)
-    gate_and_promote(name, first, first_correct, scorer, PromotionRule(), lock)
+    gate_and_promote(name, first, first_correct, scorer, RULE, lock)
     before = (versions(name), aliases(name))
     second, second_correct = candidate(mlflow_home, name, model_dirs["good"], lock)
 
@@ -140,7 +143,7 @@ def test_failure_after_the_alias_moved_restores_the_champion(mlflow_home, tracki
     original = MlflowClient.set_registered_model_alias
     monkeypatch.setattr(MlflowClient, "set_registered_model_alias", fail_after_move)
     with pytest.raises(ConnectionError):
-        gate_and_promote(name, second, second_correct, scorer, PromotionRule(), lock)
+        gate_and_promote(name, second, second_correct, scorer, RULE, lock)
     monkeypatch.undo()
     assert (versions(name), aliases(name)) == before
 
@@ -159,10 +162,10 @@ def test_rollback_candidate_restores_the_previous_challenger(mlflow_home, tracki
 def test_undo_candidate_after_a_promotion_puts_the_old_champion_back(mlflow_home, tracking_uri, model_dirs):
     name, lock = "rm-undo", mlflow_home / "registry.lock"
     first, first_correct = candidate(mlflow_home, name, model_dirs["bad"], lock)
-    gate_and_promote(name, first, first_correct, scorer, PromotionRule(), lock)
+    gate_and_promote(name, first, first_correct, scorer, RULE, lock)
     before = (versions(name), aliases(name))
     second, second_correct = candidate(mlflow_home, name, model_dirs["good"], lock)
-    assert gate_and_promote(name, second, second_correct, scorer, PromotionRule(), lock).promote
+    assert gate_and_promote(name, second, second_correct, scorer, RULE, lock).promote
 
     undo_candidate(name, second, lock)  # the run failed after the gate, e.g. logging the decision
 
@@ -172,7 +175,7 @@ def test_undo_candidate_after_a_promotion_puts_the_old_champion_back(mlflow_home
 def test_undo_of_the_first_champion_leaves_no_champion(mlflow_home, tracking_uri, model_dirs):
     name, lock = "rm-undo-first", mlflow_home / "registry.lock"
     first, first_correct = candidate(mlflow_home, name, model_dirs["good"], lock)
-    gate_and_promote(name, first, first_correct, scorer, PromotionRule(), lock)
+    gate_and_promote(name, first, first_correct, scorer, RULE, lock)
     undo_candidate(name, first, lock)
     assert versions(name) == [] and aliases(name) == {}
 
@@ -180,7 +183,7 @@ def test_undo_of_the_first_champion_leaves_no_champion(mlflow_home, tracking_uri
 def test_a_gate_that_times_out_on_the_lock_withdraws_its_candidate(mlflow_home, tracking_uri, model_dirs):
     name, lock = "rm-timeout", mlflow_home / "registry-timeout.lock"
     first, first_correct = candidate(mlflow_home, name, model_dirs["bad"], lock)
-    gate_and_promote(name, first, first_correct, scorer, PromotionRule(), lock)
+    gate_and_promote(name, first, first_correct, scorer, RULE, lock)
     before = (versions(name), aliases(name))
     second, second_correct = candidate(mlflow_home, name, model_dirs["good"], lock)
     held = threading.Event()
@@ -196,7 +199,7 @@ def test_a_gate_that_times_out_on_the_lock_withdraws_its_candidate(mlflow_home, 
     held.wait(30)
     try:
         with pytest.raises(TimeoutError):
-            gate_and_promote(name, second, second_correct, scorer, PromotionRule(), lock, lock_timeout=0.2)
+            gate_and_promote(name, second, second_correct, scorer, RULE, lock, lock_timeout=0.2)
     finally:
         release.set()
         holder.join(30)
@@ -206,7 +209,7 @@ def test_a_gate_that_times_out_on_the_lock_withdraws_its_candidate(mlflow_home, 
 def test_two_concurrent_gates_never_both_win(mlflow_home, tracking_uri, model_dirs):
     name, lock = "rm-race", mlflow_home / "registry.lock"
     base, base_correct = candidate(mlflow_home, name, model_dirs["bad"], lock)
-    gate_and_promote(name, base, base_correct, scorer, PromotionRule(), lock)
+    gate_and_promote(name, base, base_correct, scorer, RULE, lock)
     racers = [candidate(mlflow_home, name, model_dirs["good"], lock) for _ in range(2)]
     decisions: dict[str, Decision] = {}
     start = threading.Barrier(2)
@@ -217,7 +220,7 @@ def test_two_concurrent_gates_never_both_win(mlflow_home, tracking_uri, model_di
 
     def gate(version: str, correct: np.ndarray) -> None:
         start.wait()
-        decisions[version] = gate_and_promote(name, version, correct, slow_scorer, PromotionRule(), lock)
+        decisions[version] = gate_and_promote(name, version, correct, slow_scorer, RULE, lock)
 
     threads = [threading.Thread(target=gate, args=racer) for racer in racers]
     for thread in threads:
@@ -282,15 +285,27 @@ def test_the_decision_reports_the_reward_scale_shift(mlflow_home, tracking_uri, 
     bad, bad_correct = candidate(mlflow_home, name, model_dirs["bad"], lock)
     client().log_metric(client().get_model_version(name, bad).run_id, "eval_reward_stats.mean", 1.0)
     client().log_metric(client().get_model_version(name, bad).run_id, "eval_reward_stats.std", 2.0)
-    first = gate_and_promote(name, bad, bad_correct, scorer, PromotionRule(), lock)
+    first = gate_and_promote(name, bad, bad_correct, scorer, RULE, lock)
     assert "scale_std_ratio" not in first.figures  # no champion before: no shift
     good, good_correct = candidate(mlflow_home, name, model_dirs["good"], lock)
     for key, value in (("eval_reward_stats.mean", 1.5), ("eval_reward_stats.std", 3.0)):
         client().log_metric(client().get_model_version(name, good).run_id, key, value)
 
-    decision = gate_and_promote(name, good, good_correct, scorer, PromotionRule(), lock)
+    decision = gate_and_promote(name, good, good_correct, scorer, RULE, lock)
 
     assert decision.figures["scale_mean_shift"] == pytest.approx(0.5)
     assert decision.figures["scale_std_ratio"] == pytest.approx(1.5)
     assert decision.reason.endswith("reward scale: mean +0.5, std x1.5")
     assert client().get_model_version(name, good).tags["gate.scale_std_ratio"] == "1.5"
+
+
+def test_a_first_model_at_chance_is_registered_but_never_made_champion(mlflow_home, tracking_uri, model_dirs):
+    name, lock = "rm-floor", mlflow_home / "registry.lock"
+    version, _ = candidate(mlflow_home, name, model_dirs["good"], lock)
+    at_chance = np.array([1.0, 0.0] * 10)  # 0.50 on 20 pairs
+
+    decision = gate_and_promote(name, version, at_chance, lambda _: None, PromotionRule(), lock)
+
+    assert not decision.promote and "floor 0.5" in decision.reason
+    assert CHAMPION not in aliases(name)
+    assert client().get_model_version(name, version).tags["gate.decision"] == "rejected"

@@ -6,6 +6,7 @@ import datetime
 import json
 
 from rmcore.compare import Decision
+from rmcore.gate_checks import slice_summary
 from tasks.registry.register import register_candidate
 from tasks.tracking.logged_model import log_logged_model
 from tasks.tracking.run_view import (
@@ -18,7 +19,6 @@ from tasks.tracking.run_view import (
     outcome_line,
     run_name,
     show_decision,
-    slice_summary,
     version_reference,
     version_url,
     with_version,
