@@ -71,12 +71,17 @@ def print_table(name: str, rows: list) -> None:
     from rich.table import Table
 
     table = Table(title=f"{name}: {len(rows)} version(s)")
-    for column in ("version", "aliases", "decision", "accuracy", "champion then", "created (UTC)", "reason"):
+    benchmarks = sorted({name for row in rows for name in row.benchmarks})  # the same pairs for every version
+    columns = ("version", "aliases", "decision", "accuracy", "champion then", *benchmarks, "created (UTC)", "reason")
+    for column in columns:
         table.add_column(column)
     for row in rows:
         accuracy = "–" if row.accuracy is None else f"{row.accuracy:.4f}"
         then = "–" if row.champion_accuracy is None else f"{row.champion_accuracy:.4f}"
-        table.add_row(row.version, ", ".join(row.aliases), row.decision, accuracy, then, row.created, row.reason)
+        scores = [row.benchmarks.get(name, "–").split(" ")[0] for name in benchmarks]
+        table.add_row(
+            row.version, ", ".join(row.aliases), row.decision, accuracy, then, *scores, row.created, row.reason
+        )
     console = Console()
     if not console.is_terminal:  # a pipe or a log file: no terminal width to fit, keep each row on one line
         console = Console(width=200)

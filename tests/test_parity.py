@@ -25,7 +25,7 @@ from rmcore import RewardFunction, load_reward_model, score_texts
 from rmcore.chat import render_conversation
 from rmcore.models import tokenizer_as_trained
 from rmcore.normalization import write_reward_stats
-from tasks.evaluate import load_model_any, score_pairs
+from tasks.registry.models import score_model
 from tasks.registry.register import register_candidate
 from tasks.tracking.logged_model import log_logged_model
 from tasks.tracking.runs import client, ensure_experiment, start_run
@@ -86,12 +86,12 @@ def register_champion(folder: Path, name: str, home: Path, tracking: str) -> str
     return f"models:/{name}@champion"
 
 
-def evaluate_rewards(uri: str) -> list[float]:
-    """`rewardflow evaluate`'s scored pairs: text pairs (short, long) and conversational pairs."""
-    model, tokenizer = load_model_any(uri)
+def evaluate_rewards(uri: str, tracking_uri: str) -> list[float]:
+    """`rewardflow evaluate`'s scored pairs (the one scorer of every door): text pairs (short, long) and
+    conversational pairs."""
     text_pairs = pd.DataFrame({"chosen": [SHORT], "rejected": [LONG]})
     chat_pairs = pd.DataFrame({"prompt": [PROMPT], "chosen": [CHOSEN], "rejected": [REJECTED]})
-    scored = [score_pairs(model, tokenizer, pairs).iloc[0] for pairs in (text_pairs, chat_pairs)]
+    scored = [score_model(uri, pairs, tracking_uri=tracking_uri).iloc[0] for pairs in (text_pairs, chat_pairs)]
     return [row[side] for row in scored for side in ("reward_chosen", "reward_rejected")]
 
 
@@ -145,7 +145,7 @@ def test_every_consumer_gets_the_same_rewards(kind, tmp_path, mlflow_home, track
 
     reference = score_texts_rewards(root)
     rewards = {
-        "rewardflow evaluate": evaluate_rewards(uri),
+        "rewardflow evaluate": evaluate_rewards(uri, tracking_uri),
         "mlflow pyfunc": mlflow.pyfunc.load_model(uri).predict([SHORT, LONG, *map(json.dumps, CONVERSATIONS)]),
         "transformers pipeline": pipeline_rewards(root),
         "RewardFunction": RewardFunction(root)(["", "", PROMPT, PROMPT], [SHORT, LONG, CHOSEN, REJECTED]),

@@ -12,7 +12,7 @@ shows it as `ungated (abandoned)` until the next registration clears it (`regist
 from __future__ import annotations
 
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -39,9 +39,13 @@ class VersionRow:
     champion_accuracy: float | None
     reason: str
     run_id: str
+    benchmarks: dict[str, str] = field(default_factory=dict)  # name -> "accuracy [low, high] n=N"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+BENCHMARK_TAG = "benchmark."  # one tag per pinned benchmark (`tasks.benchmark_scores.benchmark_tags`)
 
 
 def _float(value: Any) -> float | None:
@@ -75,6 +79,7 @@ def version_rows(name: str) -> list[VersionRow]:
                 champion_accuracy=_float(tags.get("gate.champion_accuracy")),
                 reason=version_reason(tags, CHAMPION in names),
                 run_id=str(version.run_id or ""),
+                benchmarks={k.removeprefix(BENCHMARK_TAG): v for k, v in tags.items() if k.startswith(BENCHMARK_TAG)},
             )
         )
     return rows

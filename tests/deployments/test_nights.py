@@ -1,6 +1,8 @@
 """Night after night, through the real servers of `rewardflow up` and the real commands, from a bare folder.
 
-Night 1 trains the first champion (`rewardflow run --dataset_name`). Night 2 brings new pairs by
+A benchmark is pinned before night 1, and every version is scored on it. Night 1 trains the first
+champion (`rewardflow run --dataset_name`; the first-champion floor is waived, as the tiny model trains
+two steps). Night 2 brings new pairs by
 `rewardflow ingest`, whose event triggers the nightly deployment: the health check scores the champion on
 them and the run gates against it. Night 3 brings a batch with replies three times longer, which the health
 check holds until `rewardflow release`, then new pairs by `run --dataset_name`: the run trains on both and
@@ -48,7 +50,8 @@ def night(tmp_path_factory) -> dict:
     home, scratch = root / "home", root / "scratch"
     scratch.mkdir()
     base = save_tiny_bert(root / "base", hidden=32)
-    params = {"model_name_or_path": str(base), "training": TRAINING, "promotion": {"n_resamples": 200}}
+    promotion = {"n_resamples": 200, "first_champion_floor": None}
+    params = {"model_name_or_path": str(base), "training": TRAINING, "promotion": promotion}
 
     def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO_ROOT)}
@@ -90,11 +93,19 @@ def triggered_runs(api_url: str) -> list:
 
 def run_flags(night: dict, data: Path) -> list[str]:
     flags = ["run", "--home", str(night["home"]), "--dataset_name", str(data), "--model_name_or_path"]
-    flags += [str(night["base"]), "--promotion_n_resamples", "200"]
+    flags += [str(night["base"]), "--promotion_n_resamples", "200", "--promotion_first_champion_floor", "none"]
     return flags + [f"--{k}={v}" for k, v in TRAINING.items()]
 
 
 def test_night_1_run_makes_the_first_champion(night):
+    pinned = night["cli"](
+        "benchmark",
+        "add",
+        str(write(night["home"].parent / "fixed.jsonl", PAIRS[210:240])),
+        "--home",
+        str(night["home"]),
+    )
+    assert pinned.returncode == 0, pinned.stderr[-3000:]
     done = night["cli"](*run_flags(night, write(night["scratch"].parent / "night1.jsonl", PAIRS[:80])))
     assert done.returncode == 0, done.stderr[-3000:]
     assert decisions(night["record"]) == {"1": "promoted"}
@@ -144,3 +155,17 @@ def test_night_3_a_held_batch_is_released_and_the_next_run_trains_on_it(night):
     counts = {k: int(v) for k, v in re.findall(r"(n_train|n_eval)\s*│\s*(\d+)", done.stdout)}
     assert counts["n_train"] + counts["n_eval"] == 210, done.stdout
     assert list(night["scratch"].iterdir()) == []
+
+
+def test_every_version_was_scored_on_the_pinned_benchmark(night):
+    """The same 30 fixed pairs for every version: a metric per run MLflow can chart, a column per version."""
+    client = registry(night["record"])
+    for version in ("1", "2", "3"):
+        run = client.get_run(client.get_model_version("reward-model", version).run_id)
+        assert run.data.metrics["benchmark.fixed.n_pairs"] == 30
+        assert 0.0 <= run.data.metrics["benchmark.fixed.accuracy"] <= 1.0
+    listed = night["cli"]("models", "--home", str(night["home"]), "--json")
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    versions = json.loads(listed.stdout)["versions"]
+    assert [v["version"] for v in versions] == ["3", "2", "1"]
+    assert all(v["benchmarks"]["fixed"].endswith("n=30") for v in versions)
