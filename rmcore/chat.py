@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rmcore.safety import is_missing_local_path
+
 logger = logging.getLogger(__name__)
 
 ROLES = ("system", "user", "assistant", "tool")
@@ -309,8 +311,6 @@ def resolve_chat_template(path: str | Path) -> str:
     if name.endswith((".jinja", ".j2")) or Path(name).is_file():
         return load_chat_template(name)
     from transformers import AutoTokenizer  # a folder or hub id: only its template is taken
-
-    from rmcore.models import is_missing_local_path
 
     if is_missing_local_path(name):
         raise FileNotFoundError(f"chat_template_path={name!r}: no such file or folder")

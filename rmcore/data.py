@@ -1,4 +1,9 @@
-"""Reward datasets in: read pair files for the command line, check columns, tokenize text pairs."""
+"""Reward datasets in: read pair files with `datasets`, check columns, tokenize text pairs.
+
+This is the core's own reader, for code that hands `RewardTrainer` a file or a hub id. The pipeline reads
+files line by line under its validation rules (`tasks/data/load.py`); both accept the file types of
+`PAIR_FILE_TYPES`, defined here once.
+"""
 
 from __future__ import annotations
 
@@ -19,14 +24,27 @@ ID_COLUMNS = ("chosen_ids", "rejected_ids")  # TRL's pre-tokenized columns (no a
 LEGACY_ID_COLUMNS = ("chosen_input_ids", "rejected_input_ids")
 STRING_DTYPES = ("string", "large_string")
 
-_FORMATS = {".jsonl": "json", ".json": "json", ".gz": "json", ".parquet": "parquet", ".csv": "csv"}
+# The pair file types, by how a file's name ends, and the `datasets` builder that reads each.
+PAIR_FILE_TYPES = {
+    ".jsonl": "json",
+    ".jsonl.gz": "json",
+    ".json": "json",
+    ".json.gz": "json",
+    ".parquet": "parquet",
+    ".csv": "csv",
+}
+_TYPE_LIST = ", ".join(PAIR_FILE_TYPES)
+
+
+def is_pair_file_name(name: str) -> bool:
+    return name.endswith(tuple(PAIR_FILE_TYPES))
 
 
 def _builder(path: Path) -> str:
-    builder = _FORMATS.get(path.suffix)
-    if builder is None:
-        raise ValueError(f"{path}: unknown file type {path.suffix!r}; use .jsonl, .jsonl.gz, .parquet or .csv")
-    return builder
+    for suffix, builder in PAIR_FILE_TYPES.items():
+        if path.name.endswith(suffix):
+            return builder
+    raise ValueError(f"{path}: unknown file type {path.suffix!r}; use {_TYPE_LIST}")
 
 
 def _is_empty_text(path: Path) -> bool:
@@ -42,12 +60,12 @@ def load_pairs(source: str, split: str = "train") -> Dataset:
     """Read preference pairs from a file, a folder of files or a hub dataset id (online)."""
     path = Path(source)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in _FORMATS)
+        files = sorted(p for p in path.iterdir() if p.is_file() and is_pair_file_name(p.name))
         skipped = sorted(p.name for p in path.iterdir() if p not in files and not p.name.startswith("."))
         if skipped:
-            logger.warning("%s: not read (not .jsonl, .jsonl.gz, .parquet or .csv files): %s", path, ", ".join(skipped))
+            logger.warning("%s: not read (not %s files): %s", path, _TYPE_LIST, ", ".join(skipped))
         if not files:
-            raise ValueError(f"{path}: no .jsonl, .jsonl.gz, .parquet or .csv files in this folder")
+            raise ValueError(f"{path}: no {_TYPE_LIST} files in this folder")
         files = [p for p in files if not _is_empty_text(p)]
         if not files:
             raise ValueError(f"{path} is empty: every pair file in this folder is empty")
@@ -59,7 +77,7 @@ def load_pairs(source: str, split: str = "train") -> Dataset:
         if _is_empty_text(path):
             raise ValueError(f"{path} is empty: there are no preference pairs to train or evaluate on")
         return load_dataset(_builder(path), data_files=str(path), split="train")
-    if path.suffix in _FORMATS or source.startswith((".", "/")):
+    if is_pair_file_name(path.name) or source.startswith((".", "/")):
         raise FileNotFoundError(f"{source}: no such file or folder")
     loaded = load_dataset(source, split=split)
     return loaded[split] if isinstance(loaded, DatasetDict) else loaded

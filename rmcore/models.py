@@ -15,6 +15,10 @@ from peft import LoraConfig, PeftConfig, PeftModel, TaskType, get_peft_model
 from torch import nn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
 
+from rmcore.chat import HH_SPEAKERS, chat_template_in_effect, resolve_chat_template
+from rmcore.safety import is_missing_local_path
+from rmcore.tokenization import special_affixes
+
 # Files one of which every saved tokenizer writes; a model folder without any has no tokenizer.
 TOKENIZER_FILES = (
     "tokenizer.json",
@@ -49,13 +53,6 @@ def check_reward_model(model: nn.Module) -> None:
             f"the model has `num_labels={num_labels}`, but reward models require `num_labels=1`: load it with "
             "AutoModelForSequenceClassification.from_pretrained(name, num_labels=1)"
         )
-
-
-def is_missing_local_path(name: str) -> bool:
-    """True for a name that can only be a local path (./x, /x, ~/x, a/b/c) and does not exist."""
-    if Path(name).expanduser().exists():
-        return False
-    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
 
 
 def check_model_source(name: str) -> None:
@@ -302,8 +299,6 @@ def configure_tokenizer(tokenizer: PreTrainedTokenizerBase, args: Any) -> None:
         setattr(tokenizer, flag, token)
     path = getattr(args, "chat_template_path", None)
     if path is not None:
-        from rmcore.chat import resolve_chat_template
-
         tokenizer.chat_template = resolve_chat_template(path)
 
 
@@ -314,8 +309,6 @@ def hh_chat_template(tokenizer: PreTrainedTokenizerBase) -> str:
     wrapped in the tokenizer's special tokens ([CLS] ... [SEP] for BERT, <s> ... for Llama). The template
     writes both, so `apply_chat_template(messages, tokenize=True)` gives the ids the model was trained on.
     """
-    from rmcore.chat import HH_SPEAKERS
-    from rmcore.tokenization import special_affixes
 
     prefix, suffix = (tokenizer.decode(list(ids)) for ids in special_affixes(tokenizer))
     return (
@@ -336,7 +329,6 @@ def tokenizer_as_trained(tokenizer: PreTrainedTokenizerBase, max_length: int) ->
     carries `truncation_side="left"` and `model_max_length=max_length`; a tokenizer without a chat template
     gets the one that reproduces how its conversations were rendered (`hh_chat_template`).
     """
-    from rmcore.chat import chat_template_in_effect
 
     saved = copy.deepcopy(tokenizer)
     saved.truncation_side = "left"

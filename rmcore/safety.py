@@ -40,3 +40,10 @@ def is_under(path: str | Path, root: str | Path) -> bool:
     except PathEscapeError:
         return False
     return True
+
+
+def is_missing_local_path(name: str) -> bool:
+    """True for a name that can only be a local path (./x, /x, ~/x, a/b/c) and does not exist."""
+    if Path(name).expanduser().exists():
+        return False
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name

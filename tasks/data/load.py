@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rmcore.data import PAIR_FILE_TYPES
 from rmcore.safety import is_under
 from tasks.data.records import (
     RawRecord,
@@ -29,8 +30,8 @@ from tasks.data.records import (
 )
 
 _BOM = b"\xef\xbb\xbf"
-_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet", ".csv")
-# What `iter_source` reads, for help texts: keep in step with _SUFFIXES and _HUB_ID.
+_SUFFIXES = tuple(PAIR_FILE_TYPES)  # the core's one list
+# What `iter_source` reads, for help texts.
 PAIR_SOURCES = (
     "JSONL (.jsonl, .jsonl.gz), JSON (.json, .json.gz: an array or lines), Parquet (.parquet), CSV (.csv), "
     "a folder of such files, or a hub dataset id"
@@ -122,10 +123,6 @@ def read_json(path: Path) -> list[RawRecord]:
     return [object_record(str(path), i, obj) for i, obj in enumerate(rows, start=1)]
 
 
-def read_csv(path: Path) -> list[RawRecord]:
-    return list(iter_csv(path))
-
-
 def iter_csv(path: Path) -> Iterator[RawRecord]:
     """One record per CSV data row; undecodable bytes survive as surrogates for the `utf8` rule to catch."""
     csv.field_size_limit(sys.maxsize)
@@ -213,10 +210,6 @@ def iter_file(path: Path) -> Iterator[RawRecord]:
     raise SourceError(f"{path}: unknown file type; use one of {', '.join(_SUFFIXES)}")
 
 
-def read_file(path: Path) -> list[RawRecord]:
-    return list(iter_file(path))
-
-
 def folder_refusal(path: Path, folder: Path) -> RawRecord | None:
     """Why an entry of a folder is not read, as a record for the quarantine (None: it is a pair file to read).
 
@@ -276,10 +269,6 @@ def iter_source(source: str, hub_split: str = "train") -> Iterator[RawRecord]:
         yield from iter_file(path)
     except OSError as err:
         raise SourceError(f"{path}: cannot read: {err}") from err
-
-
-def read_source(source: str, hub_split: str = "train") -> list[RawRecord]:
-    return list(iter_source(source, hub_split))
 
 
 def iter_pair_records(sources: list[str], hub_split: str = "train") -> Iterator[RawRecord]:
