@@ -134,11 +134,19 @@ def outcome_line(decision: Decision, name: str, version: str, reference: str) ->
     """
     figures = decision.figures
     verdict = "promoted to champion" if decision.promote else "not promoted"
+    blocked = f" (blocked by {', '.join(decision.blocked_by)})" if decision.blocked_by else ""
+    if "champion_accuracy" not in figures and "accuracy_low" in figures:  # the first model, against the floor
+        floor = figures.get("first_champion_floor")
+        against = "no floor" if floor is None else f"the first-champion floor {floor:g}"
+        return (
+            f"{name} v{version} {verdict}{blocked}: accuracy {fmt_figure(figures, 'challenger_accuracy')} "
+            f"[{figures['accuracy_low']:.4f}, {figures['accuracy_high']:.4f}] on {int(figures.get('n_pairs', 0))} "
+            f"pairs, no champion yet, against {against}; {reference}"
+        )
     diff = figures.get("diff")
     diff_text = "n/a" if diff is None or diff != diff else f"{diff:+.4f}"
     low, high = figures.get("diff_low"), figures.get("diff_high")
     interval = "" if low is None or low != low else f" [{low:+.4f}, {high:+.4f}]"
-    blocked = f" (blocked by {', '.join(decision.blocked_by)})" if decision.blocked_by else ""
     return (
         f"{name} v{version} {verdict}{blocked}: accuracy {fmt_figure(figures, 'challenger_accuracy')} vs champion "
         f"{champion_label(figures)} {fmt_figure(figures, 'champion_accuracy')}, difference {diff_text}{interval} "
