@@ -81,7 +81,8 @@ def test_taken_port_is_a_clear_error(service, cli, tmp_path):
 def test_nightly_deployment_run_registers_a_champion(service, make_pairs, tmp_path):
     home, record = service["home"], service["record"]
     ingest_files([str(make_pairs(tmp_path / "seed.jsonl", 40, "seed"))], home)  # no event: run it ourselves
-    params = {"params": {"home": str(home), "training": service["training"], "max_train_pairs": 32}}
+    first = {"first_champion_floor": None}  # a two-step tiny model is at chance: waive the floor here
+    params = {"params": {"home": str(home), "training": service["training"], "max_train_pairs": 32, "promotion": first}}
     with temporary_settings(updates={PREFECT_API_URL: record["prefect_api_url"]}):
         run = run_deployment(NIGHTLY, parameters=params, timeout=300)
     assert run.state.is_completed(), f"nightly run ended {run.state_name}; see {record['processes']['runner']['log']}"
@@ -97,6 +98,7 @@ def test_demo_runs_the_nightly_deployment_with_its_flags_and_names_the_champion(
     data = make_pairs(tmp_path / "demo.jsonl", 40, "demo")
     argv = ["--home", str(service["home"]), "--data", str(data), "--max_steps", "2", "--max_length", "64"]
     argv += ["--max_train_pairs", "24", "--max_eval_pairs", "12", "--promotion_n_resamples", "100", "--timeout", "600"]
+    argv += ["--promotion_first_champion_floor", "none"]
     assert demo_cmd.main(argv) == 0
     out = capsys.readouterr().out
     assert "Champion: reward-model version" in out and "Prefect UI:" in out

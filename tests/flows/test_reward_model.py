@@ -54,7 +54,7 @@ def params(home, tracking_uri, **overrides) -> RewardFlowParams:
         "max_eval_pairs": 48,
         "eval_fraction": 0.2,
         "training": fast_training(),
-        "promotion": PromotionRule(rule="bootstrap", n_resamples=1000),
+        "promotion": PromotionRule(rule="bootstrap", n_resamples=1000, first_champion_floor=None),
         "gate_checks": None,  # the overall rule alone here; the checks have their own tests
     }
     return RewardFlowParams(**{**values, **overrides})

@@ -83,7 +83,9 @@ def test_models_uri_of_the_champion_scores_like_the_folder(tiny_model_dir, pairs
     log_model_dir(run_id, tiny_model_dir)
     version = register_candidate(run_id, "model", "rm-cli")
     lock = tmp_path / "registry.lock"
-    assert gate_and_promote("rm-cli", version, [1.0, 0.0], lambda _: None, PromotionRule(), lock).promote
+    assert gate_and_promote(
+        "rm-cli", version, [1.0, 0.0], lambda _: None, PromotionRule(first_champion_floor=None), lock
+    ).promote
 
     from_dir = run_json(["--model", str(tiny_model_dir), "--data", str(pairs_file)], capsys)
     from_uri = run_json(
@@ -114,7 +116,9 @@ def test_models_uri_resolves_in_the_home_store_and_writes_nothing_outside_it(tin
     run_id = start_run(ensure_experiment("cli-home", home, uri))
     log_model_dir(run_id, tiny_model_dir)
     version = register_candidate(run_id, "model", "rm-home")
-    assert gate_and_promote("rm-home", version, [1.0], lambda _: None, PromotionRule(), home / "registry.lock").promote
+    assert gate_and_promote(
+        "rm-home", version, [1.0], lambda _: None, PromotionRule(first_champion_floor=None), home / "registry.lock"
+    ).promote
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")} | {"HF_HUB_OFFLINE": "1"}
     env["PYTHONPATH"] = str(ROOT)
     argv = ["evaluate", "--model", "models:/rm-home@champion", "--data", str(pairs_file), "--home", str(home), "--json"]

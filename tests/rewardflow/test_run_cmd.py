@@ -18,6 +18,7 @@ def test_run_trains_registers_and_passes_every_given_flag_on(prefect_harness, ml
     argv = ["--home", str(tmp_path / "home"), "--dataset_name", str(data), "--model_name_or_path", str(base)]
     argv += ["--tracking_uri", mlflow_store, "--registered_model_name", "run-cmd-model", "--experiment_name", "run-cmd"]
     argv += ["--eval_fraction", "0.25", "--max_eval_pairs", "16", "--seed", "7", "--promotion_n_resamples", "200"]
+    argv += ["--promotion_first_champion_floor", "none"]  # three steps on a tiny model: at chance
     argv += ["--max_steps", "3", "--per_device_train_batch_size", "8", "--max_length", "48", "--disable_tqdm", "true"]
     argv += ["--bf16", "false", "--use_cpu", "--learning_rate", "3e-4"]
     assert run_cmd.main(argv) == 0
@@ -26,7 +27,7 @@ def test_run_trains_registers_and_passes_every_given_flag_on(prefect_harness, ml
 
     client = MlflowClient(mlflow_store)
     experiment = client.get_experiment_by_name("run-cmd")
-    (run,) = client.search_runs([experiment.experiment_id])
+    (run,) = [r for r in client.search_runs([experiment.experiment_id]) if "registered_version" in r.data.tags]
     params = run.data.params
     assert (params["bf16"], params["use_cpu"], params["max_steps"], params["seed"]) == ("False", "True", "3", "7")
     assert params["learning_rate"] == "0.0003" and params["flow.max_eval_pairs"] == "16"
