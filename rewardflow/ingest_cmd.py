@@ -86,35 +86,48 @@ def running_prefect_api(home: str | Path) -> str | None:
 
 
 class Announcer:
-    """Emits the arrival event to this home's Prefect server once the batch is stored, and says what happened.
+    """Emits the arrival event to this home's Prefect server once the batch is stored.
 
     Called by `ingest_files` inside its lock: an emission that fails raises, and the batch leaves the store
     again, so a rerun finds it new and announces it (rather than storing it silently, never to be trained).
+    Nothing else happens under the lock: which run the event started is looked up afterwards (`note`).
     """
 
     def __init__(self, home: Path, event: str) -> None:
         self.home, self.event = home, event
-        self.note = ""
+        self.url: str | None = None
+        self.sent_id: str | None = None
+        self.since = now_utc()
 
     def __call__(self, report: IngestReport) -> None:
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
-        url = running_prefect_api(self.home)
-        if url is None:
-            self.note = (
-                f"no Prefect server for {self.home} (run `rewardflow up --home {self.home}`): no event; "
-                "the nightly run trains on it"
-            )
+        self.url = running_prefect_api(self.home)
+        if self.url is None:
             return
-        since = now_utc() - timedelta(seconds=2)  # the run the event starts is created after this
-        with temporary_settings(updates={PREFECT_API_URL: url}):
+        self.since = now_utc() - timedelta(seconds=2)  # the run the event starts is created after this
+        with temporary_settings(updates={PREFECT_API_URL: self.url}):
             sent = emit_data_arrived(self.home, arrival_payload(report), self.event)
         if sent is None:
             raise RuntimeError(
-                f"event {self.event} could not be emitted to {url}, so the batch was not stored; "
+                f"event {self.event} could not be emitted to {self.url}, so the batch was not stored; "
                 f"rerun `rewardflow ingest` once the Prefect server answers (`rewardflow status --home {self.home}`)"
             )
-        self.note = f"event {self.event} emitted to {url} (id {sent.id})\n{triggered_run_line(url, self.event, since)}"
+        self.sent_id = str(sent.id)
+
+    def note(self) -> str:
+        """What the announcement did, and the flow run it started (looked up once the store is unlocked)."""
+        if self.url is None:
+            return (
+                f"no Prefect server for {self.home} (run `rewardflow up --home {self.home}`): no event; "
+                "the nightly run trains on it"
+            )
+        sent = f"event {self.event} emitted to {self.url} (id {self.sent_id})"
+        try:
+            started = triggered_run_line(self.url, self.event, self.since)
+        except Exception as err:  # only a lookup for the user: the batch is stored and announced whatever it says
+            started = f"could not look up the flow run it started ({type(err).__name__}: {err}); see {self.url}"
+        return f"{sent}\n{started}"
 
 
 def main(argv: list[str]) -> int:
@@ -127,7 +140,7 @@ def main(argv: list[str]) -> int:
         with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
             scorer = phased(champion_scorer(args, home), lambda line: print(line, flush=True))  # says it is slow
             report = ingest_files(args.files, home, config, health, scorer, announcer)
-        notes = ingest_notes(home, report, args, announcer.note)
+        notes = ingest_notes(home, report, args, announcer)
     except ValueError as err:  # a source that cannot be read, or too few good rows (file, row and rule named)
         print(f"rewardflow ingest: {err}", file=sys.stderr)
         return 1
@@ -143,7 +156,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def ingest_notes(home: Path, report: IngestReport, args: argparse.Namespace, announced: str) -> list[str]:
+def ingest_notes(home: Path, report: IngestReport, args: argparse.Namespace, announcer: Announcer) -> list[str]:
     """What happened, line by line, ending with what the announcement did (none when nothing was new or held)."""
     notes = [
         f"Stored {report.good} new pair(s) of {report.read} read; {report.quarantined} quarantined {report.by_rule}"
@@ -156,4 +169,4 @@ def ingest_notes(home: Path, report: IngestReport, args: argparse.Namespace, ann
     notes += [line] if (line := batch_run_line(home, report, args.tracking_uri)) else []  # MLflow run `ingest <batch>`
     if report.status == "hold":
         return [*notes, f"Not trained on until `rewardflow release {report.batch_id} --home {home}`; no event."]
-    return [*notes, announced]
+    return [*notes, announcer.note()]
