@@ -17,6 +17,7 @@ from rmcore.gate_checks import (
     GateChecks,
     benchmark_check,
     decide_with_checks,
+    outcomes,
     slice_summary,
     with_benchmark_checks,
 )
@@ -67,7 +68,7 @@ def _decide(
         benchmark_check(
             benchmark.name,
             benchmark.challenger_correct,
-            benchmark.champion_scorer(uri)["correct"].to_numpy(dtype=float),
+            outcomes(benchmark.champion_scorer(uri)),
             checks,
             n_resamples=rule.n_resamples,
             seed=rule.seed,

@@ -9,7 +9,7 @@ from rmcore.compare import PromotionRule
 from rmcore.gate_checks import GateChecks
 from rmcore.slices import slice_labels
 from tasks.registry.gate import gate_and_promote
-from tasks.registry.gate_inputs import GateInputs
+from tasks.registry.gate_inputs import BenchmarkGate, GateInputs
 from tasks.registry.register import CHAMPION, aliases, register_candidate
 from tasks.registry.report import decision_markdown
 from tasks.tracking.runs import client
@@ -101,4 +101,35 @@ def test_a_challenger_with_injected_length_bias_is_blocked_in_the_registry(mlflo
     assert not decision.promote and decision.blocked_by == ["length_bias"]
     tags = client().get_model_version(name, second).tags
     assert tags["gate.blocked_by"] == "length_bias" and float(tags["gate.length_bias.increase"]) > 0.1
+    assert aliases(name)[CHAMPION] == first
+
+
+def test_a_challenger_worse_on_a_pinned_benchmark_is_blocked_though_better_on_the_eval_pairs(
+    mlflow_home, tracking_uri, model_dirs
+):
+    rng = np.random.default_rng(2)
+    labels, lengths = eval_context(rng)
+    n = N_A + N_B
+    champion_eval = scored((rng.random(n) < 0.60).astype(float), rng)
+    challenger_eval = scored((rng.random(n) < 0.80).astype(float), rng)
+    on_benchmark = {"champion": scored((np.arange(200) < 170).astype(float), rng)}  # 0.85 there
+    name, lock = "rm-bench", mlflow_home / "registry.lock"
+    first = register(mlflow_home, name, model_dirs["good"], lock)
+    gate_and_promote(name, first, np.ones(n), lambda uri: None, RULE, lock, -1, GateChecks(), None)
+    second = register(mlflow_home, name, model_dirs["bad"], lock)
+    benchmark = BenchmarkGate(
+        name="tests",
+        challenger_correct=(np.arange(200) < 120).astype(float),  # 0.60 on the same 200 pairs
+        champion_scorer=lambda uri: on_benchmark["champion"],
+    )
+    inputs = GateInputs(challenger_eval, labels, lengths, benchmarks=[benchmark])
+    checks = GateChecks(slice_tolerance=1.0, max_length_bias_increase=2.0, no_regression_on=["tests"])
+    correct = (challenger_eval["reward_chosen"] > 0).to_numpy(float)
+
+    decision = gate_and_promote(name, second, correct, lambda uri: champion_eval, RULE, lock, -1, checks, inputs)
+
+    assert decision.figures["challenger_accuracy"] > decision.figures["champion_accuracy"]
+    assert not decision.promote and decision.blocked_by == ["benchmark:tests"]
+    tags = client().get_model_version(name, second).tags
+    assert tags["gate.blocked_by"] == "benchmark:tests" and float(tags["gate.benchmark.tests.diff"]) < -0.2
     assert aliases(name)[CHAMPION] == first
