@@ -5,10 +5,10 @@ exits 0. Run from the repo root: `PYTHONPATH=$PWD python benchmarks/bench_distri
 the first 128 pairs, 8 pairs per process per step, 2 processes, 2 rounds), or `--help`.
 `--n-pairs 16 --rounds 1` is a smoke test.
 
-Each run is `rmcore.launch.run_distributed` of one `RewardTrainer.train()`: the same launcher
+Each run is `rmcore.training.launch.run_distributed` of one `RewardTrainer.train()`: the same launcher
 `rewardflow train --num_processes N` uses. Settings alternate within every round so machine noise hits
 both alike; speed is the median `train_runtime` over rounds. Packed batches run through DDP's forward
-(`rmcore.reward_forward`), so both settings synchronise gradients the same way.
+(`rmcore.forward.reward_forward`), so both settings synchronise gradients the same way.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def train_once(rows: list[dict], batch_size: int, settings: dict, out_dir: str) 
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from rmcore import RewardConfig, RewardTrainer
-    from rmcore.models import default_model_path
+    from rmcore.models.loading import default_model_path
 
     path = default_model_path()
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: shared pairs not found at {DATA}")
         return 0
     from benchmarks.bench_distributed import train_once as worker  # by module name: the workers import it
-    from rmcore.launch import LaunchArguments, run_distributed
+    from rmcore.training.launch import LaunchArguments, run_distributed
 
     with gzip.open(DATA, "rt") as lines:
         rows = [json.loads(line) for _, line in zip(range(args.n_pairs), lines, strict=False)]

@@ -47,7 +47,7 @@ def child(home: str) -> None:
     """Run the flow once on `home` and print its peak RSS (this process only) as JSON."""
     from flows.params import RewardFlowParams
     from flows.reward_model import reward_model
-    from rmcore.compare import PromotionRule
+    from rmcore.checks.compare import PromotionRule
 
     start = time.perf_counter()
     params = RewardFlowParams(

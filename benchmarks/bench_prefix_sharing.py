@@ -7,8 +7,8 @@ is a smoke test.
 
 Both settings train copies of the same random model on the same batches (random order, seeded) with
 the same optimizer; only the layout differs: "off" packs chosen and rejected end to end
-(`rmcore.packing.packed_pair_rewards`, the default it competes with), "on" lays each pair out as
-`[prompt][chosen reply][rejected reply]`, pairs end to end (`rmcore.prefix_sharing`). Settings
+(`rmcore.forward.packing.packed_pair_rewards`, the default it competes with), "on" lays each pair out as
+`[prompt][chosen reply][rejected reply]`, pairs end to end (`rmcore.forward.prefix_sharing`). Settings
 alternate within every round so machine noise hits both alike; speed is the median over rounds.
 Text is tokenized with MiniLM's WordPiece tokenizer (vocab 30522): no decoder tokenizer ships offline.
 """
@@ -31,11 +31,11 @@ DATA = REPO.parent / "shared" / "data" / "hh-rlhf-harmless-base-1800.jsonl.gz"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from rmcore.collator import RewardDataCollatorWithPadding  # noqa: E402
-from rmcore.config import bf16_supported  # noqa: E402
-from rmcore.loss import pairwise_loss  # noqa: E402
-from rmcore.packing import packed_pair_rewards  # noqa: E402
-from rmcore.prefix_sharing import pack_shared_prefix, prefix_sharing_applies, shared_prefix_rewards  # noqa: E402
+from rmcore.forward.packing import packed_pair_rewards  # noqa: E402
+from rmcore.forward.precision import bf16_supported  # noqa: E402
+from rmcore.forward.prefix_sharing import pack_shared_prefix, prefix_sharing_applies, shared_prefix_rewards  # noqa: E402
+from rmcore.training.collator import RewardDataCollatorWithPadding  # noqa: E402
+from rmcore.training.loss import pairwise_loss  # noqa: E402
 
 # Llama shapes: (hidden, layers, heads, intermediate). "small" is ~36M parameters with a 30522 vocab.
 SIZES = {"small": (512, 6, 8, 1376), "tiny": (64, 2, 2, 128)}
@@ -65,7 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # ----- pure helpers --------------------------------------------------------------------------------
 def make_batches(rows: list[dict], tokenizer, batch_size: int, max_length: int, seed: int) -> list[dict]:
     """Tokenize the pairs and collate them into random (seeded) batches, the same for both settings."""
-    from rmcore.tokenization import tokenize_pairs
+    from rmcore.data.tokenization import tokenize_pairs
 
     columns = tokenize_pairs(
         {"chosen": [r["chosen"] for r in rows], "rejected": [r["rejected"] for r in rows]}, tokenizer, max_length
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from transformers import AutoTokenizer
 
-    from rmcore.models import default_model_path
+    from rmcore.models.loading import default_model_path
 
     tokenizer = AutoTokenizer.from_pretrained(default_model_path())
     with gzip.open(DATA, "rt") as lines:

@@ -86,7 +86,7 @@ def save_model(folder: Path) -> Path:
     import torch
 
     from rmcore import load_reward_model
-    from rmcore.models import default_model_path
+    from rmcore.models.loading import default_model_path
 
     torch.manual_seed(0)
     model, tokenizer = load_reward_model(default_model_path())
@@ -367,15 +367,15 @@ def tiny_llama(vocab_size: int, pad_token_id: int):
 @contextlib.contextmanager
 def padded_path(padded: bool):
     """Score through the padded path (as models that cannot pack do) instead of packing, for one measurement."""
-    import rmcore.scoring
+    import rmcore.models.scoring
 
-    packs = rmcore.scoring.supports_packing
+    packs = rmcore.models.scoring.supports_packing
     if padded:
-        rmcore.scoring.supports_packing = lambda model: False
+        rmcore.models.scoring.supports_packing = lambda model: False
     try:
         yield
     finally:
-        rmcore.scoring.supports_packing = packs
+        rmcore.models.scoring.supports_packing = packs
 
 
 def precision_report(texts: list[str], batch_size: int = 32, n: int = 64) -> int:
@@ -384,8 +384,8 @@ def precision_report(texts: list[str], batch_size: int = 32, n: int = 64) -> int
     import torch
 
     from rmcore import load_reward_model
-    from rmcore.models import default_model_path
-    from rmcore.scoring import ScoringConfig, score_texts
+    from rmcore.models.loading import default_model_path
+    from rmcore.models.scoring import ScoringConfig, score_texts
 
     torch.manual_seed(0)
     minilm, tokenizer = load_reward_model(default_model_path())

@@ -37,7 +37,7 @@ SYSTEMS = ("rmcore", "rmcore-padded", "trl", "trl-matched")
 
 def runs_bf16(precision: str) -> bool:
     """Whether rmcore and trl-matched run in bf16: `auto` where the CPU has it natively, never for `fp32`."""
-    from rmcore.config import bf16_supported
+    from rmcore.forward.precision import bf16_supported
 
     return precision == "auto" and bf16_supported()
 

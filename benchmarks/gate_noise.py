@@ -2,7 +2,7 @@
 
 Trains MiniLM with the default RewardConfig (one epoch, lr 1e-4) on the first 1,440 shared hh-rlhf pairs
 at several seeds, scores the last 360, and compares every two seeds as champion and challenger with
-`rmcore.gate_checks`. Two seeds of the same recipe are equally good, so any slice the gate would call a
+`rmcore.checks.gate`. Two seeds of the same recipe are equally good, so any slice the gate would call a
 regression is a false block: the defaults of `GateChecks` must give none here. Printed: per slice the
 paired accuracy difference and its interval, and the false-block count at several tolerances; and the
 seed-to-seed spread of Spearman(reward, reply length) against the `max_length_bias_increase` default.
@@ -39,7 +39,7 @@ def train_and_score(
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
     from rmcore import RewardConfig, RewardTrainer, score_texts
-    from rmcore.models import default_model_path
+    from rmcore.models.loading import default_model_path
 
     path = default_model_path()
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -66,10 +66,10 @@ def train_and_score(
 
 def compare_seeds(scored: dict[int, pd.DataFrame], eval_rows: list[dict], n_resamples: int) -> dict:
     """Every ordered pair of seeds through the gate checks; the false blocks at each tolerance."""
-    from rmcore.compare import PromotionRule
-    from rmcore.gate_checks import GateChecks, decide_with_checks
-    from rmcore.length_bias import length_bias_figures, pair_lengths
-    from rmcore.slices import slice_labels
+    from rmcore.checks.compare import PromotionRule
+    from rmcore.checks.gate import GateChecks, decide_with_checks
+    from rmcore.evaluation.length_bias import length_bias_figures, pair_lengths
+    from rmcore.evaluation.slices import slice_labels
 
     lengths = pair_lengths([r["chosen"] for r in eval_rows], [r["rejected"] for r in eval_rows])
     labels = slice_labels(pd.DataFrame(index=range(len(eval_rows))), lengths)

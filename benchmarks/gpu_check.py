@@ -86,10 +86,10 @@ def matmul_peak(device: str, dtype: torch.dtype = torch.bfloat16) -> float:
 
 def reward_gap(model, tokenizer, rows: list[dict], batch_size: int, max_length: int, device: str) -> float:
     """Largest |reward| difference, padding-free (shared prompts) vs padded batches, same weights, no grad."""
-    from rmcore.collator import RewardDataCollatorWithPadding
-    from rmcore.reward_forward import padding_free_pair_rewards
-    from rmcore.rewards import pair_rewards
-    from rmcore.tokenization import tokenize_pairs
+    from rmcore.data.tokenization import tokenize_pairs
+    from rmcore.forward.reward_forward import padding_free_pair_rewards
+    from rmcore.forward.rewards import pair_rewards
+    from rmcore.training.collator import RewardDataCollatorWithPadding
 
     columns = tokenize_pairs(
         {"chosen": [r["chosen"] for r in rows], "rejected": [r["rejected"] for r in rows]}, tokenizer, max_length
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from transformers import AutoTokenizer
 
-    from rmcore.models import default_model_path
+    from rmcore.models.loading import default_model_path
 
     tokenizer = AutoTokenizer.from_pretrained(default_model_path())
     with gzip.open(DATA, "rt") as lines:

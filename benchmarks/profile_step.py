@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback
 
     from rmcore import RewardConfig, RewardTrainer
-    from rmcore.models import default_model_path
+    from rmcore.models.loading import default_model_path
 
     n_pairs = args.batch_size * (args.steps + 1)
     with gzip.open(DATA, "rt") as lines:

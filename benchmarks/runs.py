@@ -92,7 +92,7 @@ def _trl_trainer(model, tokenizer, train_rows, job: dict, out_dir: str, matched:
     from datasets import Dataset
     from trl import RewardConfig, RewardTrainer
 
-    from rmcore.config import bf16_supported
+    from rmcore.forward.precision import bf16_supported
 
     # BERT tokenizers have no EOS, which TRL's text path appends; TRL's own tokenization of text is
     # tokenizer(text)["input_ids"], so give it exactly that.
@@ -129,7 +129,7 @@ def run_one(job: dict) -> dict:
 
     from benchmarks.flops import training_flops
     from rmcore import score_texts
-    from rmcore.models import default_model_path
+    from rmcore.models.loading import default_model_path
 
     train_rows, eval_rows = load_rows(Path(job["data"]), job["n_train"], job["n_eval"])
     path = default_model_path()

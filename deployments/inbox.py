@@ -14,7 +14,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from deployments.events import DATA_ARRIVED, arrival_payload, emit_data_arrived
-from rmcore.safety import is_under
+from rmcore.data.safety import is_under
 
 SKIPPED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
 

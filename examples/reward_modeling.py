@@ -20,9 +20,9 @@ from __future__ import annotations
 from transformers import HfArgumentParser
 
 from rmcore import RewardConfig, RewardTrainer
-from rmcore.data import load_pairs
-from rmcore.models import default_model_path, load_reward_backbone, load_tokenizer
-from rmcore.script_args import LoraArguments, ScriptArguments, build_peft_config
+from rmcore.data.pairs import load_pairs
+from rmcore.models.loading import default_model_path, load_reward_backbone, load_tokenizer
+from rmcore.training.script_args import LoraArguments, ScriptArguments, build_peft_config
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:

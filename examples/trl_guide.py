@@ -21,7 +21,7 @@ from peft import LoraConfig, TaskType
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from rmcore import RewardConfig, RewardTrainer  # the guide: from trl import RewardTrainer, RewardConfig
-from rmcore.models import default_model_path
+from rmcore.models.loading import default_model_path
 
 SHARED_PAIRS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hh-rlhf-harmless-base-1800.jsonl.gz"
 

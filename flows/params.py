@@ -6,10 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rmcore.compare import PromotionRule
-from rmcore.data_health import HealthConfig
-from rmcore.gate_checks import GateChecks
-from rmcore.script_args import LoraArguments
+from rmcore.checks.compare import PromotionRule
+from rmcore.checks.data_health import HealthConfig
+from rmcore.checks.gate import GateChecks
+from rmcore.training.script_args import LoraArguments
 
 
 class RewardFlowParams(BaseModel):

@@ -27,7 +27,7 @@ from flows.steps import (
     training_config,
     work_identity,
 )
-from rmcore.scoring import ScoringConfig
+from rmcore.models.scoring import ScoringConfig
 from tasks.benchmark_scores import benchmark_metrics, benchmark_tags, score_benchmarks
 from tasks.data.split import split_pairs
 from tasks.data.store import store_frame, store_ids, store_pairs

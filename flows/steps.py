@@ -11,11 +11,11 @@ from prefect import get_run_logger
 
 from flows.params import RewardFlowParams
 from rmcore import RewardConfig
-from rmcore.compare import Decision
-from rmcore.launch import LaunchArguments
-from rmcore.models import check_model_folder, default_model_path
-from rmcore.safety import resolve_under
-from rmcore.script_args import build_peft_config
+from rmcore.checks.compare import Decision
+from rmcore.data.safety import resolve_under
+from rmcore.models.loading import check_model_folder, default_model_path
+from rmcore.training.launch import LaunchArguments
+from rmcore.training.script_args import build_peft_config
 from tasks.data.benchmarks import Benchmark, pin_benchmark, pinned_benchmarks
 from tasks.data.config import DataConfig
 from tasks.data.holds import read_holds

@@ -119,7 +119,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
 def json_safe(result: dict[str, Any]) -> dict[str, Any]:
     """NaN and infinities become null (through nested sections too): strict JSON readers refuse them."""
-    from rmcore.report import json_safe as nested_json_safe
+    from rmcore.evaluation.report import json_safe as nested_json_safe
 
     return nested_json_safe(result)
 
@@ -137,7 +137,7 @@ def print_summary(result: dict[str, Any]) -> None:
         table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
     Console().print(table)
     if "slices" in result:
-        from rmcore.report import print_slice_table
+        from rmcore.evaluation.report import print_slice_table
 
         print_slice_table(result, "accuracy by slice")
 

@@ -23,7 +23,7 @@ from deployments.config import add_arguments, from_arguments
 from deployments.events import DATA_ARRIVED, arrival_payload, emit_data_arrived
 from deployments.servers import read_record
 from rewardflow.ingest_view import batch_run_line, now_utc, phased, triggered_run_line
-from rmcore.data_health import HealthConfig
+from rmcore.checks.data_health import HealthConfig
 from tasks.data.config import DataConfig
 from tasks.data.ingest import IngestReport, ingest_files
 from tasks.data.load import PAIR_SOURCES
@@ -148,7 +148,7 @@ def main(argv: list[str]) -> int:
         print(f"rewardflow ingest: {err}; the data store is unchanged", file=sys.stderr)
         return 1
     if args.json:
-        from rmcore.report import json_safe
+        from rmcore.evaluation.report import json_safe
 
         print(json.dumps(json_safe({**report.to_dict(), "notes": notes}), default=str), file=out)
     else:

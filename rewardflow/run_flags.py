@@ -22,10 +22,10 @@ from transformers.hf_argparser import string_to_bool
 from deployments.config import flag_names
 from flows.params import RewardFlowParams
 from rmcore import RewardConfig
-from rmcore.compare import PromotionRule
-from rmcore.data_health import HealthConfig
-from rmcore.gate_checks import GateChecks
-from rmcore.script_args import LoraArguments
+from rmcore.checks.compare import PromotionRule
+from rmcore.checks.data_health import HealthConfig
+from rmcore.checks.gate import GateChecks
+from rmcore.training.script_args import LoraArguments
 
 NESTED = ("training", "lora", "promotion", "gate_checks", "health")
 PROMOTION_PREFIX = "promotion_"

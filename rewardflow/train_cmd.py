@@ -28,9 +28,9 @@ from transformers import HfArgumentParser
 
 from rewardflow.errors import is_disk_full
 from rmcore import RewardConfig
-from rmcore.launch import LaunchArguments, check_sharded_training
-from rmcore.models import default_model_path
-from rmcore.script_args import LoraArguments, ScriptArguments, build_peft_config
+from rmcore.models.loading import default_model_path
+from rmcore.training.launch import LaunchArguments, check_sharded_training
+from rmcore.training.script_args import LoraArguments, ScriptArguments, build_peft_config
 
 PROG = "rewardflow train"
 # Where results go or how a run resumes: not part of what is trained.
@@ -123,7 +123,7 @@ def train_and_evaluate(
     script: ScriptArguments, config: RewardConfig, lora: LoraArguments, launch: LaunchArguments, inputs: InputArguments
 ) -> dict[str, Any]:
     """Read, validate, split, tokenize, train, save, evaluate: the flow's functions in the flow's order."""
-    from rmcore.scoring import ScoringConfig
+    from rmcore.models.scoring import ScoringConfig
     from tasks.evaluate import evaluate_pairs
     from tasks.training.tokenize import tokenize_pairs_cached
     from tasks.training.train import TrainJob, resolve_max_length, train_reward_model

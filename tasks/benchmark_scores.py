@@ -14,8 +14,8 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from rmcore.evaluation import flat_metrics, metric_name
-from rmcore.scoring import ScoringConfig
+from rmcore.evaluation.summary import flat_metrics, metric_name
+from rmcore.models.scoring import ScoringConfig
 from tasks.data.benchmarks import Benchmark, read_benchmark
 from tasks.evaluate import pair_metrics, pairs_summary
 from tasks.registry.models import load_model, score_pairs

@@ -15,9 +15,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from rmcore import reward_metrics
-from rmcore.evaluation import ReportConfig, evaluation_summary, flat_metrics
-from rmcore.normalization import write_reward_stats
-from rmcore.report import write_eval_report
+from rmcore.evaluation.report import write_eval_report
+from rmcore.evaluation.summary import ReportConfig, evaluation_summary, flat_metrics
+from rmcore.models.normalization import write_reward_stats
 from tasks.registry.models import ScoringConfig, frame_texts, is_mlflow_uri, score_model
 
 
@@ -36,7 +36,7 @@ class EvalResult:
     metrics: dict[str, float]
     scored_path: str
     artifacts: list[str] = field(default_factory=list)
-    summary: dict = field(default_factory=dict)  # `rmcore.evaluation.evaluation_summary`
+    summary: dict = field(default_factory=dict)  # `rmcore.evaluation.summary.evaluation_summary`
 
 
 def pairs_summary(pairs_df: pd.DataFrame, scored: pd.DataFrame, config: ReportConfig | None = None) -> dict:

@@ -22,9 +22,9 @@ import transformers
 from transformers import LlamaConfig, LlamaForSequenceClassification
 
 from rmcore import RewardFunction, load_reward_model, score_texts
-from rmcore.chat import render_conversation
-from rmcore.models import tokenizer_as_trained
-from rmcore.normalization import write_reward_stats
+from rmcore.data.chat import render_conversation
+from rmcore.models.normalization import write_reward_stats
+from rmcore.models.tokenizer import tokenizer_as_trained
 from tasks.registry.models import score_model
 from tasks.registry.register import register_candidate
 from tasks.tracking.logged_model import log_logged_model

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, PreTrainedTokenizerBase
 
-from rmcore.models import default_model_path
+from rmcore.models.loading import default_model_path
 
 
 def tiny_bert(

@@ -34,8 +34,8 @@ from deployments.serving.inputs import (
 )
 from deployments.serving.model_slot import LoadedModel, ModelSlot
 from deployments.serving.schemas import ClassifyRequest, GetRewardRequest, ScoreRequest
-from rmcore.normalization import normalize
-from rmcore.tokenization import tokenize_texts
+from rmcore.data.tokenization import tokenize_texts
+from rmcore.models.normalization import normalize
 
 Hook = Callable[[], Awaitable[None] | None]
 

@@ -3,7 +3,7 @@
 Requests arrive already tokenized (and truncated), each pinned to the model version that tokenized
 it. One asyncio task keeps the requests in progress in a rotation and builds each slice round-robin:
 one text from each request in turn, until the slice holds `max_batch_tokens` tokens or
-`max_batch_texts` texts. The slice is scored on a single worker thread (`rmcore.scoring.
+`max_batch_texts` texts. The slice is scored on a single worker thread (`rmcore.models.scoring.
 score_token_ids`, length-sorted, no gradients); a request is answered once all its texts are scored.
 
 Why slices: a request of hundreds of long texts would otherwise hold the model for minutes while a

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deployments.config import LOOPBACK_HOSTS
-from rmcore.scoring import ScoringConfig
+from rmcore.models.scoring import ScoringConfig
 
 TOKEN_ENV = "REWARDFLOW_SERVE_TOKEN"
 

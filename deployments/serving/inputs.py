@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from deployments.serving.schemas import ClassifyRequest, ScoreRequest
-from rmcore.chat import chat_template_in_effect, render_conversation
-from rmcore.normalization import normalize
+from rmcore.data.chat import chat_template_in_effect, render_conversation
+from rmcore.models.normalization import normalize
 
 
 class TooLargeError(ValueError):

@@ -16,10 +16,10 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from rmcore import load_reward_model
-from rmcore.chat import chat_template_hash
-from rmcore.normalization import read_reward_stats
-from rmcore.scoring import ScoringConfig, score_token_ids
-from rmcore.tokenization import model_max_length, position_limit
+from rmcore.data.chat import chat_template_hash
+from rmcore.data.tokenization import model_max_length, position_limit
+from rmcore.models.normalization import read_reward_stats
+from rmcore.models.scoring import ScoringConfig, score_token_ids
 
 
 @dataclass(frozen=True)

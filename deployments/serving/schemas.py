@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
 
-from rmcore.chat import ROLES, decode_tools, message_issue
+from rmcore.data.chat import ROLES, decode_tools, message_issue
 
 Role = Literal[ROLES]  # type: ignore[valid-type]
 

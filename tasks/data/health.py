@@ -1,6 +1,6 @@
 """Data health at ingest: the new batch against the store, graded ok / warn / hold, and a hold recorded.
 
-The statistics are `rmcore.data_health`; this module reads the frames they need from the store (the
+The statistics are `rmcore.checks.data_health`; this module reads the frames they need from the store (the
 batch's files, and a bounded sample of the other files as the reference), asks the champion when one
 is given, records a hold (`tasks.data.holds`) and publishes the figures as a Prefect table artifact.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rmcore.data_health import HealthConfig, HealthReport, assess_batch
+from rmcore.checks.data_health import HealthConfig, HealthReport, assess_batch
 from tasks.data.holds import held_file_names, hold_batch
 from tasks.registry.models import ScoringConfig, score_model
 

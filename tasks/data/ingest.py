@@ -21,7 +21,7 @@ import numpy as np
 from filelock import FileLock
 from prefect import task
 
-from rmcore.data_health import HealthConfig, HealthReport
+from rmcore.checks.data_health import HealthConfig, HealthReport
 from tasks.data.config import DataConfig
 from tasks.data.health import ChampionOnBatch, batch_health, publish_health, record_hold, registry_champion
 from tasks.data.holds import read_holds, release_batch
@@ -75,7 +75,7 @@ class IngestReport:
     chunks: int = 0
     batch_id: str | None = None  # names the batch for `rewardflow release`: the data hash's first 12 digits
     status: str = "ok"  # the health check's verdict: ok, warn or hold (stored, not trained on)
-    health: dict[str, Any] = field(default_factory=dict)  # `rmcore.data_health.HealthReport.to_dict()`
+    health: dict[str, Any] = field(default_factory=dict)  # `rmcore.checks.data_health.HealthReport.to_dict()`
     health_figures: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rmcore.data import PAIR_FILE_TYPES
-from rmcore.safety import is_under
+from rmcore.data.pairs import PAIR_FILE_TYPES
+from rmcore.data.safety import is_under
 from tasks.data.records import (
     RawRecord,
     SourceError,

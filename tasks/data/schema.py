@@ -14,7 +14,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from rmcore.chat import MESSAGE_RULES, RENDER_KEYS, decode_template_kwargs, decode_tools, message_issue
+from rmcore.data.chat import MESSAGE_RULES, RENDER_KEYS, decode_template_kwargs, decode_tools, message_issue
 from tasks.data.id_index import IdIndex
 
 # A margin is a difference of reward-scale scores; beyond this it can only be a unit or data error, and it

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from rmcore.chat import RENDER_KEYS
+from rmcore.data.chat import RENDER_KEYS
 from tasks.atomic import write_atomic
 from tasks.data.holds import held_file_names
 from tasks.data.id_index import IdIndex
@@ -257,7 +257,7 @@ def stream_store(
     """
     from datasets import IterableDataset
 
-    from rmcore import tokenization
+    from rmcore.data import tokenization
 
     if split not in ("train", "eval"):
         raise ValueError(f"split must be 'train' or 'eval', got {split!r}")

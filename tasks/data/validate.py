@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 
-from rmcore.chat import MESSAGE_RULES, decode_template_kwargs, decode_tools, encode_messages, message_problem
+from rmcore.data.chat import MESSAGE_RULES, decode_template_kwargs, decode_tools, encode_messages, message_problem
 from tasks.data.config import DataConfig
 from tasks.data.id_index import IdIndex
 from tasks.data.records import RawRecord, frame_to_records

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from mlflow.exceptions import MlflowException
 
-from rmcore.compare import Decision, PromotionRule, decide_promotion
-from rmcore.gate_checks import (
+from rmcore.checks.compare import Decision, PromotionRule, decide_promotion
+from rmcore.checks.gate import (
     GateChecks,
     benchmark_check,
     decide_with_checks,
@@ -21,7 +21,7 @@ from rmcore.gate_checks import (
     slice_summary,
     with_benchmark_checks,
 )
-from rmcore.normalization import describe_shift, scale_shift
+from rmcore.models.normalization import describe_shift, scale_shift
 from tasks.registry.gate_inputs import GateInputs
 from tasks.registry.lookup import recorded_decision, version_reward_stats
 from tasks.registry.models import ModelScorer
@@ -54,7 +54,7 @@ def _decide(
     checks: GateChecks | None,
     inputs: GateInputs | None,
 ) -> Decision:
-    """The overall rule alone, or with `checks` and `inputs` every check of `rmcore.gate_checks`, the pinned
+    """The overall rule alone, or with `checks` and `inputs` every check of `rmcore.checks.gate`, the pinned
     benchmarks of `checks.no_regression_on` included."""
     uri = None if champion is None else f"models:/{name}/{champion}"
     scored = None if uri is None else champion_scorer(uri)

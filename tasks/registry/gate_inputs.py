@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rmcore.evaluation import DEFAULT_CATEGORY_COLUMNS
-from rmcore.length_bias import pair_lengths
-from rmcore.slices import slice_labels
+from rmcore.evaluation.length_bias import pair_lengths
+from rmcore.evaluation.slices import slice_labels
+from rmcore.evaluation.summary import DEFAULT_CATEGORY_COLUMNS
 from tasks.registry.models import ModelScorer, frame_texts
 
 

@@ -8,7 +8,7 @@ import socket
 import psutil
 from mlflow.exceptions import MlflowException
 
-from rmcore.compare import Decision
+from rmcore.checks.compare import Decision
 from tasks.registry.idempotency import IDEMPOTENCY_TAG
 from tasks.tracking.runs import client
 

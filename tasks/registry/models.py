@@ -28,10 +28,10 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from rmcore import load_reward_model
-from rmcore.chat import chat_template_in_effect
-from rmcore.models import TOKENIZER_FILES, WEIGHT_FILES, model_folder_in
-from rmcore.scoring import ScoringConfig, score_texts_truncated
-from rmcore.tokenization import is_conversational_row, pair_sequences
+from rmcore.data.chat import chat_template_in_effect
+from rmcore.data.tokenization import is_conversational_row, pair_sequences
+from rmcore.models.loading import TOKENIZER_FILES, WEIGHT_FILES, model_folder_in
+from rmcore.models.scoring import ScoringConfig, score_texts_truncated
 from tasks.tracking.logged_model import logged_model_id
 from tasks.tracking.runs import client
 

@@ -14,9 +14,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.transactions import Transaction, get_transaction
 
-from rmcore.compare import Decision, PromotionRule
-from rmcore.gate_checks import GateChecks
-from rmcore.scoring import ScoringConfig
+from rmcore.checks.compare import Decision, PromotionRule
+from rmcore.checks.gate import GateChecks
+from rmcore.models.scoring import ScoringConfig
 from tasks.benchmark_scores import BenchmarkScore
 from tasks.data.benchmarks import pinned_benchmarks, read_benchmark
 from tasks.registry.gate import gate_and_promote, undo_candidate

@@ -18,8 +18,8 @@ import mlflow
 from filelock import FileLock
 from mlflow.exceptions import MlflowException
 
-from rmcore.chat import chat_template_hash
-from rmcore.models import load_tokenizer
+from rmcore.data.chat import chat_template_hash
+from rmcore.models.loading import load_tokenizer
 from tasks.registry.idempotency import IDEMPOTENCY_TAG
 from tasks.registry.lookup import OWNER_TAG, PREVIOUS_CHALLENGER_TAG, find_version, is_abandoned, owner_tag
 from tasks.tracking.logged_model import logged_model_id

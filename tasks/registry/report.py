@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from rmcore.compare import Decision
+from rmcore.checks.compare import Decision
 
 
 def decision_markdown(

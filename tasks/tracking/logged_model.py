@@ -13,7 +13,7 @@ A Logged Model is an MLflow pyfunc model (`tasks.tracking.reward_pyfunc`): `mlfl
                                           chat template; `from_pretrained` loads it as it is
 
 The weights are stored once, under `artifacts/model`. `rmcore.load_reward_model` (and so every door of
-the pipeline) takes the downloaded root and finds that folder (`rmcore.models.model_folder_in`). A LoRA
+the pipeline) takes the downloaded root and finds that folder (`rmcore.models.loading.model_folder_in`). A LoRA
 adapter is merged into its base first: it names its base by path or hub id, and a logged model must
 load offline elsewhere.
 """
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from mlflow.entities import LoggedModelOutput
 
-from rmcore.models import check_model_folder, is_adapter_dir
+from rmcore.models.loading import check_model_folder, is_adapter_dir
 from tasks.tracking.runs import client
 from tasks.training.train import RUN_FILES
 

@@ -22,13 +22,13 @@ class RewardModelPyfunc(PythonModel):
     """One raw reward per input text or JSON conversation, as `rewardflow evaluate` scores them."""
 
     def load_context(self, context) -> None:
-        from rmcore.reward_function import RewardFunction
+        from rmcore.models.reward_function import RewardFunction
 
         trusted = bool((context.model_config or {}).get("trust_remote_code", False))  # as training loaded it
         self.reward = RewardFunction(context.artifacts[MODEL_ARTIFACT], trust_remote_code=trusted)
 
     def predict(self, model_input: list[str], params: dict | None = None) -> list[float]:
-        from rmcore.chat import decode_messages
+        from rmcore.data.chat import decode_messages
 
         return self.reward.score([decode_messages(text) for text in model_input])
 

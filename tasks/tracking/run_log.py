@@ -13,8 +13,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from rmcore import RewardConfig
-from rmcore.compare import Decision
-from rmcore.gate_checks import slice_summary
+from rmcore.checks.compare import Decision
+from rmcore.checks.gate import slice_summary
 from tasks.tracking.model_card import model_card
 from tasks.tracking.run_view import log_logit_table
 from tasks.tracking.runs import (

@@ -18,8 +18,8 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from rmcore.compare import Decision
-from rmcore.gate_checks import slice_summary
+from rmcore.checks.compare import Decision
+from rmcore.checks.gate import slice_summary
 from tasks.tracking.runs import MLFLOW_UI_ENV, NOTE_TAG, client, link_logged_model
 
 LOGIT_TABLE_ARTIFACT = "eval/logit_table.json"
@@ -51,7 +51,7 @@ def name_run(run_id: str, name: str, tracking_uri: str | None = None) -> None:
 
 
 def logit_table_frame(path: str | Path) -> pd.DataFrame:
-    """The rows `rmcore.report.write_logit_table` wrote, as a frame."""
+    """The rows `rmcore.evaluation.report.write_logit_table` wrote, as a frame."""
     return pd.DataFrame(json.loads(Path(path).read_text()))
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from rmcore.models import WEIGHT_FILES
+from rmcore.models.loading import WEIGHT_FILES
 from tasks.atomic import write_atomic
 
 MARKER = "checkpoint.complete.json"

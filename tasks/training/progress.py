@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from rmcore.config import clamped_logging_steps
+from rmcore.training.config import clamped_logging_steps
 
 DEFAULT_INTERVAL = 10.0
 
@@ -72,7 +72,7 @@ def launch_line(num_processes: int, accelerate_config_file: str | None = None, g
     backend = "nccl" if gpus else "gloo"
     scheme = "DDP"
     if accelerate_config_file:
-        from rmcore.launch import sharding_of
+        from rmcore.training.launch import sharding_of
 
         scheme = f"{(sharding_of(accelerate_config_file) or 'ddp').upper()}, accelerate config {accelerate_config_file}"
     return f"training in {num_processes} processes ({scheme}, {backend} backend, {device})"

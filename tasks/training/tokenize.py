@@ -1,6 +1,6 @@
 """Tokenize stored pairs into the four token columns, cached on disk so a rerun does not tokenize again.
 
-The tokenizer is the one training uses (`rmcore.models.setup_tokenizer`: the saved tokenizer with the
+The tokenizer is the one training uses (`rmcore.models.loading.setup_tokenizer`: the saved tokenizer with the
 config's `eos_token`, `pad_token` and `chat_template_path`). The cache key is the data (hash of the pair
 ids and margins), the tokenizer (path, class, vocabulary, special tokens and chat template) and
 `max_length`: change any of them and the pairs are tokenized anew.
@@ -18,9 +18,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from transformers import PreTrainedTokenizerBase
 
-from rmcore import RewardConfig, tokenization
-from rmcore.chat import chat_template_hash
-from rmcore.models import setup_tokenizer
+from rmcore import RewardConfig
+from rmcore.data import tokenization
+from rmcore.data.chat import chat_template_hash
+from rmcore.models.tokenizer import setup_tokenizer
 from tasks.atomic import write_atomic
 from tasks.data.store import pair_id
 

@@ -23,17 +23,16 @@ from prefect.cache_policies import NO_CACHE
 from transformers import AutoConfig, TrainerCallback, set_seed
 
 from rmcore import RewardConfig, RewardTrainer
-from rmcore.launch import LaunchArguments, check_sharded_training, is_launched_worker, run_distributed
-from rmcore.models import (
+from rmcore.data.tokenization import check_max_length, model_max_length
+from rmcore.models.loading import (
     WEIGHT_FILES,
     default_model_path,
     load_reward_backbone,
     load_tokenizer,
     parse_model_init_kwargs,
-    setup_tokenizer,
-    tokenizer_as_trained,
 )
-from rmcore.tokenization import check_max_length, model_max_length
+from rmcore.models.tokenizer import setup_tokenizer, tokenizer_as_trained
+from rmcore.training.launch import LaunchArguments, check_sharded_training, is_launched_worker, run_distributed
 from tasks.atomic import write_atomic
 from tasks.training.checkpoints import (
     CompleteCheckpointCallback,

@@ -93,7 +93,7 @@ def test_trl_bf16_default_is_left_out_where_bf16_is_emulated():
 
 
 def test_fp32_precision_runs_as_on_a_cpu_without_native_bf16():
-    from rmcore.config import bf16_supported
+    from rmcore.forward.precision import bf16_supported
 
     assert bench_vs_trl.runs_bf16("fp32") is False
     assert bench_vs_trl.runs_bf16("auto") is bf16_supported()

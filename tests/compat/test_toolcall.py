@@ -9,8 +9,8 @@ import json
 import pytest
 
 from rmcore import RewardConfig, RewardTrainer
-from rmcore.data import prepare_pairs
-from rmcore.prefix_sharing import common_prefix_length
+from rmcore.data.pairs import prepare_pairs
+from rmcore.forward.prefix_sharing import common_prefix_length
 from tests.compat.hub import QWEN_TOKENS, hub, load_dataset, word_tokenizer
 
 SHAPES = ["trl-internal-testing/toolcall", "trl-internal-testing/toolcall@json"]

@@ -20,8 +20,8 @@ from mlflow import MlflowClient
 
 from flows.params import RewardFlowParams
 from flows.reward_model import reward_model
-from rmcore.compare import PromotionRule
-from rmcore.safety import PathEscapeError
+from rmcore.checks.compare import PromotionRule
+from rmcore.data.safety import PathEscapeError
 from tasks.training.checkpoints import is_complete
 
 NAME = "faults-flow-model"

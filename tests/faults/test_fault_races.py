@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from transformers import AutoTokenizer, BertForSequenceClassification
 
-from rmcore.compare import PromotionRule
+from rmcore.checks.compare import PromotionRule
 from tasks.registry.gate import gate_and_promote
 from tasks.registry.models import score_model
 from tasks.registry.register import CHAMPION, register_candidate

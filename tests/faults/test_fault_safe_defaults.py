@@ -16,9 +16,9 @@ import pytest
 
 from deployments.config import ScheduleConfig, ServerConfig
 from deployments.servers import process_specs
-from rmcore.config import RewardConfig
-from rmcore.models import check_model_folder, load_reward_model
-from rmcore.safety import PathEscapeError, is_under, resolve_under
+from rmcore.data.safety import PathEscapeError, is_under, resolve_under
+from rmcore.models.loading import check_model_folder, load_reward_model
+from rmcore.training.config import RewardConfig
 
 PACKAGES = ("rmcore", "tasks", "flows", "deployments", "rewardflow", "examples", "benchmarks")
 

@@ -8,7 +8,7 @@ from mlflow import MlflowClient
 
 from flows.params import RewardFlowParams
 from flows.reward_model import reward_model
-from rmcore.compare import PromotionRule
+from rmcore.checks.compare import PromotionRule
 from tasks.data.holds import read_holds
 from tasks.data.ingest import ingest_files
 from tests.flows.conftest import synthetic_pairs

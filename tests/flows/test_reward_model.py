@@ -19,9 +19,10 @@ from transformers import AutoTokenizer
 from flows.params import RewardFlowParams
 from flows.reward_model import reward_model
 from flows.steps import EmptyStoreError
-from rmcore.compare import PromotionRule
-from rmcore.models import default_model_path, hh_chat_template
-from rmcore.script_args import LoraArguments
+from rmcore.checks.compare import PromotionRule
+from rmcore.models.loading import default_model_path
+from rmcore.models.tokenizer import hh_chat_template
+from rmcore.training.script_args import LoraArguments
 from tests.tiny_models import save_tiny_remote_bert
 
 NAME = "flow-test-reward-model"

@@ -13,7 +13,7 @@ import pytest
 from mlflow import MlflowClient
 
 from rewardflow.errors import INTERRUPTED, explain, run_command
-from rmcore.interrupt import TrainingInterrupted
+from rmcore.training.interrupt import TrainingInterrupted
 
 REPO = Path(__file__).resolve().parents[2]
 

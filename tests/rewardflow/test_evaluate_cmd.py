@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from rewardflow import cli, evaluate_cmd
-from rmcore.compare import PromotionRule
-from rmcore.models import default_model_path
+from rmcore.checks.compare import PromotionRule
+from rmcore.models.loading import default_model_path
 from tests.tiny_models import save_tiny_bert, save_tiny_remote_bert
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

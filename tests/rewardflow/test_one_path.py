@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from flows.params import RewardFlowParams
 from flows.reward_model import reward_model
 from rewardflow import train_cmd
-from rmcore.compare import PromotionRule
+from rmcore.checks.compare import PromotionRule
 from tests.flows.conftest import synthetic_pairs
 from tests.tiny_models import save_tiny_bert
 

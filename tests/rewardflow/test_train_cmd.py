@@ -240,7 +240,7 @@ def test_truncated_gzip_is_named_by_file_and_line(tmp_path, capsys):
 def test_bad_model_setup_is_named_and_nothing_is_written(tmp_path, capsys, extra, message):
     from transformers import AutoModelForSequenceClassification
 
-    from rmcore.models import default_model_path
+    from rmcore.models.loading import default_model_path
 
     if "BARE" in extra:  # a model folder saved without its tokenizer
         AutoModelForSequenceClassification.from_pretrained(default_model_path()).save_pretrained(tmp_path / "bare")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from rmcore.compare import Decision
+from rmcore.checks.compare import Decision
 from tasks.registry.register import register_candidate
 from tasks.tracking.logged_model import log_logged_model
 from tasks.tracking.run_view import log_logit_table, show_decision

@@ -26,7 +26,7 @@ from transformers import (
 )
 
 from rmcore import RewardConfig
-from rmcore.models import default_model_path
+from rmcore.models.loading import default_model_path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

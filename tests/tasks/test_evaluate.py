@@ -113,7 +113,7 @@ def test_evaluate_model_task_writes_scores_plots_and_logit_table(model_dirs, tmp
 
 
 def test_evaluate_model_stores_the_reward_scale_in_the_model_folder(model_dirs, tmp_path):
-    from rmcore.normalization import read_reward_stats, reward_stats
+    from rmcore.models.normalization import read_reward_stats, reward_stats
 
     folder = tmp_path / "model"
     shutil.copytree(model_dirs["good"], folder)

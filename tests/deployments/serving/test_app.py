@@ -10,7 +10,7 @@ import pytest
 
 from deployments.serving.config import ServeConfig
 from rmcore import load_reward_model, score_texts
-from rmcore.normalization import read_reward_stats, reward_stats, write_reward_stats
+from rmcore.models.normalization import read_reward_stats, reward_stats, write_reward_stats
 from tests.deployments.serving.serve_helpers import running, wait_for
 from tests.tasks import mlflow_fixtures as fx
 from tests.tiny_models import save_tiny_remote_bert
@@ -63,7 +63,7 @@ def test_scores_over_http_equal_score_texts(server, model_folder):
 
 
 def test_pairs_and_messages_are_scored_as_their_texts(server, model_folder):
-    from rmcore.chat import render_conversation
+    from rmcore.data.chat import render_conversation
 
     model, tokenizer = load_reward_model(model_folder)
     pairs = [{"prompt": "Human: hi\n\nAssistant:", "chosen": " sun", "rejected": " rain"}]

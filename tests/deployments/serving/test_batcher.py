@@ -12,8 +12,8 @@ import pytest
 from deployments.serving.batcher import Batcher, Job, take_slice
 from deployments.serving.model_slot import ModelSlot, load_folder, score_loaded
 from rmcore import score_texts
-from rmcore.scoring import ScoringConfig
-from rmcore.tokenization import tokenize_texts
+from rmcore.data.tokenization import tokenize_texts
+from rmcore.models.scoring import ScoringConfig
 from tests.tasks import mlflow_fixtures as fx
 
 model_dirs = fx.model_dirs

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from deployments.serving.inputs import request_texts
 from deployments.serving.schemas import ScoreRequest
-from rmcore.chat import render_conversation
+from rmcore.data.chat import render_conversation
 from tests.compat.hub import QWEN_TOKENS, build_dataset, word_tokenizer
 
 

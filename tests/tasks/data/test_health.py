@@ -56,8 +56,8 @@ def test_the_champion_is_asked_about_the_batch(tmp_path):
 
 
 def test_on_the_shared_pairs_a_random_batch_is_ok_and_tripled_replies_hold(tmp_path, shared_data):
-    from rmcore.data_health import assess_batch
-    from rmcore.length_bias import split_prompt
+    from rmcore.checks.data_health import assess_batch
+    from rmcore.evaluation.length_bias import split_prompt
 
     rows = pd.read_json(shared_data, lines=True).sample(frac=1.0, random_state=0).reset_index(drop=True)
     store, batch = rows.iloc[:1500], rows.iloc[1500:].reset_index(drop=True)

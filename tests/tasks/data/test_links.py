@@ -86,7 +86,7 @@ def test_a_run_with_data_root_reads_nothing_outside_it(linkdir, tmp_path):
     root (`checked_dataset`), then its ingest step reads the folder: the links out are refused there."""
     from flows.params import RewardFlowParams
     from flows.steps import checked_dataset
-    from rmcore.safety import PathEscapeError
+    from rmcore.data.safety import PathEscapeError
 
     root = linkdir.parents[2]
     params = RewardFlowParams(dataset_name="a/b/linkdir", data_root=str(root))

@@ -9,7 +9,7 @@ from datasets import IterableDataset
 from transformers import AutoTokenizer
 
 from rmcore import RewardConfig, RewardTrainer
-from rmcore.models import default_model_path
+from rmcore.models.loading import default_model_path
 from tasks.data.ingest import ingest_files
 from tasks.data.store import append_to_store, pair_id, read_store, stream_store
 from tests.tiny_models import tiny_bert

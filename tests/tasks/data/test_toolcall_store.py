@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from rmcore.data import prepare_pairs
+from rmcore.data.pairs import prepare_pairs
 from tasks.data.config import DataConfig
 from tasks.data.load import read_pair_records
 from tasks.data.store import append_to_store, read_store, store_frame, store_pairs, stream_store

@@ -220,8 +220,8 @@ def test_malformed_conversations_are_quarantined_by_rule(tmp_path, write_pairs, 
 def test_conversations_are_kept_as_json_text_that_rmcore_tokenizes(tmp_path, write_pairs):
     from transformers import AutoTokenizer
 
-    from rmcore.models import default_model_path
-    from rmcore.tokenization import tokenize_pairs
+    from rmcore.data.tokenization import tokenize_pairs
+    from rmcore.models.loading import default_model_path
 
     minilm_tokenizer = AutoTokenizer.from_pretrained(default_model_path())
 

@@ -12,8 +12,8 @@ import psutil
 import pytest
 
 from rewardflow import models_cmd, promote_cmd, rollback_cmd
-from rmcore.compare import PromotionRule
-from rmcore.models import model_folder_in
+from rmcore.checks.compare import PromotionRule
+from rmcore.models.loading import model_folder_in
 from tasks.registry.champion import REASON_TAG, ROLLED_BACK_TAG, version_rows
 from tasks.registry.gate import gate_and_promote
 from tasks.registry.lookup import OWNER_TAG, is_abandoned

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from rmcore.compare import PromotionRule
-from rmcore.gate_checks import GateChecks
-from rmcore.slices import slice_labels
+from rmcore.checks.compare import PromotionRule
+from rmcore.checks.gate import GateChecks
+from rmcore.evaluation.slices import slice_labels
 from tasks.registry.gate import gate_and_promote
 from tasks.registry.gate_inputs import BenchmarkGate, GateInputs
 from tasks.registry.register import CHAMPION, aliases, register_candidate

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from rmcore.models import model_folder_in
+from rmcore.models.loading import model_folder_in
 from tasks.registry.models import (
     ModelUnavailableError,
     ScoringConfig,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rmcore.compare import PromotionRule
-from rmcore.gate_checks import GateChecks
-from rmcore.scoring import ScoringConfig
+from rmcore.checks.compare import PromotionRule
+from rmcore.checks.gate import GateChecks
+from rmcore.models.scoring import ScoringConfig
 from tasks.evaluate import evaluate_model
 from tasks.registry.gate import gate_and_promote
 from tasks.registry.promotion import gate_and_promote_task

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rmcore.compare import Decision, PromotionRule
+from rmcore.checks.compare import Decision, PromotionRule
 from tasks.evaluate import pair_metrics
 from tasks.registry.gate import decision_tags, gate_and_promote, undo_candidate
 from tasks.registry.models import load_model, score_model, score_pairs
@@ -268,7 +268,7 @@ def test_chat_template_tags_hash_the_saved_template(tmp_path):
 
     from transformers import AutoTokenizer
 
-    from rmcore.models import default_model_path
+    from rmcore.models.loading import default_model_path
     from tasks.registry.register import chat_template_tags
 
     tokenizer = AutoTokenizer.from_pretrained(default_model_path())

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from deployments.processes import log_tail, spawn, stop_group
-from rmcore.compare import PromotionRule
+from rmcore.checks.compare import PromotionRule
 from tasks.registry.gate import gate_and_promote
 from tasks.registry.models import load_model, score_model, score_pairs
 from tasks.registry.register import CHALLENGER, CHAMPION, aliases, register_candidate

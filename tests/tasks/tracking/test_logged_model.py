@@ -19,8 +19,8 @@ import pytest
 from transformers import AutoModelForSequenceClassification
 
 from rmcore import load_reward_model, score_texts
-from rmcore.models import lora_config
-from rmcore.normalization import read_reward_stats, write_reward_stats
+from rmcore.models.loading import lora_config
+from rmcore.models.normalization import read_reward_stats, write_reward_stats
 from tasks.registry.register import register_candidate
 from tasks.tracking.logged_model import log_logged_model, log_model_dir, logged_model_id
 from tasks.tracking.runs import client, ensure_experiment, start_run

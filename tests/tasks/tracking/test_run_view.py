@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime
 import json
 
-from rmcore.compare import Decision
-from rmcore.gate_checks import slice_summary
+from rmcore.checks.compare import Decision
+from rmcore.checks.gate import slice_summary
 from tasks.registry.register import register_candidate
 from tasks.tracking.logged_model import log_logged_model
 from tasks.tracking.run_view import (

@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 from transformers import AutoTokenizer
 
-from rmcore import RewardConfig, tokenization
-from rmcore.chat import encode_messages
-from rmcore.models import default_model_path
+from rmcore import RewardConfig
+from rmcore.data import tokenization
+from rmcore.data.chat import encode_messages
+from rmcore.models.loading import default_model_path
 from tasks.data.store import pair_id
 from tasks.training.tokenize import tokenize, tokenize_pairs_cached
 

@@ -8,8 +8,8 @@ import pytest
 from datasets import Dataset
 from transformers import AutoTokenizer
 
-from rmcore.launch import LaunchArguments
-from rmcore.tokenization import tokenize_pairs
+from rmcore.data.tokenization import tokenize_pairs
+from rmcore.training.launch import LaunchArguments
 from tasks.training.train import TrainJob, build_reward_config, train_reward_model
 from tests.tiny_models import save_tiny_bert
 

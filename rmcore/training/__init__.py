@@ -1,0 +1,1 @@
+"""Training: `RewardConfig`, the collator, the pairwise loss, `RewardTrainer` and how it is launched and interrupted."""
