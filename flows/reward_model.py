@@ -27,11 +27,9 @@ from flows.steps import (
     training_config,
     work_identity,
 )
-from rmcore.models.scoring import ScoringConfig
 from tasks.benchmark_scores import benchmark_metrics, benchmark_tags, score_benchmarks
 from tasks.data.split import split_pairs
 from tasks.data.store import store_frame, store_ids, store_pairs
-from tasks.evaluate import evaluate_model
 from tasks.registry.promotion import gate_and_promote_task, register_candidate_task
 from tasks.registry.register import RegistryConfig
 from tasks.registry.report import publish_decision
@@ -40,8 +38,7 @@ from tasks.tracking.run_view import run_name, show_decision, version_url, with_v
 from tasks.tracking.runs import default_tracking_uri, log_metrics, set_tags, tracking_run
 from tasks.tracking.series import MlflowSeriesCallback
 from tasks.training.progress import ProgressLogCallback, launch_line
-from tasks.training.tokenize import tokenize
-from tasks.training.train import resolve_max_length, train
+from tasks.training.sequence import AS_TASKS, scoring_as_trained, train_and_evaluate
 
 
 @flow(name="reward-model", log_prints=True)
@@ -54,44 +51,59 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
     held = held_batches(home)
     store = home / "store"
     ids = store_ids(store)  # the ids only: the store itself is streamed
-    require_pairs(ids, home, held)  # an empty store fails here, in one line naming `rewardflow ingest`
+    require_pairs(ids, home=home, held=held)  # an empty store fails here, in one line naming `rewardflow ingest`
     train_ids, eval_ids = split_pairs(
         ids,
-        params.eval_fraction,
+        eval_fraction=params.eval_fraction,
         max_train_pairs=params.max_train_pairs,
         max_eval_pairs=params.max_eval_pairs,
         seed=params.seed,
         where=f"the data store under {store}",
     )
-    key, hashes = work_identity(ids, train_ids, eval_ids, params)
-    run_dir, eval_path = run_folder(home, key, store_frame(store, eval_ids["pair_id"]))
+    key, hashes = work_identity(ids, train_df=train_ids, eval_df=eval_ids, params=params)
+    run_dir, eval_path = run_folder(home, key=key, eval_df=store_frame(store, eval_ids["pair_id"]))
     log.info("Training on %d pairs, evaluating on %d (work %s)", len(train_ids), len(eval_ids), key)
     config = training_config(run_dir, params)
     job = train_job(params)
     log.info(launch_line(job.launch.num_processes, job.launch.accelerate_config_file))
-    max_length = resolve_max_length(job.model_name_or_path, config)
     # Every later load of a model (evaluation, benchmarks, merge, the champion at the gate) scores as this.
-    scoring = ScoringConfig(max_length=max_length, trust_remote_code=config.trust_remote_code)
+    scoring = scoring_as_trained(job.model_name_or_path, config)
     registry = RegistryConfig(name=params.registered_model_name)
     title = run_name(params.experiment_name)
     tracking_uri = params.tracking_uri or default_tracking_uri(home)
     with tracking_run(str(home), params.experiment_name, title, hashes, params.tracking_uri) as run_id:
         job.callbacks = [ProgressLogCallback(), MlflowSeriesCallback(run_id, tracking_uri)]  # progress, curves
-        log_run_inputs(run_id, config, params.model_dump(mode="json"), train_ids, eval_path, ingest_report)
+        log_run_inputs(
+            run_id,
+            config=config,
+            flow_params=params.model_dump(mode="json"),
+            train_ids=train_ids,
+            eval_pairs_path=eval_path,
+            ingest_report=ingest_report,
+        )
         set_tags(run_id, {"data.held_batches": ",".join(held) or "none"})
-        train_pairs = store_pairs(store, train_ids["pair_id"], home / "cache" / "pairs")
-        train_ds = tokenize(
-            train_pairs,
-            job.model_name_or_path,
-            max_length,
+        done = train_and_evaluate(
+            store_pairs(store, train_ids["pair_id"], home / "cache" / "pairs"),
+            str(eval_path),
+            config=config,
+            job=job,
+            scoring=scoring,
             cache_dir=home / "cache" / "tokenized",
-            num_proc=config.dataset_num_proc,
+            eval_dir=run_dir / "eval",
+            steps=AS_TASKS,
+        )
+        result, evaluation = done.training, done.evaluation
+        benchmark_results = score_benchmarks(
+            result.model_dir, benchmarks=benchmarks, out_dir=str(run_dir / "benchmarks"), scoring=scoring
+        )
+        log_run_outputs(
+            run_id,
+            result=result,
+            evaluation=evaluation,
+            base_model=job.model_name_or_path,
+            data_digest=hashes["train_hash"],
             config=config,
         )
-        result = train(train_ds, None, config, job)
-        evaluation = evaluate_model(result.model_dir, str(eval_path), str(run_dir / "eval"), scoring=scoring)
-        benchmark_results = score_benchmarks(result.model_dir, benchmarks, str(run_dir / "benchmarks"), scoring=scoring)
-        log_run_outputs(run_id, result, evaluation, job.model_name_or_path, hashes["train_hash"], config)
         log_metrics(run_id, benchmark_metrics(benchmark_results))
         with transaction():  # a failure from here on undoes the registration (see tasks.registry.promotion)
             register = register_candidate_task.with_options(
@@ -99,9 +111,9 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
             )
             version = register(
                 run_id,
-                "model",
-                registry,
-                str(home),
+                model_artifact_path="model",
+                config=registry,
+                home=str(home),
                 tags={**hashes, **benchmark_tags(benchmark_results)},
                 idempotency_key=key,
                 model_dir=result.model_dir,
@@ -120,12 +132,21 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
             )
             link = run_link(run_id, params.tracking_uri)
             publish_decision(decision, registry.name, version, link, version_url(tracking_uri, registry.name, version))
-            log_decision(run_id, decision, version)
+            log_decision(run_id, decision=decision, version=version)
             outcome = show_decision(
                 run_id, with_version(title, version), registry.name, version, decision, link, tracking_uri
             )
     summary = run_summary(
-        registry.name, version, decision, evaluation, (train_ids, eval_ids), run_id, link, run_dir, hashes
+        name=registry.name,
+        version=version,
+        decision=decision,
+        evaluation=evaluation,
+        n_train=len(train_ids),
+        n_eval=len(eval_ids),
+        run_id=run_id,
+        link=link,
+        run_dir=run_dir,
+        hashes=hashes,
     )
     log.info(outcome)  # the log's last line: decision, accuracies, interval, the version
     return {**summary, "held_batches": held}

@@ -119,36 +119,39 @@ def work_key(train_df: pd.DataFrame, eval_df: pd.DataFrame, config: RewardConfig
     return key_of(data, config_hash({"training": flags, **job_settings}))
 
 
-def train_and_evaluate(
+def train_from_files(
     script: ScriptArguments, config: RewardConfig, lora: LoraArguments, launch: LaunchArguments, inputs: InputArguments
 ) -> dict[str, Any]:
-    """Read, validate, split, tokenize, train, save, evaluate: the flow's functions in the flow's order."""
-    from rmcore.models.scoring import ScoringConfig
-    from tasks.evaluate import evaluate_pairs
-    from tasks.training.tokenize import tokenize_pairs_cached
-    from tasks.training.train import TrainJob, resolve_max_length, train_reward_model
+    """Read, validate and split the pairs, then the flow's own sequence: tokenize, train, save, evaluate."""
+    from tasks.training.sequence import AS_CALLS, scoring_as_trained, train_and_evaluate
+    from tasks.training.train import TrainJob
 
     check_output_dir(config.output_dir)  # before any reading: a bad folder fails now, not after tokenizing
     check_sharded_training(launch.accelerate_config_file, config.merge_adapter_on_save)
     model = script.model_name_or_path or default_model_path()
-    max_length = resolve_max_length(model, config)  # model-side mistakes are named before any reading
+    scoring = scoring_as_trained(model, config)  # model-side mistakes are named before any reading
     train_df, eval_df = read_splits(script, inputs, config.seed)
     settings = {"model": model, "lora": vars(lora), "trust_remote_code": config.trust_remote_code}
     job = TrainJob(
-        model,
-        build_peft_config(lora),
-        True,
-        launch,
-        work_key(train_df, eval_df, config, settings),
+        model_name_or_path=model,
+        peft_config=build_peft_config(lora),
+        resume=True,
+        launch=launch,
+        work_key=work_key(train_df, eval_df, config, settings),
     )
     out = Path(config.output_dir)
-    train_ds = tokenize_pairs_cached(train_df, model, max_length, out / "cache", config.dataset_num_proc)
-    result = train_reward_model(train_ds, None, config, job)
-    metrics: dict[str, float] = {}
-    if len(eval_df):
-        # the trained model loads as its base did, and its texts are cut as training cut them
-        scoring = ScoringConfig(max_length=max_length, trust_remote_code=config.trust_remote_code)
-        metrics = evaluate_pairs(result.model_dir, eval_df, out / "eval", scoring=scoring).metrics
+    done = train_and_evaluate(
+        train_df,
+        eval_df if len(eval_df) else None,
+        config=config,
+        job=job,
+        scoring=scoring,
+        cache_dir=out / "cache",
+        eval_dir=out / "eval",
+        steps=AS_CALLS,
+    )
+    result = done.training
+    metrics = done.evaluation.metrics if done.evaluation is not None else {}
     return {
         "model": script.model_name_or_path or "all-MiniLM-L6-v2 (default)",
         "data": script.dataset_name,
@@ -175,7 +178,7 @@ def summary_table(rows: dict[str, Any]) -> Table:
 def main(argv: list[str]) -> int:
     script, config, lora, launch, inputs = parse_args(argv)
     try:
-        rows = train_and_evaluate(script, config, lora, launch, inputs)
+        rows = train_from_files(script, config, lora, launch, inputs)
     except (ValueError, FileNotFoundError, OSError, RuntimeError) as err:
         if is_disk_full(err):  # `run_command` names what to do and the checkpoint to resume from
             raise

@@ -139,7 +139,7 @@ def test_a_full_disk_names_what_to_do_and_the_last_complete_checkpoint(tmp_path,
     def full(*args, **kwargs):
         raise RuntimeError("Error while serializing: No space left on device (os error 28)")
 
-    monkeypatch.setattr(train_cmd, "train_and_evaluate", full)  # the disk fills while saving
+    monkeypatch.setattr(train_cmd, "train_from_files", full)  # the disk fills while saving
     assert run_command(train_cmd.main, ["--dataset_name", "x.jsonl", "--output_dir", str(out)], "train") == 1
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith("rewardflow train: the disk is full (No space left on device); ")
