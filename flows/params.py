@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rmcore.checks.compare import PromotionRule
 from rmcore.checks.data_health import HealthConfig
 from rmcore.checks.gate import GateChecks
-from rmcore.training.script_args import LoraArguments
+from rmcore.training.script_args import LoraArguments, ScriptArguments, check_eval_fraction
+from tasks.data.config import DataConfig, check_min_good_fraction
+
+
+def declared_by(config: type, name: str, **bounds: Any) -> Any:
+    """A flow parameter that is a field of a config dataclass: its default and help text are read from that one
+    declaration, never copied; `bounds` (pydantic's gt, le ...) add only what the pipeline needs beyond it."""
+    spec = config.__dataclass_fields__[name]
+    return Field(spec.default, description=spec.metadata["help"], **bounds)
 
 
 class RewardFlowParams(BaseModel):
@@ -35,10 +43,11 @@ class RewardFlowParams(BaseModel):
         description="LoRA, as `rewardflow train` spells it: {'use_peft': true, 'lora_r': 16, ...}; merged before "
         "registering. use_peft false = full fine-tuning.",
     )
-    eval_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="Share of pairs held out (by pair hash).")
+    # gt=0: the champion gate compares the challenger with the champion on the held-out pairs.
+    eval_fraction: float = declared_by(ScriptArguments, "eval_fraction", gt=0.0)
     max_train_pairs: int | None = Field(None, ge=1, description="Use at most this many training pairs.")
     max_eval_pairs: int | None = Field(None, ge=1, description="Use at most this many eval pairs.")
-    min_good_fraction: float = Field(0.5, ge=0.0, le=1.0, description="Fail when fewer new rows are good.")
+    min_good_fraction: float = declared_by(DataConfig, "min_good_fraction")
     promotion: PromotionRule = Field(default_factory=PromotionRule, description="When a challenger wins.")
     gate_checks: GateChecks | None = Field(
         default_factory=GateChecks,
@@ -70,3 +79,15 @@ class RewardFlowParams(BaseModel):
         2, ge=0, description="Prefect retries of the registration when MLflow is down or locked (it registers once)."
     )
     register_retry_delay: float = Field(10.0, ge=0.0, description="Seconds between two registration attempts.")
+
+    @field_validator("eval_fraction")
+    @classmethod
+    def _eval_fraction_in_range(cls, value: float) -> float:
+        check_eval_fraction(value)
+        return value
+
+    @field_validator("min_good_fraction")
+    @classmethod
+    def _min_good_fraction_in_range(cls, value: float) -> float:
+        check_min_good_fraction(value)
+        return value

@@ -57,7 +57,7 @@ def work_identity(pairs: pd.DataFrame, train_df: pd.DataFrame, eval_df: pd.DataF
 
 def pipeline_data_config(params: RewardFlowParams) -> DataConfig:
     """The data-in settings implied by the flow parameters."""
-    return DataConfig(eval_fraction=params.eval_fraction, min_good_fraction=params.min_good_fraction)
+    return DataConfig(min_good_fraction=params.min_good_fraction)
 
 
 def run_folder(home: Path, key: str, eval_df: pd.DataFrame) -> tuple[Path, Path]:

@@ -37,8 +37,10 @@ class ScriptArguments:
     eval_fraction: float = field(
         default=0.1,
         metadata={
-            "help": "Fraction of the pairs held out for evaluation when no test split is given, chosen by each "
-            "pair's hash (as the pipeline splits its store: a pair keeps its side). 0 = no evaluation."
+            "help": "Fraction of the pairs held out for evaluation when no test split is given, in [0, 1). Each "
+            "pair's side is decided by its hash, so a pair keeps its side run after run and raising the "
+            "fraction only moves pairs from train to eval. 0 = no evaluation: `rewardflow train` allows it, the "
+            "pipeline does not (its champion gate compares models on the held-out pairs)."
         },
     )
     model_name_or_path: str | None = field(
@@ -50,8 +52,13 @@ class ScriptArguments:
     )
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.eval_fraction < 1.0:
-            raise ValueError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
+        check_eval_fraction(self.eval_fraction)
+
+
+def check_eval_fraction(value: float) -> None:
+    """`eval_fraction`'s range, for every door that takes it: at 1 nothing would be left to train on."""
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"eval_fraction must be in [0, 1), got {value}")
 
 
 @dataclass

@@ -1,4 +1,7 @@
-"""`DataConfig`: the settings of the data-in steps (load, validate, quarantine, store, split)."""
+"""`DataConfig`: the settings of the data-in steps (load, validate, quarantine, store).
+
+The train/eval split has its own setting, `eval_fraction` (`rmcore.training.script_args.ScriptArguments`).
+"""
 
 from __future__ import annotations
 
@@ -25,15 +28,6 @@ class DataConfig:
         },
     )
 
-    # Parameters that control the store
-    eval_fraction: float = field(
-        default=0.1,
-        metadata={
-            "help": "Fraction of pairs held out for evaluation (0-1). The split is decided by each pair's "
-            "hash, so a pair stays in its split night after night; raising it only moves pairs train -> eval."
-        },
-    )
-
     # Parameters that control reading
     chunk_rows: int = field(
         default=10_000,
@@ -53,7 +47,10 @@ class DataConfig:
             raise ValueError(f"DataConfig.max_row_bytes must be >= 1, got {self.max_row_bytes}")
         if self.chunk_rows < 1:
             raise ValueError(f"DataConfig.chunk_rows must be >= 1, got {self.chunk_rows}")
-        for name in ("min_good_fraction", "eval_fraction"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"DataConfig.{name} must be between 0 and 1, got {value}")
+        check_min_good_fraction(self.min_good_fraction)
+
+
+def check_min_good_fraction(value: float) -> None:
+    """`min_good_fraction`'s range, for every door that takes it (a share of rows, 0 to 1)."""
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"min_good_fraction must be between 0 and 1, got {value}")
