@@ -17,7 +17,7 @@ from transformers import PreTrainedTokenizerBase
 
 from rmcore import load_reward_model
 from rmcore.data.chat import chat_template_hash
-from rmcore.data.tokenization import model_max_length, position_limit
+from rmcore.data.tokenization import position_limit, resolve_max_length
 from rmcore.models.normalization import read_reward_stats
 from rmcore.models.scoring import ScoringConfig, score_token_ids
 
@@ -62,7 +62,7 @@ def load_folder(
     model, tokenizer = load_reward_model(folder, trust_remote_code)
     model.eval()
     stats = read_reward_stats(folder)
-    length = max_length or model_max_length(model, tokenizer)
+    length = resolve_max_length(max_length, model, tokenizer)  # once per loaded model
     described = {
         **info,
         "version": version,

@@ -38,6 +38,13 @@ def position_limit(model: Any) -> int | None:
     return None
 
 
+def check_max_length_setting(max_length: int | None) -> None:
+    """The range of every `max_length` setting (training's, scoring's): None = the model's own, else at least
+    2 tokens, since a text keeps its special tokens and at least one of its own."""
+    if max_length is not None and max_length < 2:
+        raise ValueError(f"max_length must be at least 2 tokens or None (the model's own), got {max_length}")
+
+
 def check_max_length(max_length: int, model: Any) -> None:
     """Refuse a max_length the position embeddings cannot reach, before it fails mid-training."""
     limit = position_limit(model)
@@ -53,6 +60,15 @@ def model_max_length(model: Any, tokenizer: PreTrainedTokenizerBase) -> int:
         limits.append(getattr(config, name, None))
     usable = [int(x) for x in limits if isinstance(x, int) and 0 < x < _NO_LIMIT]
     return min(usable) if usable else 1024
+
+
+def resolve_max_length(requested: int | None, model: Any, tokenizer: PreTrainedTokenizerBase) -> int:
+    """The token limit in effect: `requested` when given, else the model's own (`model_max_length`).
+
+    The one place the fallback is written. Each door calls it once (`RewardTrainer`, the pipeline's
+    training, the reward server's model load, `score_texts` for a Python caller) and passes the result on.
+    """
+    return requested or model_max_length(model, tokenizer)
 
 
 @lru_cache(maxsize=16)

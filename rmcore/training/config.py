@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from transformers import TrainingArguments
 
+from rmcore.data.tokenization import check_max_length_setting
 from rmcore.forward.precision import bf16_supported
 
 
@@ -204,8 +205,7 @@ class RewardConfig(TrainingArguments):
             self.bf16 = bf16_supported() and not self.fp16
         if self.bf16 and not torch.cuda.is_available():
             self.use_cpu = True  # transformers refuses bf16 without a GPU unless told to use the CPU
-        if self.max_length is not None and self.max_length < 2:
-            raise ValueError(f"max_length must be at least 2 tokens, got {self.max_length}")
+        check_max_length_setting(self.max_length)
         self._normalise_trl_fields()
         self.logging_steps = clamped_logging_steps(self.logging_steps, self.max_steps)
         if self.prefix_sharing not in ("auto", "true", "false"):

@@ -22,7 +22,7 @@ from transformers import Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import EvalLoopOutput
 
 from rmcore.data.pairs import is_prepared, pair_texts, prepare_split
-from rmcore.data.tokenization import check_max_length, model_max_length
+from rmcore.data.tokenization import check_max_length, resolve_max_length
 from rmcore.evaluation.metrics import compute_reward_metrics
 from rmcore.evaluation.report import write_eval_report
 from rmcore.evaluation.summary import evaluation_summary, headline_metrics
@@ -98,7 +98,7 @@ class RewardTrainer(Trainer):
         length = max_length or getattr(args, "max_length", None)
         if length is not None and model is not None:
             check_max_length(length, model)
-        self.max_length = length or model_max_length(model, processing_class)
+        self.max_length = resolve_max_length(length, model, processing_class)
         self.truncated_counts: dict[str, int] = {}
         self._num_proc = getattr(args, "dataset_num_proc", None)
         if train_dataset is not None:

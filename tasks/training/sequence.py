@@ -19,7 +19,7 @@ from rmcore import RewardConfig
 from rmcore.models.scoring import ScoringConfig
 from tasks.evaluate import EvalResult, evaluate_model, evaluate_pairs
 from tasks.training.tokenize import tokenize, tokenize_pairs_cached
-from tasks.training.train import TrainJob, TrainResult, resolve_max_length, train, train_reward_model
+from tasks.training.train import TrainJob, TrainResult, train, train_reward_model, training_max_length
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def scoring_as_trained(model_name_or_path: str, config: RewardConfig) -> Scoring
     The token limit is resolved here, once (the config's, else the model's own); reading the model's
     tokenizer and config to do so names every model-side mistake before any pair is read or written.
     """
-    max_length = resolve_max_length(model_name_or_path, config)
+    max_length = training_max_length(model_name_or_path, config)
     return ScoringConfig(max_length=max_length, trust_remote_code=config.trust_remote_code)
 
 

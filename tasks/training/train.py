@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from transformers import AutoConfig, TrainerCallback, set_seed
 
 from rmcore import RewardConfig, RewardTrainer
-from rmcore.data.tokenization import check_max_length, model_max_length
+from rmcore.data.tokenization import check_max_length, resolve_max_length
 from rmcore.models.loading import (
     WEIGHT_FILES,
     default_model_path,
@@ -80,7 +80,7 @@ def build_reward_config(output_dir: Path, overrides: dict[str, Any]) -> RewardCo
     return RewardConfig(**{**defaults, **overrides})
 
 
-def resolve_max_length(model_name_or_path: str, config: RewardConfig) -> int:
+def training_max_length(model_name_or_path: str, config: RewardConfig) -> int:
     """The token limit training will use: the config's, else the model's own (read from its config).
 
     It reads the model's tokenizer and config, so every model-side mistake (a missing folder, a folder
@@ -94,8 +94,7 @@ def resolve_max_length(model_name_or_path: str, config: RewardConfig) -> int:
     )
     if config.max_length:
         check_max_length(config.max_length, model)
-        return config.max_length
-    return model_max_length(model, tokenizer)
+    return resolve_max_length(config.max_length, model, tokenizer)
 
 
 def finished_result(output_dir: str | Path) -> TrainResult | None:
