@@ -64,15 +64,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def one_at_a_time_app(model_dir: str, bf16: bool | None):
     """OpenRLHF's serve_rm design: the handler scores its own request, so requests are served one by one."""
-    from rmcore import load_reward_model, score_texts
+    from rmcore import ScoringConfig, load_reward_model, score_texts
+    from rmcore.models.scoring import precision_of
 
     model, tokenizer = load_reward_model(model_dir)
+    scoring = ScoringConfig(precision=precision_of(bf16))
     app = FastAPI()
 
     @app.post("/get_reward")
     async def get_reward(request: Request) -> dict:
         queries = (await request.json())["query"]
-        return {"rewards": score_texts(model, tokenizer, queries, bf16=bf16)}
+        return {"rewards": score_texts(model, tokenizer, queries, scoring)}
 
     @app.get("/health")
     async def health() -> dict:
@@ -108,12 +110,12 @@ def batch_cost_ratio(model_dir: Path, texts: list[str], precision: str, batch: i
     at `batch` clients the p99 cannot fall below about this multiple of the single-client latency
     (without merging it queues behind the others: about `batch` times).
     """
-    from rmcore import load_reward_model, score_texts
+    from rmcore import ScoringConfig, load_reward_model, score_texts
 
     model, tokenizer = load_reward_model(str(model_dir))
-    bf16 = PRECISION_BF16[precision]
+    scoring = ScoringConfig(precision=precision)
     sample = texts[:batch]
-    score_texts(model, tokenizer, sample, bf16=bf16)  # warm-up
+    score_texts(model, tokenizer, sample, scoring)  # warm-up
 
     def best(fn) -> float:
         times = []
@@ -123,8 +125,8 @@ def batch_cost_ratio(model_dir: Path, texts: list[str], precision: str, batch: i
             times.append(time.perf_counter() - began)
         return statistics.median(times)
 
-    together = best(lambda: score_texts(model, tokenizer, sample, bf16=bf16))
-    alone = best(lambda: [score_texts(model, tokenizer, [text], bf16=bf16) for text in sample]) / len(sample)
+    together = best(lambda: score_texts(model, tokenizer, sample, scoring))
+    alone = best(lambda: [score_texts(model, tokenizer, [text], scoring) for text in sample]) / len(sample)
     return together / alone
 
 

@@ -38,7 +38,7 @@ def train_and_score(
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
-    from rmcore import RewardConfig, RewardTrainer, score_texts
+    from rmcore import RewardConfig, RewardTrainer, ScoringConfig, score_texts
     from rmcore.models.loading import default_model_path
 
     path = default_model_path()
@@ -59,8 +59,12 @@ def train_and_score(
             model=model, args=args, train_dataset=Dataset.from_list(train_rows), processing_class=tokenizer
         )
         trainer.train()
-    chosen = score_texts(trainer.model, tokenizer, [r["chosen"] for r in eval_rows], max_length=max_length)
-    rejected = score_texts(trainer.model, tokenizer, [r["rejected"] for r in eval_rows], max_length=max_length)
+    chosen = score_texts(
+        trainer.model, tokenizer, [r["chosen"] for r in eval_rows], ScoringConfig(max_length=max_length)
+    )
+    rejected = score_texts(
+        trainer.model, tokenizer, [r["rejected"] for r in eval_rows], ScoringConfig(max_length=max_length)
+    )
     return pd.DataFrame({"reward_chosen": chosen, "reward_rejected": rejected})
 
 

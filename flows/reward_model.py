@@ -83,8 +83,8 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
         )
         set_tags(run_id, {"data.held_batches": ",".join(held) or "none"})
         done = train_and_evaluate(
-            store_pairs(store, train_ids["pair_id"], home / "cache" / "pairs"),
-            str(eval_path),
+            train_pairs=store_pairs(store, train_ids["pair_id"], home / "cache" / "pairs"),
+            eval_pairs=str(eval_path),
             config=config,
             job=job,
             scoring=scoring,

@@ -141,8 +141,8 @@ def train_from_files(
     )
     out = Path(config.output_dir)
     done = train_and_evaluate(
-        train_df,
-        eval_df if len(eval_df) else None,
+        train_pairs=train_df,
+        eval_pairs=eval_df if len(eval_df) else None,
         config=config,
         job=job,
         scoring=scoring,

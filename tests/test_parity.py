@@ -21,7 +21,7 @@ import torch
 import transformers
 from transformers import LlamaConfig, LlamaForSequenceClassification
 
-from rmcore import RewardFunction, load_reward_model, score_texts
+from rmcore import RewardFunction, ScoringConfig, load_reward_model, score_texts
 from rmcore.data.chat import render_conversation
 from rmcore.models.normalization import write_reward_stats
 from rmcore.models.tokenizer import tokenizer_as_trained
@@ -97,9 +97,9 @@ def evaluate_rewards(uri: str, tracking_uri: str) -> list[float]:
 
 def score_texts_rewards(root: Path) -> list[float]:
     model, tokenizer = load_reward_model(root)
-    texts = score_texts(model, tokenizer, [SHORT, LONG], bf16=False)
+    texts = score_texts(model, tokenizer, [SHORT, LONG])
     rendered = [render_conversation(tokenizer, c) for c in CONVERSATIONS]
-    return [*texts, *score_texts(model, tokenizer, rendered, bf16=False, templated=True)]
+    return [*texts, *score_texts(model, tokenizer, rendered, templated=True)]
 
 
 def pipeline_rewards(root: Path) -> list[float]:
@@ -155,5 +155,5 @@ def test_every_consumer_gets_the_same_rewards(kind, tmp_path, mlflow_home, track
         assert got == pytest.approx(reference, abs=TOLERANCE), door
     assert len({round(r, 3) for r in reference}) >= 3, "distinct rewards, or agreement would prove little"
     model, tokenizer = load_reward_model(root)
-    uncut = score_texts(model, tokenizer, [LONG], max_length=4 * MAX_LENGTH, bf16=False)[0]
+    uncut = score_texts(model, tokenizer, [LONG], ScoringConfig(max_length=4 * MAX_LENGTH))[0]
     assert abs(uncut - reference[1]) > TOLERANCE, "the long text is cut at the training length by every door"

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rmcore.data.chat import chat_template_in_effect, is_conversational, render_conversation
-from rmcore.models.scoring import score_texts
+from rmcore.models.scoring import ScoringConfig, score_texts
 
 Messages = list[Mapping[str, Any]]
 Sample = str | Messages  # a full text (prompt + completion), or a conversation
@@ -40,9 +40,8 @@ def join_sample(prompt: str | Messages, completion: str | Messages) -> Sample:
 class LocalScorer:
     """Scores samples with a loaded reward model, the way training tokenized them."""
 
-    def __init__(self, model: Any, tokenizer: Any, max_length: int | None = None, batch_size: int = 32) -> None:
-        self.model, self.tokenizer = model, tokenizer
-        self.max_length, self.batch_size = max_length, batch_size
+    def __init__(self, model: Any, tokenizer: Any, scoring: ScoringConfig) -> None:
+        self.model, self.tokenizer, self.scoring = model, tokenizer, scoring
 
     def __call__(self, samples: Sequence[Sample]) -> list[float]:
         """One float32 reward per sample, in order; conversations are rendered and, when a chat template
@@ -58,9 +57,7 @@ class LocalScorer:
                 self.model,
                 self.tokenizer,
                 [texts[i] for i in indices],
-                batch_size=self.batch_size,
-                max_length=self.max_length,
-                bf16=False,  # the reward the gate measured is the float32 one
+                config=self.scoring,
                 templated=flag,
             )
             for i, reward in zip(indices, scored, strict=True):
@@ -121,8 +118,8 @@ class RewardFunction:
         url: a reward server's base URL (`http://127.0.0.1:8000`).
         token: the server's bearer token, if it has one.
         endpoint: the server endpoint: `/score` (texts and conversations) or `/get_reward` (texts).
-        max_length: tokens per text (local form); None = the length the model was trained with.
-        batch_size: texts per forward pass (local form).
+        scoring: batch size, token limit (None = the length the model was trained with) and precision of
+            the local form; fp32 by default, the reward the gate measured.
         name: `__name__`, which TRL uses to name the reward in its logs.
         trust_remote_code: run the model code saved in the folder (local form), as training did.
     """
@@ -134,8 +131,7 @@ class RewardFunction:
         url: str | None = None,
         token: str | None = None,
         endpoint: str = "/score",
-        max_length: int | None = None,
-        batch_size: int = 32,
+        scoring: ScoringConfig = ScoringConfig(),
         name: str = "reward_model",
         trust_remote_code: bool = False,
     ) -> None:
@@ -148,7 +144,7 @@ class RewardFunction:
         from rmcore.models.loading import load_reward_model
 
         model, tokenizer = load_reward_model(model_dir, trust_remote_code)
-        self.scorer = LocalScorer(model, tokenizer, max_length, batch_size)
+        self.scorer = LocalScorer(model, tokenizer, scoring)
 
     def __call__(
         self, prompts: Sequence[str | Messages], completions: Sequence[str | Messages], **kwargs: Any

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from rmcore.data.tokenization import model_max_length, tokenize_texts
+from rmcore.data.tokenization import check_max_length_setting, resolve_max_length, tokenize_texts
 from rmcore.forward.packing import pack_sequences, packed_rewards, supports_packing
 from rmcore.forward.precision import bf16_supported
 from rmcore.forward.rewards import compute_rewards
@@ -65,8 +65,7 @@ class ScoringConfig:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.max_length is not None and self.max_length < 1:
-            raise ValueError(f"max_length must be >= 1 or None (the model's own), got {self.max_length}")
+        check_max_length_setting(self.max_length)
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
@@ -82,7 +81,7 @@ class ScoringConfig:
 
 
 def precision_of(bf16: bool | None) -> str:
-    """The `precision` meant by the older `bf16` argument: False = fp32, True = bf16, None = auto."""
+    """The `precision` meant by a `bf16` flag (as a benchmark holds one): False = fp32, True = bf16, None = auto."""
     return "auto" if bf16 is None else ("bf16" if bf16 else "fp32")
 
 
@@ -100,22 +99,16 @@ def score_texts(
     model: nn.Module,
     tokenizer: PreTrainedTokenizerBase,
     texts: Sequence[str],
-    batch_size: int = 32,
-    max_length: int | None = None,
-    bf16: bool | None = False,
+    config: ScoringConfig = ScoringConfig(),
     templated: bool = False,
-    *,
-    config: ScoringConfig | None = None,
 ) -> list[float]:
     """One reward per text, in the order given; `templated` texts (chat template output) get no added
     special tokens, as in training.
 
     Texts are truncated from the left like in training and scored under `torch.inference_mode`,
-    `batch_size` texts per forward: packed end to end where the model supports it, else padded.
-    `config`, when given, replaces `batch_size`, `max_length` and `bf16` (False = fp32, the default;
-    True = bf16 autocast; None = bf16 where the hardware is fast).
+    `config.batch_size` texts per forward: packed end to end where the model supports it, else padded.
     """
-    rewards, _ = score_texts_truncated(model, tokenizer, texts, batch_size, max_length, bf16, templated, config=config)
+    rewards, _ = score_texts_truncated(model, tokenizer, texts, config, templated)
     return rewards
 
 
@@ -123,24 +116,18 @@ def score_texts_truncated(
     model: nn.Module,
     tokenizer: PreTrainedTokenizerBase,
     texts: Sequence[str],
-    batch_size: int = 32,
-    max_length: int | None = None,
-    bf16: bool | None = False,
+    config: ScoringConfig = ScoringConfig(),
     templated: bool = False,
-    *,
-    config: ScoringConfig | None = None,
 ) -> tuple[list[float], list[bool]]:
-    """`score_texts`, plus whether each text was cut to `max_length`, both from one tokenization.
+    """`score_texts`, plus whether each text was cut to the token limit, both from one tokenization.
 
     Returns:
         (rewards, truncated): one float and one flag per text, in the order given.
     """
-    config = config or ScoringConfig(batch_size, max_length, precision_of(bf16))
     if not texts:
         return [], []
-    ids, truncated = tokenize_texts(
-        texts, tokenizer, config.max_length or model_max_length(model, tokenizer), templated
-    )
+    max_length = resolve_max_length(config.max_length, model, tokenizer)
+    ids, truncated = tokenize_texts(texts, tokenizer, max_length, templated)
     return score_token_ids(model, tokenizer, ids, config), list(truncated)
 
 

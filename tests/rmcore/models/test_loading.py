@@ -63,9 +63,7 @@ def test_load_reward_model_reads_a_full_model_folder(tmp_path, make_llama, llama
     assert not is_adapter_dir(tmp_path)
     assert not loaded.training
     texts = ["hello how are you", "no"]
-    assert score_texts(loaded, tokenizer, texts, bf16=False) == pytest.approx(
-        score_texts(model, llama_tokenizer, texts, bf16=False), abs=1e-6
-    )
+    assert score_texts(loaded, tokenizer, texts) == pytest.approx(score_texts(model, llama_tokenizer, texts), abs=1e-6)
 
 
 def test_load_reward_model_reads_an_adapter_folder(tmp_path, make_llama, llama_tokenizer):
@@ -80,9 +78,7 @@ def test_load_reward_model_reads_an_adapter_folder(tmp_path, make_llama, llama_t
     loaded, tokenizer = load_reward_model(adapter_dir)
     assert isinstance(loaded, PeftModel)
     texts = ["hello how are you", "no"]
-    assert score_texts(loaded, tokenizer, texts, bf16=False) == pytest.approx(
-        score_texts(model, llama_tokenizer, texts, bf16=False), abs=1e-6
-    )
+    assert score_texts(loaded, tokenizer, texts) == pytest.approx(score_texts(model, llama_tokenizer, texts), abs=1e-6)
 
 
 # ----- loading: fp32 master weights, clear errors -------------------------------------------------------------

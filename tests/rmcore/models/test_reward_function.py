@@ -8,7 +8,7 @@ import torch
 from datasets import Dataset
 from transformers import AutoTokenizer
 
-from rmcore import RewardFunction, load_reward_model, score_texts
+from rmcore import RewardFunction, ScoringConfig, load_reward_model, score_texts
 from rmcore.data.chat import render_hh
 from rmcore.models.tokenizer import tokenizer_as_trained
 from tests.tiny_models import save_tiny_bert
@@ -38,7 +38,7 @@ def training_reward(model_dir, text: str) -> float:
     model, _ = load_reward_model(model_dir)
     plain = AutoTokenizer.from_pretrained(model_dir)
     plain.chat_template = None
-    return score_texts(model, plain, [text], max_length=MAX_LENGTH, bf16=False)[0]
+    return score_texts(model, plain, [text], ScoringConfig(max_length=MAX_LENGTH))[0]
 
 
 def test_text_prompts_and_completions_score_as_training_tokenized(reward, model_dir):
@@ -61,7 +61,7 @@ def test_long_texts_keep_their_end_as_in_training(reward, model_dir):
     (long_reward,) = reward(prompts=[long_prompt], completions=[COMPLETIONS[0]])
     assert long_reward == pytest.approx(training_reward(model_dir, long_prompt + COMPLETIONS[0]), abs=1e-6)
     model, tokenizer = load_reward_model(model_dir)
-    uncut = score_texts(model, tokenizer, [long_prompt + COMPLETIONS[0]], max_length=128, bf16=False)[0]
+    uncut = score_texts(model, tokenizer, [long_prompt + COMPLETIONS[0]], ScoringConfig(max_length=128))[0]
     assert long_reward != pytest.approx(uncut, abs=1e-4)  # the cut happened
 
 

@@ -23,14 +23,14 @@ def test_scores_come_back_in_input_order_whatever_the_batch_size(decoder):
         with torch.no_grad():
             one_by_one.append(compute_rewards(model, encoded["input_ids"], encoded["attention_mask"]).item())
     for batch_size in (1, 3, 32):
-        assert score_texts(model, tokenizer, TEXTS, batch_size=batch_size, bf16=False) == pytest.approx(
+        assert score_texts(model, tokenizer, TEXTS, ScoringConfig(batch_size=batch_size)) == pytest.approx(
             one_by_one, abs=1e-5
         )
 
 
 def test_no_grad_and_training_mode_restored(make_gpt2, gpt2_tokenizer):
     model = make_gpt2().train()
-    scores = score_texts(model, gpt2_tokenizer, TEXTS, bf16=False)
+    scores = score_texts(model, gpt2_tokenizer, TEXTS)
     assert all(isinstance(s, float) for s in scores)
     assert model.training
     assert all(p.grad is None for p in model.parameters())
@@ -39,17 +39,17 @@ def test_no_grad_and_training_mode_restored(make_gpt2, gpt2_tokenizer):
 def test_long_text_is_scored_on_its_ending(minilm, minilm_tokenizer):
     ending = "the assistant refused politely"
     long = " ".join(["filler"] * 600) + " " + ending
-    (long_score,) = score_texts(minilm.eval(), minilm_tokenizer, [long], max_length=16, bf16=False)
+    (long_score,) = score_texts(minilm.eval(), minilm_tokenizer, [long], ScoringConfig(max_length=16))
     kept = minilm_tokenizer(long, add_special_tokens=False)["input_ids"][-14:]
-    (short_score,) = score_texts(minilm, minilm_tokenizer, [minilm_tokenizer.decode(kept)], bf16=False)
+    (short_score,) = score_texts(minilm, minilm_tokenizer, [minilm_tokenizer.decode(kept)])
     assert long_score == pytest.approx(short_score, abs=1e-5)
 
 
 def test_truncated_flags_come_with_the_same_rewards(minilm, minilm_tokenizer):
     texts = ["short", " ".join(["filler"] * 40), "a b c"]
-    rewards, cut = score_texts_truncated(minilm.eval(), minilm_tokenizer, texts, max_length=16, bf16=False)
+    rewards, cut = score_texts_truncated(minilm.eval(), minilm_tokenizer, texts, ScoringConfig(max_length=16))
     assert cut == [False, True, False] == tokenize_texts(texts, minilm_tokenizer, 16)[1]
-    assert rewards == score_texts(minilm, minilm_tokenizer, texts, max_length=16, bf16=False)
+    assert rewards == score_texts(minilm, minilm_tokenizer, texts, ScoringConfig(max_length=16))
 
 
 def test_empty_input_gives_empty_output(make_gpt2, gpt2_tokenizer):
@@ -86,7 +86,7 @@ def test_packed_scores_equal_the_padded_path(decoder, text_pairs, bert_with_mini
     decoder_texts = list(text_pairs["chosen"]) + list(text_pairs["rejected"]) + TEXTS
     for (model, tokenizer), texts in ((decoder, decoder_texts), ((bert_with_minilm_vocab, minilm_tokenizer), hh_texts)):
         assert supports_packing(model)
-        packed = score_texts(model, tokenizer, texts, batch_size=8, max_length=128, bf16=False)
+        packed = score_texts(model, tokenizer, texts, ScoringConfig(batch_size=8, max_length=128))
         assert packed == pytest.approx(_padded_scores(model, tokenizer, texts, 8, 128), abs=1e-5)
 
 
@@ -103,9 +103,11 @@ def test_default_scoring_is_fp32_and_independent_of_the_batch(
     for model, tokenizer in (decoder, (bert_with_minilm_vocab, minilm_tokenizer)):
         alone = [score_texts(model, tokenizer, [text])[0] for text in MIXED]
         for batch_size in (2, 32):
-            batched = score_texts(model, tokenizer, MIXED, batch_size=batch_size)
+            batched = score_texts(model, tokenizer, MIXED, ScoringConfig(batch_size=batch_size))
             assert batched == pytest.approx(alone, abs=1e-5)
-        assert score_texts(model, tokenizer, MIXED) == score_texts(model, tokenizer, MIXED, bf16=False)
+        assert score_texts(model, tokenizer, MIXED) == score_texts(
+            model, tokenizer, MIXED, ScoringConfig(precision="fp32")
+        )
         assert score_texts(model, tokenizer, MIXED, config=ScoringConfig()) == pytest.approx(alone, abs=1e-5)
 
 

@@ -57,8 +57,8 @@ def test_logit_table_rewards_match_each_pair(tmp_path, make_gpt2, gpt2_tokenizer
     )
     trainer.evaluate()
     rows = json.loads((tmp_path / "eval_logit_table.json").read_text())
-    chosen = score_texts(model, gpt2_tokenizer, text_pairs["chosen"], bf16=False)
-    rejected = score_texts(model, gpt2_tokenizer, text_pairs["rejected"], bf16=False)
+    chosen = score_texts(model, gpt2_tokenizer, text_pairs["chosen"])
+    rejected = score_texts(model, gpt2_tokenizer, text_pairs["rejected"])
     assert [r["reward_chosen"] for r in rows] == pytest.approx([round(x, 4) for x in chosen], abs=2e-4)
     assert [r["reward_rejected"] for r in rows] == pytest.approx([round(x, 4) for x in rejected], abs=2e-4)
 

@@ -53,8 +53,8 @@ def test_head_is_trained_and_saved_and_reloads_to_the_same_rewards(tmp_path, bas
         assert any(head in key for key in f.keys()), "the reward head must be in the adapter file"
     loaded, tokenizer = load_reward_model(out)
     assert isinstance(loaded, PeftModel)
-    expected = score_texts(model, trainer.processing_class, TEXTS, bf16=False)
-    assert score_texts(loaded, tokenizer, TEXTS, bf16=False) == pytest.approx(expected, abs=1e-5)
+    expected = score_texts(model, trainer.processing_class, TEXTS)
+    assert score_texts(loaded, tokenizer, TEXTS) == pytest.approx(expected, abs=1e-5)
     wrapper = getattr(model.get_base_model(), head)
     trained, initial = wrapper.modules_to_save["default"].weight, wrapper.original_module.weight
     assert not torch.equal(trained, initial), "the reward head did not train"
@@ -68,6 +68,6 @@ def test_merge_adapter_on_save_writes_a_plain_model(tmp_path, base, text_pairs, 
     assert not (out / "adapter_config.json").exists()
     merged = AutoModelForSequenceClassification.from_pretrained(out, num_labels=1).eval()
     tokenizer = AutoTokenizer.from_pretrained(out)
-    expected = score_texts(trainer.model, trainer.processing_class, TEXTS, bf16=False)
-    assert score_texts(merged, tokenizer, TEXTS, bf16=False) == pytest.approx(expected, abs=1e-4)
+    expected = score_texts(trainer.model, trainer.processing_class, TEXTS)
+    assert score_texts(merged, tokenizer, TEXTS) == pytest.approx(expected, abs=1e-4)
     assert isinstance(trainer.model, PeftModel), "saving must not merge the model still in training"

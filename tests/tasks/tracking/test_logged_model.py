@@ -77,7 +77,7 @@ def test_a_registered_version_is_an_mlflow_pyfunc_model_with_the_weights_stored_
 
     pyfunc = mlflow.pyfunc.load_model("models:/rm-pyfunc@champion")
     model, tokenizer = load_reward_model(out)
-    expected = score_texts(model, tokenizer, TEXTS, bf16=False)
+    expected = score_texts(model, tokenizer, TEXTS)
     assert pyfunc.predict(TEXTS) == pytest.approx(expected, abs=1e-6)
     assert [t.name for t in pyfunc.metadata.get_input_schema().input_types()] == ["string"]
 
