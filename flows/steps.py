@@ -38,7 +38,9 @@ def checked_dataset(params: RewardFlowParams) -> str | None:
     return str(resolve_under(params.dataset_name, params.data_root))
 
 
-def work_identity(pairs: pd.DataFrame, train_df: pd.DataFrame, eval_df: pd.DataFrame, params: RewardFlowParams):
+def work_identity(
+    pairs: pd.DataFrame, train_df: pd.DataFrame, eval_df: pd.DataFrame, params: RewardFlowParams
+) -> tuple[str, dict[str, str]]:
     """The run's hashes as tags, and the idempotency key (data + config + code) naming its run folder.
 
     Returns:
