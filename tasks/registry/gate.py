@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from mlflow.exceptions import MlflowException
 
 from rmcore.checks.compare import Decision, PromotionRule, decide_promotion
 from rmcore.checks.gate import (
@@ -105,14 +106,16 @@ def gate_and_promote(
         checks, inputs: the slice and length-bias checks, and the challenger's scores with the eval
             pairs' slices and lengths; None = the overall rule alone.
 
-    A version is gated once: a retry or rerun of the same work gets the decision recorded on it. A failure
-    while deciding withdraws the candidate and gives `champion` back (`register.withdraw_candidate`).
+    A version is gated once: a retry or rerun of the same work gets the decision recorded on it, and a
+    version that has one is never withdrawn here. A failure while deciding withdraws the candidate and
+    gives `champion` back (`register.withdraw_candidate`).
     """
     lock = registry_lock(lock_path, lock_timeout)
     try:
         lock.acquire()
-    except BaseException:  # timed out behind another gate: withdraw the candidate rather than leave it
-        withdraw_candidate(name, version)
+    except BaseException:  # timed out behind another gate: withdraw an undecided candidate rather than leave it
+        if not _decided(name, version):
+            withdraw_candidate(name, version)
         raise
     try:
         recorded = recorded_decision(name, version)
@@ -122,6 +125,14 @@ def gate_and_promote(
             return _gate_locked(name, version, challenger_correct, champion_scorer, rule, checks, inputs)
     finally:
         lock.release()
+
+
+def _decided(name: str, version: str) -> bool:
+    """Whether a gate already recorded a decision on the version (an earlier run of the same work)."""
+    try:
+        return recorded_decision(name, version) is not None
+    except MlflowException:
+        return False  # gone already: nothing of an earlier run's to keep
 
 
 def _gate_locked(

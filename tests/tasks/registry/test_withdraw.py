@@ -1,8 +1,9 @@
 """Every route by which a run fails takes its candidate back through `register.withdraw_candidate`, under the
-registry lock, and leaves the registry as it was."""
+registry lock, and leaves the registry as it was; a version an earlier run decided on is never taken back."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from tasks.registry.register import (
     RegistryUnavailableError,
     aliases,
     register_candidate,
+    registry_lock,
 )
 from tasks.tracking.runs import client
 from tests.tasks import mlflow_fixtures as fx
@@ -141,3 +143,33 @@ def test_a_withdrawal_that_fails_too_says_the_version_may_remain_and_a_retry_ado
 
     assert register_candidate(run_id, "model", name, {}, lock, idempotency_key="k-orphan") == orphan
     assert registry(name)[0] == [orphan]
+
+
+def test_a_rerun_whose_gate_times_out_keeps_the_version_an_earlier_run_decided_on(
+    mlflow_home, tracking_uri, model_dirs
+):
+    """Inject: a rerun of finished work adopts its champion version, then waits too long for another gate."""
+    name, lock = "rm-withdraw-decided", mlflow_home / "registry.lock"
+    run_id = fx.log_candidate(mlflow_home, f"exp-{name}", model_dirs["good"])
+    first = register_candidate(run_id, "model", name, {}, lock, idempotency_key="k-decided")
+    assert gate_and_promote(name, first, correct(model_dirs["good"]), scorer, RULE, lock).promote
+    before = registry(name)
+    adopted = register_candidate(run_id, "model", name, {}, lock, idempotency_key="k-decided")
+    assert adopted == first
+    held, release = threading.Event(), threading.Event()
+
+    def other_gate() -> None:
+        with registry_lock(lock):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=other_gate)
+    holder.start()
+    assert held.wait(30)
+    try:
+        with pytest.raises(TimeoutError):
+            gate_and_promote(name, adopted, correct(model_dirs["good"]), scorer, RULE, lock, lock_timeout=0.2)
+    finally:
+        release.set()
+        holder.join(30)
+    assert registry(name) == before
