@@ -2,7 +2,7 @@
 
 MLflow has no compare-and-set on aliases, so the read-compare-write runs under the registry's file lock
 (`<home>/registry.lock`): two runs can never both read the same champion and both win. A failure
-anywhere puts the previous champion back and withdraws the candidate (`register.rollback_candidate`).
+anywhere withdraws the candidate and puts the previous champion back (`register.withdraw_candidate`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,14 @@ from rmcore.models.normalization import describe_shift, scale_shift
 from tasks.registry.gate_inputs import GateInputs
 from tasks.registry.lookup import recorded_decision, version_reward_stats
 from tasks.registry.models import ModelScorer
-from tasks.registry.register import CHAMPION, aliases, registry_lock, rollback_candidate
+from tasks.registry.register import (
+    CHAMPION,
+    CHAMPION_AT_GATE_TAG,
+    aliases,
+    registry_lock,
+    withdraw_candidate,
+    withdrawn_on_failure,
+)
 from tasks.tracking.runs import client
 
 
@@ -34,7 +41,7 @@ def decision_tags(decision: Decision, champion_version: str | None) -> dict[str,
     tags = {
         "gate.decision": decision.label,
         "gate.reason": decision.reason[:4000],
-        "gate.champion_version": champion_version or "none",
+        CHAMPION_AT_GATE_TAG: champion_version or "none",
         "gate.blocked_by": ",".join(decision.blocked_by)[:4000] or "none",
     }
     # Each slice's figures stay on the run (metrics and `gate/checks.json`); the version gets one summary,
@@ -99,18 +106,33 @@ def gate_and_promote(
         checks, inputs: the slice and length-bias checks, and the challenger's scores with the eval
             pairs' slices and lengths; None = the overall rule alone.
 
-    A failure anywhere restores the previous champion alias and deletes the candidate version.
+    A version is gated once: a retry or rerun of the same work gets the decision recorded on it, and a
+    version that has one is never withdrawn here. A failure while deciding withdraws the candidate and
+    gives `champion` back (`register.withdraw_candidate`).
     """
     lock = registry_lock(lock_path, lock_timeout)
     try:
         lock.acquire()
-    except BaseException:  # timed out behind another gate: withdraw the candidate rather than leave it
-        rollback_candidate(name, version)
+    except BaseException:  # timed out behind another gate: withdraw an undecided candidate rather than leave it
+        if not _decided(name, version):
+            withdraw_candidate(name, version)
         raise
     try:
-        return _gate_locked(name, version, challenger_correct, champion_scorer, rule, checks, inputs)
+        recorded = recorded_decision(name, version)
+        if recorded is not None:
+            return recorded
+        with withdrawn_on_failure(name, version):
+            return _gate_locked(name, version, challenger_correct, champion_scorer, rule, checks, inputs)
     finally:
         lock.release()
+
+
+def _decided(name: str, version: str) -> bool:
+    """Whether a gate already recorded a decision on the version (an earlier run of the same work)."""
+    try:
+        return recorded_decision(name, version) is not None
+    except MlflowException:
+        return False  # gone already: nothing of an earlier run's to keep
 
 
 def _gate_locked(
@@ -122,28 +144,18 @@ def _gate_locked(
     checks: GateChecks | None = None,
     inputs: GateInputs | None = None,
 ) -> Decision:
-    """The read-compare-write; the caller holds the lock. Compensates and re-raises on any failure.
-
-    A version is gated once: a retry or rerun of the same work gets the decision recorded on it.
-    """
-    recorded = recorded_decision(name, version)
-    if recorded is not None:
-        return recorded
-    mlflow_client = client()
+    """The read-compare-write; the caller holds the lock and withdraws the candidate if this fails."""
     champion = aliases(name).get(CHAMPION)
-    try:
-        decision = _decide(name, champion, challenger_correct, champion_scorer, rule, checks, inputs)
-        decision.figures["champion_version"] = float(champion) if champion else float("nan")
-        _add_scale_shift(decision, name, champion, version)
-        for key, value in decision_tags(decision, champion).items():
-            mlflow_client.set_model_version_tag(name, version, key, value)
-        if decision.promote:
-            mlflow_client.set_registered_model_alias(name, CHAMPION, version)
-        return decision
-    except BaseException:
-        _restore_champion(name, champion)
-        rollback_candidate(name, version)
-        raise
+    decision = _decide(name, champion, challenger_correct, champion_scorer, rule, checks, inputs)
+    decision.figures["champion_version"] = float(champion) if champion else float("nan")
+    _add_scale_shift(decision, name, champion, version)
+    mlflow_client = client()
+    # Every tag before the alias moves: an undo gives `champion` back to the one `gate.champion_version` names.
+    for key, value in decision_tags(decision, champion).items():
+        mlflow_client.set_model_version_tag(name, version, key, value)
+    if decision.promote:
+        mlflow_client.set_registered_model_alias(name, CHAMPION, version)
+    return decision
 
 
 def _add_scale_shift(decision: Decision, name: str, champion: str | None, version: str) -> None:
@@ -154,28 +166,3 @@ def _add_scale_shift(decision: Decision, name: str, champion: str | None, versio
     decision.figures.update(shift)
     if shift:
         decision.reason = f"{decision.reason}; {describe_shift(shift)}"
-
-
-def undo_candidate(name: str, version: str, lock_path: str | Path, lock_timeout: float = -1) -> None:
-    """Undo a registration whose run failed later (e.g. logging the decision): the registry as it was.
-
-    If the gate had moved `champion` onto this version, the champion it replaced (recorded on the
-    version as `gate.champion_version`) gets the alias back; then the version is deleted.
-    """
-    with registry_lock(lock_path, lock_timeout):
-        try:
-            tags = client().get_model_version(name, version).tags
-        except MlflowException:
-            return  # never created or already gone
-        if aliases(name).get(CHAMPION) == str(version) and "gate.champion_version" in tags:
-            previous = tags["gate.champion_version"]
-            _restore_champion(name, None if previous == "none" else previous)
-        rollback_candidate(name, version)
-
-
-def _restore_champion(name: str, champion: str | None) -> None:
-    mlflow_client = client()
-    if champion is not None:
-        mlflow_client.set_registered_model_alias(name, CHAMPION, champion)
-    elif CHAMPION in aliases(name):
-        mlflow_client.delete_registered_model_alias(name, CHAMPION)

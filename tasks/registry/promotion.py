@@ -19,11 +19,17 @@ from rmcore.checks.gate import GateChecks
 from rmcore.models.scoring import ScoringConfig
 from tasks.benchmark_scores import BenchmarkScore
 from tasks.data.benchmarks import pinned_benchmarks, read_benchmark
-from tasks.registry.gate import gate_and_promote, undo_candidate
+from tasks.registry.gate import gate_and_promote
 from tasks.registry.gate_inputs import BenchmarkGate, gate_inputs
 from tasks.registry.lookup import find_version, version_run_id
 from tasks.registry.models import pairs_scorer
-from tasks.registry.register import RegistryConfig, chat_template_tags, register_candidate
+from tasks.registry.register import (
+    RegistryConfig,
+    chat_template_tags,
+    register_candidate,
+    registry_lock,
+    withdraw_candidate,
+)
 from tasks.tracking.logged_model import log_logged_model
 
 UNDO = "undo-candidate"
@@ -59,11 +65,15 @@ def register_candidate_task(
 
 
 @register_candidate_task.on_rollback
-def _undo_candidate(transaction: Transaction) -> None:
-    """The transaction failed after the registration: the registry as it was before this run."""
+def _withdraw_on_rollback(transaction: Transaction) -> None:
+    """The transaction failed after the registration: the registry as it was before this run.
+
+    The gate may already have withdrawn the candidate itself; withdrawing a version that is gone is a no-op.
+    """
     undo = transaction.get(UNDO, None)
     if undo is not None:
-        undo_candidate(undo["name"], undo["version"], undo["lock"], undo["timeout"])
+        with registry_lock(undo["lock"], undo["timeout"]):
+            withdraw_candidate(undo["name"], undo["version"])
 
 
 @task(name="gate-and-promote", cache_policy=NO_CACHE)
@@ -98,15 +108,13 @@ def gate_and_promote_task(
 def benchmark_gates(
     home: str, checks: GateChecks, scores: list[BenchmarkScore], scoring: ScoringConfig
 ) -> list[BenchmarkGate]:
-    """The benchmarks the challenger may not regress on, each with its outcomes and a champion scorer there."""
+    """The benchmarks the challenger may not regress on, each with its outcomes and a champion scorer there.
+
+    Every name in `checks.no_regression_on` is pinned and scored: the flow checks the names when it pins
+    the run's benchmarks (`flows.steps.pin_run_benchmarks`), before any work, and scores every one pinned.
+    """
     by_name = {score.name: score for score in scores}
     pinned = {benchmark.name: benchmark for benchmark in pinned_benchmarks(home)}
-    missing = [name for name in checks.no_regression_on if name not in by_name or name not in pinned]
-    if missing:
-        raise ValueError(
-            f"gate_checks.no_regression_on names {missing}, which this run did not score as pinned benchmarks of "
-            f"{home}; pin each first: rewardflow benchmark add FILE --name NAME --home {home}"
-        )
     return [
         BenchmarkGate(
             name=name,

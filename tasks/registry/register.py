@@ -1,15 +1,17 @@
 """Registry: register a candidate as `challenger`, and take it back; the champion gate is `tasks.registry.gate`.
 
 The gate's read-compare-write runs under the file lock made here (`<home>/registry.lock`), and moving
-`challenger` waits for it. Every step that changes the registry has a compensation, so a failure leaves
-it as it was: the new version is deleted (which drops its aliases) and the previous `challenger` alias
-is put back.
+`challenger` waits for it. A candidate is taken back by one function, `withdraw_candidate`, whatever
+failed: the registration itself, the gate, or anything later in the run (the flow's transaction). It
+deletes the version (which drops its aliases), gives `champion` back to the version the gate replaced,
+and puts the previous `challenger` back, so a run that fails leaves the registry as it was.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,11 @@ from tasks.tracking.runs import client, public_tags
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+# The champion when the gate decided on a version ("none" for the first): the one it gives the alias back to.
+CHAMPION_AT_GATE_TAG = "gate.champion_version"
+UNCHANGED = "the registry is unchanged"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -124,42 +131,58 @@ def register_candidate(
     second one (a retried or rerun flow registers exactly once). The previous challenger is remembered
     on the version (`gate.previous_challenger`) so a later failure can put it back, and so is this process
     (`rewardflow.owner`), so that a version left ungated by a killed run is cleared by the next one. With
-    `lock_path`, the alias move waits for any gate in progress.
+    `lock_path`, the whole registration (and its undo, should it fail) waits for any gate in progress.
 
     Raises:
         RegistryUnavailableError: the registry could not be written; it names the store and the state left.
     """
-    version = None
-    try:
-        ensure_registered_model(name)
-        with registry_lock(lock_path) if lock_path else contextlib.nullcontext():
+    with registry_lock(lock_path) if lock_path else contextlib.nullcontext():
+        version = None
+        try:
+            ensure_registered_model(name)
             if idempotency_key and (existing := find_version(name, idempotency_key)) is not None:
                 client().set_model_version_tag(name, existing, OWNER_TAG, owner_tag())  # ours to gate now
                 return existing
             clear_abandoned(name)
-            previous = aliases(name).get(CHALLENGER, "")
-            tags = {**(tags or {}), PREVIOUS_CHALLENGER_TAG: previous, OWNER_TAG: owner_tag()}
-            if idempotency_key:
-                tags[IDEMPOTENCY_TAG] = idempotency_key
-            version = _create_version(run_id, model_artifact_path, name, tags)
+            version = _create_version(run_id, model_artifact_path, name, _candidate_tags(name, tags, idempotency_key))
             client().set_registered_model_alias(name, CHALLENGER, version)
-        return version
-    except MlflowException as err:
-        raise RegistryUnavailableError(_failure_message(name, run_id, version, idempotency_key, err)) from err
-    except BaseException:
-        if version is not None:
-            rollback_candidate(name, version)
-        raise
+            return version
+        except BaseException as failure:
+            state = UNCHANGED if version is None else _withdraw_after_failure(name, version)
+            if isinstance(failure, MlflowException):
+                message = _failure_message(name, run_id, idempotency_key, failure, state)
+                raise RegistryUnavailableError(message) from failure
+            raise
 
 
-def _failure_message(name: str, run_id: str, version: str | None, key: str | None, err: Exception) -> str:
-    """Roll back what was created and say, for a person, what failed and what the registry holds now."""
-    state = "the registry is unchanged"
-    if version is not None:
-        try:
-            rollback_candidate(name, version)
-        except Exception:  # the store went away mid-way: the version stays, tagged, and a retry adopts it
-            state = f"version {version} may remain as an orphan; a retry adopts it instead of adding another"
+def _candidate_tags(name: str, tags: Mapping[str, Any] | None, idempotency_key: str | None) -> dict[str, Any]:
+    """The caller's tags plus what an undo and a rerun need: the previous challenger, the owner, the work key."""
+    candidate_tags = {
+        **(tags or {}),
+        PREVIOUS_CHALLENGER_TAG: aliases(name).get(CHALLENGER, ""),
+        OWNER_TAG: owner_tag(),
+    }
+    if idempotency_key:
+        candidate_tags[IDEMPOTENCY_TAG] = idempotency_key
+    return candidate_tags
+
+
+def _withdraw_after_failure(name: str, version: str) -> str:
+    """Withdraw a version whose registration failed half-way; returns what the registry holds now.
+
+    The store may be the thing that failed, so the undo can fail too: the version then stays, tagged with
+    its work key and owner, and a retry adopts it (or the next registration clears it once we are gone).
+    """
+    try:
+        withdraw_candidate(name, version)
+    except Exception:
+        logger.warning("could not withdraw version %s of %r after a failed registration", version, name, exc_info=True)
+        return f"version {version} may remain as an orphan; a retry adopts it instead of adding another"
+    return UNCHANGED
+
+
+def _failure_message(name: str, run_id: str, key: str | None, err: MlflowException, state: str) -> str:
+    """Say, for a person, what failed, what the registry holds now (`state`) and how to finish the job."""
     first_line = str(getattr(err, "message", err)).strip().splitlines()[0][:300]
     retry = f" (idempotency key {key}, so it registers exactly once)" if key else ""
     return (
@@ -169,36 +192,62 @@ def _failure_message(name: str, run_id: str, version: str | None, key: str | Non
     )
 
 
-def rollback_candidate(name: str, version: str) -> None:
-    """Undo `register_candidate`: delete the version and put the previous challenger back.
+def withdraw_candidate(name: str, version: str) -> None:
+    """Take a candidate back out of the registry: the one undo of `register_candidate` and the gate.
 
-    Deleting a version drops every alias on it, so a `champion` alias moved onto it goes too; the
-    gate restores the previous champion itself before calling this.
+    If the gate had moved `champion` onto the version, the champion it replaced (tagged on the version as
+    `gate.champion_version`) gets the alias back. Then the version is deleted, which drops every alias on
+    it, and the previous challenger gets `challenger` back. A version that is already gone is a no-op,
+    so two undos of one failure (the gate's own, then the flow's transaction) are safe.
+
+    The caller holds the registry lock, as every writer of the aliases does.
     """
     mlflow_client = client()
     try:
-        previous = mlflow_client.get_model_version(name, version).tags.get(PREVIOUS_CHALLENGER_TAG, "")
+        tags = mlflow_client.get_model_version(name, version).tags
     except MlflowException:
         return  # never created or already gone
+    if aliases(name).get(CHAMPION) == str(version) and CHAMPION_AT_GATE_TAG in tags:
+        previous_champion = tags[CHAMPION_AT_GATE_TAG]
+        _point_champion_at(name, None if previous_champion == "none" else previous_champion)
     mlflow_client.delete_model_version(name, version)
-    if previous:
+    previous_challenger = tags.get(PREVIOUS_CHALLENGER_TAG, "")
+    if previous_challenger:
         try:
-            mlflow_client.set_registered_model_alias(name, CHALLENGER, previous)
+            mlflow_client.set_registered_model_alias(name, CHALLENGER, previous_challenger)
         except MlflowException:
             pass  # the previous challenger was deleted meanwhile: leave the alias unset
+
+
+def _point_champion_at(name: str, version: str | None) -> None:
+    """`champion` on `version`, or no champion at all when there was none before."""
+    if version is not None:
+        client().set_registered_model_alias(name, CHAMPION, version)
+    elif CHAMPION in aliases(name):
+        client().delete_registered_model_alias(name, CHAMPION)
+
+
+@contextlib.contextmanager
+def withdrawn_on_failure(name: str, version: str) -> Iterator[None]:
+    """Run the block; if anything in it fails, withdraw the candidate (`withdraw_candidate`) and re-raise."""
+    try:
+        yield
+    except BaseException:
+        withdraw_candidate(name, version)
+        raise
 
 
 def clear_abandoned(name: str) -> list[str]:
     """Delete the versions left ungated by a run that died between registering and gating.
 
     The caller holds the registry lock, after `find_version` (a rerun of the same work adopts its own
-    version and gates it). Each goes as the dead run's rollback would have taken it: `rollback_candidate`
-    puts the previous challenger back. Returns the versions deleted.
+    version and gates it). Each goes as the dead run's own undo would have taken it (`withdraw_candidate`),
+    the previous challenger put back. Returns the versions deleted.
     """
     found = client().search_model_versions(f"name='{name}'")
     cleared = []
     for version in sorted(found, key=lambda v: -int(v.version)):
         if is_abandoned(version.tags):
-            rollback_candidate(name, str(version.version))
+            withdraw_candidate(name, str(version.version))
             cleared.append(str(version.version))
     return cleared

@@ -12,7 +12,7 @@ import pytest
 
 from rmcore.checks.compare import Decision, PromotionRule
 from tasks.evaluate import pair_metrics
-from tasks.registry.gate import decision_tags, gate_and_promote, undo_candidate
+from tasks.registry.gate import decision_tags, gate_and_promote
 from tasks.registry.models import load_model, score_model, score_pairs
 from tasks.registry.register import (
     CHALLENGER,
@@ -21,7 +21,7 @@ from tasks.registry.register import (
     aliases,
     register_candidate,
     registry_lock,
-    rollback_candidate,
+    withdraw_candidate,
 )
 from tasks.registry.report import decision_markdown
 from tasks.tracking.runs import client
@@ -148,18 +148,18 @@ def test_failure_after_the_alias_moved_restores_the_champion(mlflow_home, tracki
     assert (versions(name), aliases(name)) == before
 
 
-def test_rollback_candidate_restores_the_previous_challenger(mlflow_home, tracking_uri, model_dirs):
+def test_withdraw_candidate_restores_the_previous_challenger(mlflow_home, tracking_uri, model_dirs):
     name, lock = "rm-rollback", mlflow_home / "registry.lock"
     first, _ = candidate(mlflow_home, name, model_dirs["good"], lock)
     second, _ = candidate(mlflow_home, name, model_dirs["bad"], lock)
     assert aliases(name) == {CHALLENGER: second}
-    rollback_candidate(name, second)
+    withdraw_candidate(name, second)
     assert versions(name) == [first]
     assert aliases(name) == {CHALLENGER: first}
-    rollback_candidate(name, second)  # already gone: a no-op
+    withdraw_candidate(name, second)  # already gone: a no-op
 
 
-def test_undo_candidate_after_a_promotion_puts_the_old_champion_back(mlflow_home, tracking_uri, model_dirs):
+def test_withdraw_after_a_promotion_puts_the_old_champion_back(mlflow_home, tracking_uri, model_dirs):
     name, lock = "rm-undo", mlflow_home / "registry.lock"
     first, first_correct = candidate(mlflow_home, name, model_dirs["bad"], lock)
     gate_and_promote(name, first, first_correct, scorer, RULE, lock)
@@ -167,7 +167,8 @@ def test_undo_candidate_after_a_promotion_puts_the_old_champion_back(mlflow_home
     second, second_correct = candidate(mlflow_home, name, model_dirs["good"], lock)
     assert gate_and_promote(name, second, second_correct, scorer, RULE, lock).promote
 
-    undo_candidate(name, second, lock)  # the run failed after the gate, e.g. logging the decision
+    with registry_lock(lock):  # the run failed after the gate, e.g. logging the decision
+        withdraw_candidate(name, second)
 
     assert (versions(name), aliases(name)) == before
 
@@ -176,7 +177,8 @@ def test_undo_of_the_first_champion_leaves_no_champion(mlflow_home, tracking_uri
     name, lock = "rm-undo-first", mlflow_home / "registry.lock"
     first, first_correct = candidate(mlflow_home, name, model_dirs["good"], lock)
     gate_and_promote(name, first, first_correct, scorer, RULE, lock)
-    undo_candidate(name, first, lock)
+    with registry_lock(lock):
+        withdraw_candidate(name, first)
     assert versions(name) == [] and aliases(name) == {}
 
 
