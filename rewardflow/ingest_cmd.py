@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def champion_scorer(args: argparse.Namespace, home: Path):
+def champion_scorer(args: argparse.Namespace):
     """The champion to score the batch with, or None when asked not to."""
     if args.registered_model.lower() == "none":
         return None
@@ -138,7 +138,7 @@ def main(argv: list[str]) -> int:
         config, health = from_arguments(DataConfig, args), from_arguments(HealthConfig, args)
         announcer = Announcer(home, args.event)
         with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-            scorer = phased(champion_scorer(args, home), lambda line: print(line, flush=True))  # says it is slow
+            scorer = phased(champion_scorer(args), lambda line: print(line, flush=True))  # says it is slow
             report = ingest_files(args.files, home, config, health, scorer, announcer)
         notes = ingest_notes(home, report, args, announcer)
     except ValueError as err:  # a source that cannot be read, or too few good rows (file, row and rule named)
