@@ -69,8 +69,9 @@ def inbox_sensor(home: str, event: str = DATA_ARRIVED) -> dict[str, Any]:
     from tasks.data.health import publish_health
     from tasks.data.ingest import ingest_files
     from tasks.tracking.run_log import log_ingest_run
-    from tasks.tracking.runs import default_tracking_uri, use_tracking
+    from tasks.tracking.runs import resolve_tracking_uri, use_tracking
 
+    use_tracking(resolve_tracking_uri(None, home))  # no flag here: the environment, else the home's store
     try:
         report = ingest_files([str(p) for p in files], Path(home), DataConfig())
     except ValueError as err:
@@ -80,7 +81,7 @@ def inbox_sensor(home: str, event: str = DATA_ARRIVED) -> dict[str, Any]:
     move_all(files, inbox / "done")
     if report.health:  # the `ingest-health` table and the MLflow run `ingest <batch>`, as every ingest path
         publish_health(report.health, report.batch_id or "")
-        log_ingest_run(home, report, tracking_uri=use_tracking(default_tracking_uri(home)))
+        log_ingest_run(home, report)
     payload = arrival_payload(report)
     emitted = payload.get("new_pairs", 0) > 0 and report.status != "hold"  # a held batch waits for release
     if emitted:

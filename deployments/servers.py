@@ -79,6 +79,18 @@ def prefect_server_env(home: str | Path, api_url: str) -> dict[str, str]:
     }
 
 
+def home_store_env(home: str | Path) -> dict[str, str]:
+    """$MLFLOW_TRACKING_URI naming HOME/mlflow/mlflow.db, for the runner and the reward server.
+
+    They use the file the MLflow server reads, so training and serving never depend on that server being
+    up. The store is named rather than left unset: the processes inherit the environment of the shell that
+    ran `up`, where MLFLOW_TRACKING_URI may hold the server's URL, and it would win over the home's file.
+    """
+    from tasks.tracking.runs import MLFLOW_TRACKING_URI_ENV, default_tracking_uri  # here, as MLFLOW_UI_ENV below
+
+    return {MLFLOW_TRACKING_URI_ENV: default_tracking_uri(home)}
+
+
 def runner_args(schedule: ScheduleConfig) -> list[str]:
     """The schedule as flags for `python -m deployments.nightly`, so the runner rebuilds the same config."""
     args = ["--cron", schedule.cron, "--timezone", schedule.timezone, "--event", schedule.event]
@@ -100,11 +112,14 @@ def process_specs(config: ServerConfig, schedule: ScheduleConfig) -> list[Proces
     mlflow_argv += ["--backend-store-uri", f"sqlite:///{mlflow_dir / 'mlflow.db'}", "--workers", "1"]
     mlflow_argv += ["--default-artifact-root", str(mlflow_dir / "artifacts"), "--no-serve-artifacts"]
     runner_argv = [py, "-m", "deployments.nightly", "--home", str(home), *runner_args(schedule)]
-    # No MLFLOW_TRACKING_URI for the runner: the flow writes HOME/mlflow/mlflow.db directly (tasks.tracking.runs),
-    # the same file the MLflow server reads, so training never depends on the server being up.
     from tasks.tracking.runs import MLFLOW_UI_ENV  # here: `status` and `down` need no MLflow import
 
-    runner_env = {**prefect_env(home), "PREFECT_API_URL": prefect_url, MLFLOW_UI_ENV: mlflow_url}
+    runner_env = {
+        **prefect_env(home),
+        **home_store_env(home),
+        "PREFECT_API_URL": prefect_url,
+        MLFLOW_UI_ENV: mlflow_url,
+    }
     specs = [
         ProcessSpec(
             "prefect",
@@ -135,7 +150,7 @@ def serve_spec(config: ServerConfig) -> ProcessSpec:
     argv = [sys.executable, "-m", "rewardflow.cli", "serve", "--home", config.home]
     argv += ["--host", config.host, "--port", str(config.serve_port)]
     log = str(Path(config.home) / "logs" / "serve.log")
-    return ProcessSpec("serve", argv, {}, log, url, f"{url}/health", str(REPO_ROOT))
+    return ProcessSpec("serve", argv, home_store_env(config.home), log, url, f"{url}/health", str(REPO_ROOT))
 
 
 def new_record(config: ServerConfig) -> dict[str, Any]:

@@ -64,7 +64,9 @@ class RewardFlowParams(BaseModel):
     )
     registered_model_name: str = Field("reward-model", description="MLflow registered model name.")
     experiment_name: str = Field("reward-model", description="MLflow experiment of the runs.")
-    tracking_uri: str | None = Field(None, description="MLflow tracking URI; None = SQLite under home.")
+    tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI; None = $MLFLOW_TRACKING_URI, else the SQLite store under home."
+    )
     num_processes: int = Field(
         1, ge=1, description="Training processes (accelerate DDP; one per GPU, or gloo processes on a CPU)."
     )

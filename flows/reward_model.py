@@ -35,7 +35,7 @@ from tasks.registry.register import RegistryConfig
 from tasks.registry.report import publish_decision
 from tasks.tracking.run_log import log_decision, log_run_inputs, log_run_outputs, run_link
 from tasks.tracking.run_view import run_name, show_decision, version_url, with_version
-from tasks.tracking.runs import default_tracking_uri, log_metrics, set_tags, tracking_run
+from tasks.tracking.runs import log_metrics, resolve_tracking_uri, set_tags, tracking_run, use_tracking
 from tasks.tracking.series import MlflowSeriesCallback
 from tasks.training.progress import ProgressLogCallback, launch_line
 from tasks.training.sequence import AS_TASKS, scoring_as_trained, train_and_evaluate
@@ -46,6 +46,7 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
     """Train a reward model on the data store and promote it only if it beats the champion."""
     log = get_run_logger()
     home = Path(params.home).resolve()
+    tracking_uri = use_tracking(resolve_tracking_uri(params.tracking_uri, home))  # every MLflow call uses this store
     benchmarks = pin_run_benchmarks(params, home)  # a bad benchmark file fails here, before any work
     ingest_report = ingest_new_pairs(params, home)  # health-checked against the store and the champion
     held = held_batches(home)
@@ -70,9 +71,9 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
     scoring = scoring_as_trained(job.model_name_or_path, config)
     registry = RegistryConfig(name=params.registered_model_name)
     title = run_name(params.experiment_name)
-    tracking_uri = params.tracking_uri or default_tracking_uri(home)
-    with tracking_run(str(home), params.experiment_name, title, hashes, params.tracking_uri) as run_id:
-        job.callbacks = [ProgressLogCallback(), MlflowSeriesCallback(run_id, tracking_uri)]  # progress, curves
+    with tracking_run(str(home), experiment=params.experiment_name, run_name=title, tags=hashes) as run_id:
+        curves = MlflowSeriesCallback(run_id, tracking_uri=tracking_uri)  # processes of a launch open no store
+        job.callbacks = [ProgressLogCallback(), curves]
         log_run_inputs(
             run_id,
             config=config,
@@ -130,11 +131,22 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
                 checks=params.gate_checks,
                 benchmarks=benchmark_results,
             )
-            link = run_link(run_id, params.tracking_uri)
-            publish_decision(decision, registry.name, version, link, version_url(tracking_uri, registry.name, version))
+            link = run_link(run_id)
+            publish_decision(
+                decision,
+                name=registry.name,
+                version=version,
+                run_link=link,
+                version_link=version_url(tracking_uri, name=registry.name, version=version),
+            )
             log_decision(run_id, decision=decision, version=version)
             outcome = show_decision(
-                run_id, with_version(title, version), registry.name, version, decision, link, tracking_uri
+                run_id,
+                title=with_version(title, version),
+                name=registry.name,
+                version=version,
+                decision=decision,
+                run_link=link,
             )
     summary = run_summary(
         name=registry.name,

@@ -25,7 +25,6 @@ from tasks.evaluate import EvalResult
 from tasks.registry.idempotency import code_version, config_hash, work_key
 from tasks.registry.lookup import version_run_id
 from tasks.tracking.run_log import log_ingest_run
-from tasks.tracking.runs import default_tracking_uri, use_tracking
 from tasks.training.train import TrainJob, build_reward_config
 
 logger = logging.getLogger(__name__)
@@ -191,9 +190,8 @@ def ingest_new_pairs(params: RewardFlowParams, home: Path) -> IngestReport | Non
     dataset = checked_dataset(params)
     if not dataset:
         return None
-    uri = params.tracking_uri or default_tracking_uri(home)
     data_config = pipeline_data_config(params)
     trusted = trusts_remote_code(params)
-    report = ingest([dataset], home, data_config, params.health, params.registered_model_name, uri, trusted)
-    log_ingest_run(home, report, params.experiment_name, use_tracking(uri))  # MLflow run `ingest <batch>`
+    report = ingest([dataset], home, data_config, params.health, params.registered_model_name, trusted)
+    log_ingest_run(home, report, params.experiment_name)  # MLflow run `ingest <batch>`
     return report

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import sys
 from typing import Any
 
@@ -75,17 +74,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def resolve_tracking_uri(args: argparse.Namespace) -> str:
-    """--tracking_uri, else $MLFLOW_TRACKING_URI, else `sqlite:///<home>/mlflow/mlflow.db`."""
-    if args.tracking_uri:
-        return args.tracking_uri
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
-    from tasks.tracking.runs import default_tracking_uri
-
-    return default_tracking_uri(args.home)
-
-
 def read_pairs(path: str) -> pd.DataFrame:
     """The pairs, read and validated by the pipeline's rules; a bad row fails naming its file, line and rule."""
     from tasks.data.config import DataConfig
@@ -97,22 +85,22 @@ def read_pairs(path: str) -> pd.DataFrame:
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     """Load the model and the pairs, score them, return the metrics with what was evaluated.
 
-    A `models:/` or `runs:/` URI is resolved in the home's store (or --tracking_uri), and MLflow is pointed
-    there before anything else touches it, so nothing is written outside that store.
+    A `models:/` or `runs:/` URI is resolved in the store `resolve_tracking_uri` picks (--tracking_uri, else
+    $MLFLOW_TRACKING_URI, else the home's file), and MLflow is pointed there before anything else touches
+    it, so nothing is written outside that store.
     """
     from tasks.evaluate import pair_metrics, pairs_summary
     from tasks.registry.models import ScoringConfig, is_mlflow_uri, score_model
 
     pairs = read_pairs(args.data)
-    tracking_uri = None
-    if is_mlflow_uri(args.model):
-        from tasks.tracking.runs import use_tracking
+    if is_mlflow_uri(args.model):  # a folder needs no store, so none is opened (or created) for it
+        from tasks.tracking.runs import resolve_tracking_uri, use_tracking
 
-        tracking_uri = use_tracking(resolve_tracking_uri(args))
+        use_tracking(resolve_tracking_uri(args.tracking_uri, args.home))
     scoring = ScoringConfig(
         batch_size=args.batch_size, max_length=args.max_length, trust_remote_code=args.trust_remote_code
     )
-    scored = score_model(args.model, pairs, scoring, tracking_uri)
+    scored = score_model(args.model, pairs, scoring)
     summary = pairs_summary(pairs, scored) if len(scored) else {}
     return {"model": args.model, "data": args.data, **pair_metrics(scored), **summary}
 

@@ -28,6 +28,7 @@ from tasks.data.config import DataConfig
 from tasks.data.ingest import IngestReport, ingest_files
 from tasks.data.load import PAIR_SOURCES
 from tasks.registry.models import ModelUnavailableError
+from tasks.tracking.runs import resolve_tracking_uri, use_tracking
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,15 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def champion_scorer(args: argparse.Namespace, home: Path):
+def champion_scorer(args: argparse.Namespace):
     """The champion to score the batch with, or None when asked not to."""
     if args.registered_model.lower() == "none":
         return None
     from tasks.data.health import registry_champion
-    from tasks.tracking.runs import default_tracking_uri
 
-    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(home)
-    return registry_champion(args.registered_model, uri)
+    return registry_champion(args.registered_model)
 
 
 def health_lines(report: IngestReport) -> list[str]:
@@ -133,12 +132,13 @@ class Announcer:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     home = Path(args.home).resolve()
+    use_tracking(resolve_tracking_uri(args.tracking_uri, home))  # the champion's store and the batch's MLflow run
     out = sys.stdout
     try:
         config, health = from_arguments(DataConfig, args), from_arguments(HealthConfig, args)
         announcer = Announcer(home, args.event)
         with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-            scorer = phased(champion_scorer(args, home), lambda line: print(line, flush=True))  # says it is slow
+            scorer = phased(champion_scorer(args), lambda line: print(line, flush=True))  # says it is slow
             report = ingest_files(args.files, home, config, health, scorer, announcer)
         notes = ingest_notes(home, report, args, announcer)
     except ValueError as err:  # a source that cannot be read, or too few good rows (file, row and rule named)
@@ -166,7 +166,7 @@ def ingest_notes(home: Path, report: IngestReport, args: argparse.Namespace, ann
     if report.good == 0:
         return [*notes, f"Nothing new in {', '.join(args.files)}: no pair that {home / 'store'} lacks; no event."]
     notes += health_lines(report)
-    notes += [line] if (line := batch_run_line(home, report, args.tracking_uri)) else []  # MLflow run `ingest <batch>`
+    notes += [line] if (line := batch_run_line(home, report)) else []  # MLflow run `ingest <batch>`
     if report.status == "hold":
         return [*notes, f"Not trained on until `rewardflow release {report.batch_id} --home {home}`; no event."]
     return [*notes, announcer.note()]

@@ -8,7 +8,6 @@ tells a person where the training is.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -37,20 +36,22 @@ def phased(scorer: Callable | None, show: Callable[[str], None]) -> Callable | N
     return score
 
 
-def batch_run_line(home: Path, report: Any, tracking_uri: str | None) -> str | None:
+def batch_run_line(home: Path, report: Any) -> str | None:
     """Log the batch as an MLflow run `ingest <batch>` (health figures and table); say where it is.
 
-    The store is `tracking_uri`, else $MLFLOW_TRACKING_URI, else the SQLite file under `home`, as for
-    the champion the health check scored.
+    The run goes to the process-wide store `rewardflow ingest` opened, the one the health check's
+    champion came from.
     """
-    from tasks.tracking.run_log import log_ingest_run
-    from tasks.tracking.runs import client, default_tracking_uri, run_url, use_tracking
+    import mlflow
 
-    tracking_uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(home)
-    run_id = log_ingest_run(home, report, tracking_uri=use_tracking(tracking_uri))
+    from tasks.tracking.run_log import log_ingest_run
+    from tasks.tracking.runs import client, run_url
+
+    run_id = log_ingest_run(home, report)
     if run_id is None:
         return None
-    experiment_id = client(tracking_uri).get_run(run_id).info.experiment_id
+    tracking_uri = mlflow.get_tracking_uri()
+    experiment_id = client().get_run(run_id).info.experiment_id
     ui = (read_record(home) or {}).get("mlflow_tracking_uri")  # the UI `rewardflow up` serves for this store
     shown = run_url(ui if ui and tracking_uri.startswith("sqlite:") else tracking_uri, experiment_id, run_id)
     return f"Health figures: MLflow run 'ingest {report.batch_id}': {shown}"

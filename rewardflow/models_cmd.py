@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,10 +48,10 @@ def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
 def open_registry(args: argparse.Namespace) -> RegistryDoor:
     """Resolve the store once and make it MLflow's process-wide registry, so nothing else is touched."""
     from tasks.registry.register import RegistryConfig
-    from tasks.tracking.runs import default_tracking_uri, use_tracking
+    from tasks.tracking.runs import resolve_tracking_uri, use_tracking
 
     home = Path(args.home).resolve()
-    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(home)
+    uri = resolve_tracking_uri(args.tracking_uri, home)
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         raise FileNotFoundError(f"no MLflow store at {uri}: nothing was registered under {home} yet")
     config = RegistryConfig(name=args.registered_model_name)

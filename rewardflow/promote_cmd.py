@@ -32,7 +32,7 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         door = open_registry(args)
-        previous = promote_version(door.name, args.version, args.reason, door.lock_path, door.tracking_uri)
+        previous = promote_version(door.name, args.version, args.reason, door.lock_path)
     except ModelUnavailableError as err:
         print(f"{PROG}: {err}; the champion is unchanged", file=sys.stderr)
         return 1

@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
         door = open_registry(args)
-        was, now = rollback_champion(door.name, args.reason, door.lock_path, door.tracking_uri)
+        was, now = rollback_champion(door.name, args.reason, door.lock_path)
     except (LookupError, FileNotFoundError) as err:
         print(f"{PROG}: {err}", file=sys.stderr)
         return 1

@@ -30,11 +30,6 @@ class PipelineState:
         return [*self.registry, *self.last_run, *self.held]
 
 
-def store_uri(home: Path) -> str:
-    """The home's MLflow store file, read directly (the MLflow server, when up, reads the same file)."""
-    return f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
-
-
 def version_line(alias: str, name: str, version: Any | None) -> str:
     """`  champion    v3  accuracy 0.6200 on 43 held-out pairs (promoted)`, or `none yet`."""
     if version is None:  # a rejected challenger loses the alias: none then means none awaiting the gate
@@ -92,17 +87,19 @@ def held_lines(home: Path) -> list[str]:
 
 def pipeline_state(home: Path, name: str, experiment: str) -> PipelineState:
     """Read the registry, the last run and the holds of `home`; an absent store means nothing yet."""
-    db = home / "mlflow" / "mlflow.db"
-    if not db.is_file():
+    from tasks.tracking.runs import client, resolve_tracking_uri, use_tracking
+
+    uri = resolve_tracking_uri(None, home)  # no flag: the environment, else the home's file
+    db = Path(uri.removeprefix("sqlite:///"))
+    if uri.startswith("sqlite:///") and not db.is_file():
         registry = [
             f"Registered model {name}:",
             version_line("champion", name, None),
             version_line("challenger", name, None),
         ]
         return PipelineState(registry, [f"Last run: none yet (no MLflow store at {db})"], held_lines(home))
-    from tasks.tracking.runs import client
-
-    mlflow_client = client(store_uri(home))
+    use_tracking(uri)
+    mlflow_client = client()
     registry, last_run = registry_lines(mlflow_client, name), last_run_lines(mlflow_client, experiment)
     return PipelineState(registry, last_run, held_lines(home))
 

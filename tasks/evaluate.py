@@ -64,7 +64,6 @@ def evaluate_pairs(
     pairs_df: pd.DataFrame,
     out_dir: str | Path,
     scoring: ScoringConfig = ScoringConfig(),
-    tracking_uri: str | None = None,
     store_reward_stats: bool = True,
 ) -> EvalResult:
     """Score the pairs with a model folder or URI; write scores, plots, summary and logit table under `out_dir`.
@@ -73,7 +72,7 @@ def evaluate_pairs(
     length_bias.*, reward_stats.*; with `store_reward_stats` the reward scale is written into a model
     *folder*'s config.json before the model is logged, so a server can normalise rewards with it.
     """
-    scored = score_model(model, pairs_df, scoring, tracking_uri)
+    scored = score_model(model, pairs_df, scoring)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     scored_path = out / "eval_scores.parquet"
@@ -94,11 +93,8 @@ def evaluate_model(
     pairs_path: str,
     out_dir: str,
     scoring: ScoringConfig = ScoringConfig(),
-    tracking_uri: str | None = None,
     store_reward_stats: bool = True,
 ) -> EvalResult:
     """Score the eval pairs (Parquet, written once by the flow) with a model folder or URI (see `evaluate_pairs`)."""
     pairs_df = pd.read_parquet(pairs_path)
-    return evaluate_pairs(
-        model, pairs_df, out_dir, scoring=scoring, tracking_uri=tracking_uri, store_reward_stats=store_reward_stats
-    )
+    return evaluate_pairs(model, pairs_df, out_dir, scoring=scoring, store_reward_stats=store_reward_stats)

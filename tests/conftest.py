@@ -21,6 +21,14 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(autouse=True)
+def no_tracking_uri_in_the_environment(monkeypatch):
+    """Every test starts without $MLFLOW_TRACKING_URI: the entry points read it (`resolve_tracking_uri`),
+    so one set in the shell, or left by a test that called `mlflow.set_tracking_uri`, would send a test's
+    runs to that store instead of its own home's."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
 @pytest.fixture(scope="session")
 def mlflow_store(tmp_path_factory) -> str:
     """One SQLite tracking URI for the session: a fresh file pays MLflow's migrations once."""
@@ -29,7 +37,7 @@ def mlflow_store(tmp_path_factory) -> str:
     home = tmp_path_factory.getbasetemp() / "shared-mlflow-home"  # the same file as tests/tasks/mlflow_fixtures.py
     home.mkdir(exist_ok=True)
     uri = use_tracking(default_tracking_uri(home))
-    client(uri).search_experiments(max_results=1)  # runs the migrations now
+    client().search_experiments(max_results=1)  # runs the migrations now
     return uri
 
 

@@ -79,19 +79,19 @@ def save_as_trained(folder: Path, tokenizer) -> Path:
     return folder
 
 
-def register_champion(folder: Path, name: str, home: Path, tracking: str) -> str:
-    run_id = start_run(ensure_experiment(f"exp-{name}", home, tracking), name)
+def register_champion(folder: Path, name: str, home: Path) -> str:
+    run_id = start_run(ensure_experiment(f"exp-{name}", home), name)
     version = register_candidate(run_id, log_logged_model(run_id, str(folder), name), name)
-    client(tracking).set_registered_model_alias(name, "champion", version)
+    client().set_registered_model_alias(name, "champion", version)
     return f"models:/{name}@champion"
 
 
-def evaluate_rewards(uri: str, tracking_uri: str) -> list[float]:
+def evaluate_rewards(uri: str) -> list[float]:
     """`rewardflow evaluate`'s scored pairs (the one scorer of every door): text pairs (short, long) and
     conversational pairs."""
     text_pairs = pd.DataFrame({"chosen": [SHORT], "rejected": [LONG]})
     chat_pairs = pd.DataFrame({"prompt": [PROMPT], "chosen": [CHOSEN], "rejected": [REJECTED]})
-    scored = [score_model(uri, pairs, tracking_uri=tracking_uri).iloc[0] for pairs in (text_pairs, chat_pairs)]
+    scored = [score_model(uri, pairs).iloc[0] for pairs in (text_pairs, chat_pairs)]
     return [row[side] for row in scored for side in ("reward_chosen", "reward_rejected")]
 
 
@@ -140,12 +140,12 @@ def server_rewards(home: Path, uri: str) -> dict[str, list[float]]:
 @pytest.mark.parametrize("kind", ["encoder", "decoder"])
 def test_every_consumer_gets_the_same_rewards(kind, tmp_path, mlflow_home, tracking_uri):
     folder = (save_encoder if kind == "encoder" else save_decoder)(tmp_path / kind)
-    uri = register_champion(folder, f"rm-parity-{kind}", mlflow_home, tracking_uri)
+    uri = register_champion(folder, f"rm-parity-{kind}", mlflow_home)
     root = Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path / "dl")))
 
     reference = score_texts_rewards(root)
     rewards = {
-        "rewardflow evaluate": evaluate_rewards(uri, tracking_uri),
+        "rewardflow evaluate": evaluate_rewards(uri),
         "mlflow pyfunc": mlflow.pyfunc.load_model(uri).predict([SHORT, LONG, *map(json.dumps, CONVERSATIONS)]),
         "transformers pipeline": pipeline_rewards(root),
         "RewardFunction": RewardFunction(root)(["", "", PROMPT, PROMPT], [SHORT, LONG, CHOSEN, REJECTED]),

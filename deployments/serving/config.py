@@ -46,7 +46,10 @@ class ServeConfig:
         },
     )
     tracking_uri: str | None = field(
-        default=None, metadata={"help": "MLflow tracking/registry URI; None = the SQLite store under --home."}
+        default=None,
+        metadata={
+            "help": "MLflow tracking/registry URI; None = $MLFLOW_TRACKING_URI, else the SQLite store under --home."
+        },
     )
     poll_seconds: float = field(
         default=30.0, metadata={"help": "Seconds between two looks at the alias in MLflow (a promotion shows up)."}

@@ -22,7 +22,7 @@ from deployments.serving.batcher import Batcher
 from deployments.serving.config import ServeConfig
 from deployments.serving.follower import AliasFollower, load_registered, parse_source
 from deployments.serving.model_slot import ModelSlot, load_folder, score_loaded
-from tasks.tracking.runs import default_tracking_uri, use_tracking
+from tasks.tracking.runs import resolve_tracking_uri, use_tracking
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def build_app(config: ServeConfig) -> FastAPI:
         version = f"local:{Path(source.folder).name}"
         load = functools.partial(load_folder, source.folder, version, info, config.max_length, config.trust_remote_code)
         return create_app(config, slot, batcher, on_start=functools.partial(_load_once, slot, load))
-    use_tracking(config.tracking_uri or default_tracking_uri(config.home))
+    use_tracking(resolve_tracking_uri(config.tracking_uri, config.home))
     cache = Path(config.home) / "serve" / "models"
     loader = functools.partial(
         load_registered,

@@ -103,11 +103,12 @@ def publish_health(health: dict, batch_id: str, key: str = "ingest-health") -> b
     return True
 
 
-def registry_champion(name: str, tracking_uri: str, scoring: ScoringConfig = ScoringConfig()) -> ChampionOnBatch:
+def registry_champion(name: str, scoring: ScoringConfig = ScoringConfig()) -> ChampionOnBatch:
     """A `ChampionOnBatch` that scores the registry's `champion` (if any) and reads its gated accuracy.
 
-    The champion is fetched from `tracking_uri` by `tasks.registry.models`, the gate's own scorer; one
-    whose artifacts are gone raises `ModelUnavailableError` naming the version and the fix.
+    The champion is fetched from the process-wide store (opened by the entry point) by
+    `tasks.registry.models`, the gate's own scorer; one whose artifacts are gone raises
+    `ModelUnavailableError` naming the version and the fix.
     """
 
     def score(batch: pd.DataFrame) -> tuple[np.ndarray, float] | None:
@@ -115,16 +116,14 @@ def registry_champion(name: str, tracking_uri: str, scoring: ScoringConfig = Sco
 
         from tasks.tracking.runs import client
 
-        if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).is_file():
-            return None  # no store yet, so no champion; do not create one at ingest
         try:
-            version = client(tracking_uri).get_model_version_by_alias(name, "champion")
+            version = client().get_model_version_by_alias(name, "champion")
         except MlflowException:
             return None  # no registered model or no champion yet
         heldout = version.tags.get("gate.challenger_accuracy")
         if heldout is None:
             return None
-        scored = score_model(f"models:/{name}/{version.version}", batch, scoring, tracking_uri)
+        scored = score_model(f"models:/{name}/{version.version}", batch, scoring)
         return scored["correct"].to_numpy(dtype=np.float64), float(heldout)
 
     return score

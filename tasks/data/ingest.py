@@ -252,17 +252,16 @@ def ingest(
     config: DataConfig | None = None,
     health: HealthConfig | None = None,
     registered_model: str | None = None,
-    tracking_uri: str | None = None,
     trust_remote_code: bool = False,
 ) -> IngestReport:
     """Ingest pair files into the store under `home`; publish the counts per rule and the health checks.
 
-    With `registered_model` and `tracking_uri`, its champion (if any) is scored on the new pairs, loaded
-    with `trust_remote_code` as the run loads its models.
+    With `registered_model`, its champion (if any) in the process-wide MLflow store is scored on the new
+    pairs, loaded with `trust_remote_code` as the run loads its models.
     """
     champion = None
-    if registered_model and tracking_uri:
-        champion = registry_champion(registered_model, tracking_uri, ScoringConfig(trust_remote_code=trust_remote_code))
+    if registered_model:
+        champion = registry_champion(registered_model, ScoringConfig(trust_remote_code=trust_remote_code))
     report = ingest_files(sources, home, config, health, champion)
     publish_rule_counts(report.to_dict(), key="ingest-rule-counts")
     if report.health:

@@ -92,10 +92,10 @@ def version_reason(tags: dict[str, str], is_champion: bool) -> str:
     return tags.get(REASON_TAG) or tags.get("gate.reason", "")
 
 
-def check_loadable(name: str, version: str, tracking_uri: str) -> None:
+def check_loadable(name: str, version: str) -> None:
     """Fetch the version's files into a temporary folder; raises `ModelUnavailableError` naming what is missing."""
     with tempfile.TemporaryDirectory(prefix="rewardflow-check-") as tmp:
-        fetch_model(f"models:/{name}/{version}", Path(tmp), tracking_uri)
+        fetch_model(f"models:/{name}/{version}", Path(tmp))
 
 
 def _stamp(action: str, previous: str | None) -> str:
@@ -103,7 +103,7 @@ def _stamp(action: str, previous: str | None) -> str:
     return f"{action} {now}; was {previous or 'none'}"
 
 
-def promote_version(name: str, version: str, reason: str, lock_path: str | Path, tracking_uri: str) -> str | None:
+def promote_version(name: str, version: str, reason: str, lock_path: str | Path) -> str | None:
     """Make `version` the champion by hand (its files checked first); returns the previous champion.
 
     Raises:
@@ -111,7 +111,7 @@ def promote_version(name: str, version: str, reason: str, lock_path: str | Path,
     """
     with registry_lock(lock_path):
         previous = aliases(name).get(CHAMPION)
-        check_loadable(name, version, tracking_uri)
+        check_loadable(name, version)
         mlflow_client = client()
         mlflow_client.set_model_version_tag(name, version, REASON_TAG, reason)
         mlflow_client.set_model_version_tag(name, version, MOVED_TAG, _stamp("promote", previous))
@@ -125,9 +125,7 @@ def _was_champion(tags: dict[str, str]) -> bool:
     return tags.get("gate.decision") == "promoted" or MOVED_TAG in tags
 
 
-def rollback_champion(
-    name: str, reason: str, lock_path: str | Path, tracking_uri: str
-) -> tuple[str | None, str | None]:
+def rollback_champion(name: str, reason: str, lock_path: str | Path) -> tuple[str | None, str | None]:
     """Move `champion` back to the newest earlier version that was champion and whose files load.
 
     With none left, the alias is removed: the next run's model is promoted as the first one. The
@@ -147,7 +145,7 @@ def rollback_champion(
             if not _was_champion(candidate.tags):
                 continue
             try:
-                check_loadable(name, str(candidate.version), tracking_uri)
+                check_loadable(name, str(candidate.version))
             except ModelUnavailableError:
                 continue  # its files are gone too: look further back
             target = str(candidate.version)

@@ -82,11 +82,6 @@ def is_mlflow_uri(uri_or_dir: str | Path) -> bool:
     return str(uri_or_dir).startswith(MLFLOW_SCHEMES)
 
 
-def store_uri(tracking_uri: str | None) -> str:
-    """The store to resolve in: the given one, else the one the door made process-wide (`use_tracking`)."""
-    return tracking_uri or mlflow.get_tracking_uri()
-
-
 def run_artifacts(mlflow_client: Any, runs_uri: str) -> str:
     """`runs:/RUN_ID/path` as the run's concrete artifact URI plus the path."""
     run_id, _, path = runs_uri.removeprefix("runs:/").partition("/")
@@ -117,14 +112,15 @@ def registered_version(mlflow_client: Any, rest: str) -> Any:
     return mlflow_client.get_model_version(name, version.strip("/"))
 
 
-def resolve_location(uri: str, tracking_uri: str | None = None) -> ModelLocation:
-    """Resolve `models:/NAME@ALIAS`, `models:/NAME/VERSION`, `models:/m-<id>` or `runs:/...` in one store.
+def resolve_location(uri: str) -> ModelLocation:
+    """Resolve `models:/NAME@ALIAS`, `models:/NAME/VERSION`, `models:/m-<id>` or `runs:/...` in the
+    process-wide store (the one the entry point opened with `use_tracking`).
 
     Raises:
         ModelUnavailableError: the store has no such model, version, alias, Logged Model or run.
     """
-    store = store_uri(tracking_uri)
-    mlflow_client = client(store)
+    store = mlflow.get_tracking_uri()
+    mlflow_client = client()
     try:
         if uri.startswith("runs:/"):
             return ModelLocation(uri, run_artifacts(mlflow_client, uri), tracking_uri=store)
@@ -164,14 +160,14 @@ def model_folder_or_root(root: Path) -> Path:
         return root
 
 
-def fetch_model(uri: str, dst_dir: str | Path, tracking_uri: str | None = None) -> Path:
-    """Download a logged or registered model folder into `dst_dir`, resolved in the given store, and check it.
+def fetch_model(uri: str, dst_dir: str | Path) -> Path:
+    """Download a logged or registered model folder into `dst_dir`, resolved in the process-wide store, and check it.
 
     Raises:
         ModelUnavailableError: the model is not in the store, its artifacts cannot be read, or they are
             incomplete; the message names the model and version, what is missing and what to do.
     """
-    location = resolve_location(uri, tracking_uri)
+    location = resolve_location(uri)
     try:
         path = mlflow.artifacts.download_artifacts(
             artifact_uri=location.artifacts, dst_path=str(dst_dir), tracking_uri=location.tracking_uri
@@ -190,10 +186,7 @@ def fetch_model(uri: str, dst_dir: str | Path, tracking_uri: str | None = None) 
 
 
 def load_model(
-    source: str | Path,
-    tracking_uri: str | None = None,
-    trust_remote_code: bool = False,
-    cache_dir: str | Path | None = None,
+    source: str | Path, trust_remote_code: bool = False, cache_dir: str | Path | None = None
 ) -> tuple[nn.Module, PreTrainedTokenizerBase]:
     """Load a reward model from a local folder or an MLflow URI, offline.
 
@@ -207,9 +200,9 @@ def load_model(
             raise FileNotFoundError(f"{text}: no such model folder (or give a models:/ or runs:/ URI)")
         return load_reward_model(text, trust_remote_code)
     if cache_dir is not None:
-        return load_reward_model(fetch_model(text, cache_dir, tracking_uri), trust_remote_code)
+        return load_reward_model(fetch_model(text, cache_dir), trust_remote_code)
     with tempfile.TemporaryDirectory(prefix="rewardflow-model-") as tmp:
-        return load_reward_model(fetch_model(text, tmp, tracking_uri), trust_remote_code)
+        return load_reward_model(fetch_model(text, tmp), trust_remote_code)
 
 
 def text_columns(pairs_df: pd.DataFrame) -> list[str]:
@@ -280,18 +273,13 @@ def score_pairs(
     return scored
 
 
-def score_model(
-    source: str | Path,
-    pairs_df: pd.DataFrame,
-    scoring: ScoringConfig = ScoringConfig(),
-    tracking_uri: str | None = None,
-) -> pd.DataFrame:
-    """The one scorer: load a folder or MLflow URI (resolved in `tracking_uri`) and score the pairs.
+def score_model(source: str | Path, pairs_df: pd.DataFrame, scoring: ScoringConfig = ScoringConfig()) -> pd.DataFrame:
+    """The one scorer: load a folder or MLflow URI (resolved in the process-wide store) and score the pairs.
 
     Returns:
         DataFrame [N] of `score_pairs`: reward_chosen, reward_rejected, correct, truncated.
     """
-    model, tokenizer = load_model(source, tracking_uri, scoring.trust_remote_code)
+    model, tokenizer = load_model(source, scoring.trust_remote_code)
     return score_pairs(model, tokenizer, pairs_df, scoring)
 
 
@@ -299,8 +287,6 @@ def score_model(
 ModelScorer = Callable[[str], pd.DataFrame]
 
 
-def pairs_scorer(
-    pairs_df: pd.DataFrame, scoring: ScoringConfig = ScoringConfig(), tracking_uri: str | None = None
-) -> ModelScorer:
+def pairs_scorer(pairs_df: pd.DataFrame, scoring: ScoringConfig = ScoringConfig()) -> ModelScorer:
     """A `ModelScorer` over `pairs_df`: what the gate scores the champion with."""
-    return functools.partial(score_model, pairs_df=pairs_df, scoring=scoring, tracking_uri=tracking_uri)
+    return functools.partial(score_model, pairs_df=pairs_df, scoring=scoring)

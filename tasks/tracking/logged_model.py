@@ -140,12 +140,11 @@ def log_model_dir(
     run_id: str,
     model_dir: str | Path,
     artifact_path: str = "model",
-    tracking_uri: str | None = None,
     trust_remote_code: bool = False,
 ) -> str:
     """Log a saved reward model folder as plain run artifacts (LoRA adapters merged first). Returns the path."""
     with self_contained(model_dir, trust_remote_code) as folder:
-        client(tracking_uri).log_artifacts(run_id, str(folder), artifact_path)
+        client().log_artifacts(run_id, str(folder), artifact_path)
     return artifact_path
 
 
@@ -153,7 +152,6 @@ def log_logged_model(
     run_id: str,
     model_dir: str,
     name: str = "reward-model",
-    tracking_uri: str | None = None,
     trust_remote_code: bool = False,
 ) -> str:
     """Store the model folder (LoRA adapters merged first) as the run's Logged Model, an MLflow pyfunc model.
@@ -161,7 +159,7 @@ def log_logged_model(
     from mlflow.models import Model
 
     with self_contained(model_dir, trust_remote_code) as folder:
-        mlflow_client = client(tracking_uri)
+        mlflow_client = client()
         experiment_id = mlflow_client.get_run(run_id).info.experiment_id
         model = mlflow_client.create_logged_model(experiment_id, name=name, source_run_id=run_id, model_type=MODEL_TYPE)
         try:

@@ -118,19 +118,16 @@ def log_decision(run_id: str, decision: Decision, version: str) -> None:
         client().log_table(run_id, pd.DataFrame(rows), "gate/checks.json")
 
 
-def run_link(run_id: str, tracking_uri: str | None = None) -> str:
+def run_link(run_id: str) -> str:
     """A link to the run for people: the MLflow UI page on a server, else the runs:/ URI."""
-    uri = tracking_uri or mlflow.get_tracking_uri()
-    experiment_id = client(uri).get_run(run_id).info.experiment_id
-    return run_url(uri, experiment_id, run_id)
+    experiment_id = client().get_run(run_id).info.experiment_id
+    return run_url(mlflow.get_tracking_uri(), experiment_id, run_id)
 
 
 RUN_KIND_TAG, INGEST_KIND = "rewardflow.run_kind", "ingest"
 
 
-def log_ingest_run(
-    home: str | Path, report: object, experiment: str = "reward-model", tracking_uri: str | None = None
-) -> str | None:
+def log_ingest_run(home: str | Path, report: object, experiment: str = "reward-model") -> str | None:
     """One small MLflow run per stored batch, named `ingest <batch>`: the health figures as `ingest_health.*`
     metrics, the checks as a table, the counts, wherever the batch came from (command, inbox or flow).
 
@@ -141,17 +138,17 @@ def log_ingest_run(
         return None
     from tasks.data.health import health_rows
 
-    experiment_id = ensure_experiment(experiment, home, tracking_uri)
+    experiment_id = ensure_experiment(experiment, home)
     tags = {
         RUN_KIND_TAG: INGEST_KIND,
         "ingest.status": summary["status"],
         "ingest.sources": ", ".join(map(str, summary["sources"]))[:4000],
         "data_hash": summary["data_hash"],
     }
-    run_id = start_run(experiment_id, f"ingest {summary['batch_id']}", tags, tracking_uri)
+    run_id = start_run(experiment_id, f"ingest {summary['batch_id']}", tags)
     counts = {k: summary[k] for k in ("read", "good", "quarantined")}
-    log_metrics(run_id, {**counts, **summary.get("health_figures", {})}, prefix="ingest_", tracking_uri=tracking_uri)
+    log_metrics(run_id, {**counts, **summary.get("health_figures", {})}, prefix="ingest_")
     if summary.get("health"):
-        client(tracking_uri).log_table(run_id, pd.DataFrame(health_rows(summary["health"])), "ingest/health.json")
-    end_run(run_id, tracking_uri=tracking_uri)
+        client().log_table(run_id, pd.DataFrame(health_rows(summary["health"])), "ingest/health.json")
+    end_run(run_id)
     return run_id

@@ -46,8 +46,8 @@ def with_version(name: str, version: str | None) -> str:
     return f"v{version} {name}"
 
 
-def name_run(run_id: str, name: str, tracking_uri: str | None = None) -> None:
-    client(tracking_uri).update_run(run_id, name=name)
+def name_run(run_id: str, name: str) -> None:
+    client().update_run(run_id, name=name)
 
 
 def logit_table_frame(path: str | Path) -> pd.DataFrame:
@@ -55,12 +55,12 @@ def logit_table_frame(path: str | Path) -> pd.DataFrame:
     return pd.DataFrame(json.loads(Path(path).read_text()))
 
 
-def log_logit_table(run_id: str, paths: list[str], tracking_uri: str | None = None) -> str | None:
+def log_logit_table(run_id: str, paths: list[str]) -> str | None:
     """Log the first `*logit_table.json` among `paths` with `log_table`. Returns its artifact file."""
     tables = [Path(p) for p in paths if Path(p).name.endswith("logit_table.json") and Path(p).is_file()]
     if not tables:
         return None
-    client(tracking_uri).log_table(run_id, data=logit_table_frame(tables[0]), artifact_file=LOGIT_TABLE_ARTIFACT)
+    client().log_table(run_id, data=logit_table_frame(tables[0]), artifact_file=LOGIT_TABLE_ARTIFACT)
     return LOGIT_TABLE_ARTIFACT
 
 
@@ -102,8 +102,8 @@ def decision_description(decision: Decision, version: str, run_link: str = "", f
     return "\n".join(lines)
 
 
-def describe_version(name: str, version: str, description: str, tracking_uri: str | None = None) -> None:
-    client(tracking_uri).update_model_version(name, version, description=description)
+def describe_version(name: str, version: str, description: str) -> None:
+    client().update_model_version(name, version, description=description)
 
 
 def ui_server(tracking_uri: str) -> str | None:
@@ -167,10 +167,10 @@ def run_description(
     return "\n".join(lines)
 
 
-def withdraw_challenger(name: str, version: str, tracking_uri: str | None = None) -> bool:
+def withdraw_challenger(name: str, version: str) -> bool:
     """Take `challenger` off a version the gate rejected: the alias names a version awaiting or passing
     the gate, never one known to be worse. Returns whether it was moved."""
-    mlflow_client = client(tracking_uri)
+    mlflow_client = client()
     if str(mlflow_client.get_registered_model(name).aliases.get(CHALLENGER)) != str(version):
         return False
     mlflow_client.delete_registered_model_alias(name, CHALLENGER)
@@ -185,7 +185,6 @@ def show_decision(
     version: str,
     decision: Decision,
     run_link: str = "",
-    tracking_uri: str | None = None,
 ) -> str:
     """Put the outcome where people look; returns the line the flow's log ends with.
 
@@ -193,15 +192,14 @@ def show_decision(
     description links the version and the Prefect flow run, the Logged Model gets its metrics, params
     and version, and a rejected version loses `challenger`.
     """
-    uri = tracking_uri or mlflow.get_tracking_uri()
-    mlflow_client = client(uri)
+    mlflow_client = client()
     flow_run_url = mlflow_client.get_run(run_id).data.tags.get("prefect.flow_run_url")
-    name_run(run_id, title, uri)
+    name_run(run_id, title)
     described = decision_description(decision, version, run_link, flow_run_url)
-    describe_version(name, version, described, uri)
-    reference = version_reference(uri, name, version)
+    describe_version(name, version, described)
+    reference = version_reference(mlflow.get_tracking_uri(), name, version)
     mlflow_client.set_tag(run_id, NOTE_TAG, run_description(title, decision, name, version, reference, flow_run_url))
-    link_logged_model(run_id, name, version, uri, description=described)
+    link_logged_model(run_id, name, version, description=described)
     if not decision.promote:
-        withdraw_challenger(name, version, uri)
+        withdraw_challenger(name, version)
     return outcome_line(decision, name, version, reference)

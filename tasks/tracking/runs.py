@@ -2,8 +2,11 @@
 
 Everything takes an explicit `run_id` and goes through `MlflowClient`, never the fluent "active run":
 Prefect may run tasks in worker threads, and a run id is a reference the flow can pass between them.
-The tracking URI defaults to an embedded SQLite file under the pipeline home, so no server is needed;
-an `http://` server URI works the same. The model folder is logged by `tasks.tracking.logged_model`.
+
+The store is chosen once per process, at its entry point (the flow, a command, the reward server, the
+inbox sensor): `resolve_tracking_uri` applies the one policy and `use_tracking` makes the result MLflow's
+process-wide tracking and registry store. Everything below reads that store through `client()`; nothing
+takes a URI only to fall back to another. The model folder is logged by `tasks.tracking.logged_model`.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ PARAM_BATCH = 100
 SECRET_NAMES = re.compile(r"token|password|secret|auth|api_key|credential", re.IGNORECASE)
 # MLflow 3's UI lists an experiment under model training, not GenAI, by this tag.
 EXPERIMENT_KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
+MLFLOW_TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 
 
 def default_tracking_uri(home: str | Path) -> str:
@@ -44,29 +48,55 @@ def default_tracking_uri(home: str | Path) -> str:
     return f"sqlite:///{Path(home).resolve() / 'mlflow' / 'mlflow.db'}"
 
 
+def resolve_tracking_uri(tracking_uri: str | None, home: str | Path) -> str:
+    """The MLflow store an entry point uses: the one given (`--tracking_uri`, the flow's `tracking_uri`),
+    else $MLFLOW_TRACKING_URI, else the home's own SQLite file (`default_tracking_uri`).
+
+    The environment variable comes second because that is how MLflow users point every tool at a team
+    server; the home's file comes last so that a fresh home needs no server at all.
+    """
+    return tracking_uri or os.environ.get(MLFLOW_TRACKING_URI_ENV) or default_tracking_uri(home)
+
+
 def use_tracking(uri: str) -> str:
-    """Point MLflow's tracking and registry at `uri` (process-wide, so `models:/` URIs resolve there)."""
+    """Make `uri` MLflow's process-wide tracking and registry store (so `models:/` URIs resolve there),
+    creating a SQLite store under its lock. Returns `uri`.
+
+    `mlflow.set_tracking_uri` also writes $MLFLOW_TRACKING_URI; it is put back as it was, so the variable
+    keeps meaning what the user set and the next entry point in this process (`rewardflow run` after the
+    flow, a test) resolves its own store instead of inheriting the last one chosen.
+    """
     if uri.startswith("sqlite:///"):
         init_sqlite_store(uri)
+    user_value = os.environ.get(MLFLOW_TRACKING_URI_ENV)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    if user_value is None:
+        os.environ.pop(MLFLOW_TRACKING_URI_ENV, None)
+    else:
+        os.environ[MLFLOW_TRACKING_URI_ENV] = user_value
     return uri
 
 
-def client(tracking_uri: str | None = None) -> MlflowClient:
-    """A client for tracking and registry at `tracking_uri` (default: the process-wide one), retrying on locks."""
-    uri = tracking_uri or mlflow.get_tracking_uri()
+def client() -> MlflowClient:
+    """A client for the process-wide tracking and registry store (see `use_tracking`), retrying on locks."""
+    return store_client(mlflow.get_tracking_uri())
+
+
+def store_client(uri: str) -> MlflowClient:
+    """A client for the store at `uri`, retrying on locks: for a process no entry point opened a store in
+    (a training worker of a distributed run)."""
     return RetryingClient(MlflowClient(tracking_uri=uri, registry_uri=uri))
 
 
-def ensure_experiment(name: str, home: str | Path, tracking_uri: str | None = None) -> str:
-    """The id of experiment `name`, created if missing with artifacts under `<home>/mlflow/artifacts`,
-    and tagged as model training.
+def ensure_experiment(name: str, home: str | Path) -> str:
+    """The id of experiment `name` in the process-wide store, created if missing with artifacts under
+    `<home>/mlflow/artifacts`, and tagged as model training.
 
     A server keeps its own artifact root, so the location is only set for a local (SQLite/file) store.
     """
-    uri = tracking_uri or default_tracking_uri(home)
-    mlflow_client = client(uri)
+    uri = mlflow.get_tracking_uri()
+    mlflow_client = client()
     found = mlflow_client.get_experiment_by_name(name)
     if found is not None:
         if found.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING:
@@ -124,46 +154,43 @@ def start_run(
     experiment_id: str,
     run_name: str | None = None,
     tags: Mapping[str, Any] | None = None,
-    tracking_uri: str | None = None,
 ) -> str:
     """Create a run and return its id; the run stays RUNNING until `end_run`."""
-    run = client(tracking_uri).create_run(experiment_id, run_name=run_name, tags=public_tags(tags or {}))
+    run = client().create_run(experiment_id, run_name=run_name, tags=public_tags(tags or {}))
     return run.info.run_id
 
 
-def end_run(run_id: str, status: str = "FINISHED", tracking_uri: str | None = None) -> None:
+def end_run(run_id: str, status: str = "FINISHED") -> None:
     """Close the run as FINISHED, FAILED or KILLED."""
-    client(tracking_uri).set_terminated(run_id, status=status)
+    client().set_terminated(run_id, status=status)
 
 
-def log_params(run_id: str, params: Mapping[str, Any], tracking_uri: str | None = None) -> int:
+def log_params(run_id: str, params: Mapping[str, Any]) -> int:
     """Log params in batches of 100, secrets dropped. Returns how many were logged."""
     items = [Param(k, _stringify(v)) for k, v in params.items() if not is_secret(k)]
-    mlflow_client = client(tracking_uri)
+    mlflow_client = client()
     for start in range(0, len(items), PARAM_BATCH):
         mlflow_client.log_batch(run_id, params=items[start : start + PARAM_BATCH])
     return len(items)
 
 
-def log_config(run_id: str, config: Any, prefix: str = "", tracking_uri: str | None = None) -> int:
+def log_config(run_id: str, config: Any, prefix: str = "") -> int:
     """All values of a config dataclass (e.g. `RewardConfig`) as params."""
-    return log_params(run_id, config_params(config, prefix), tracking_uri)
+    return log_params(run_id, config_params(config, prefix))
 
 
-def set_tags(run_id: str, tags: Mapping[str, Any], tracking_uri: str | None = None) -> None:
+def set_tags(run_id: str, tags: Mapping[str, Any]) -> None:
     items = [RunTag(k, v) for k, v in public_tags(tags).items()]
     if items:
-        client(tracking_uri).log_batch(run_id, tags=items)
+        client().log_batch(run_id, tags=items)
 
 
-def log_metrics(
-    run_id: str, metrics: Mapping[str, Any], prefix: str = "", step: int = 0, tracking_uri: str | None = None
-) -> dict[str, float]:
+def log_metrics(run_id: str, metrics: Mapping[str, Any], prefix: str = "", step: int = 0) -> dict[str, float]:
     """Log the numeric entries (NaN included, so a broken eval shows); others are skipped. Returns what was logged."""
     numeric = {
         f"{prefix}{k}": float(v) for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)
     }
-    mlflow_client = client(tracking_uri)
+    mlflow_client = client()
     for key, value in numeric.items():
         mlflow_client.log_metric(run_id, key, value, step=step)
     return numeric
@@ -184,7 +211,6 @@ def log_dataset(
     source: str,
     context: str = "train",
     digest: str | None = None,
-    tracking_uri: str | None = None,
 ) -> str:
     """Record the pairs as an MLflow dataset input (schema, profile, source, digest). Returns the digest."""
     digest = digest or data_digest(df)
@@ -193,16 +219,14 @@ def log_dataset(
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
         dataset = mlflow.data.from_pandas(df, source=str(source), name=name, digest=digest)
     entry = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])
-    client(tracking_uri).log_inputs(run_id, datasets=[entry])
+    client().log_inputs(run_id, datasets=[entry])
     return digest
 
 
-def log_files(
-    run_id: str, paths: Iterable[str | Path], artifact_path: str | None = None, tracking_uri: str | None = None
-) -> list[str]:
+def log_files(run_id: str, paths: Iterable[str | Path], artifact_path: str | None = None) -> list[str]:
     """Log existing files (plots, logit tables, ...) under `artifact_path`; missing ones are skipped."""
     logged = []
-    mlflow_client = client(tracking_uri)
+    mlflow_client = client()
     for path in map(Path, paths):
         if path.is_file():
             mlflow_client.log_artifact(run_id, str(path), artifact_path)
@@ -210,13 +234,13 @@ def log_files(
     return logged
 
 
-def log_json(run_id: str, data: Mapping[str, Any], artifact_file: str, tracking_uri: str | None = None) -> None:
+def log_json(run_id: str, data: Mapping[str, Any], artifact_file: str) -> None:
     """Log a dict as a JSON artifact, e.g. the quarantine summary."""
-    client(tracking_uri).log_dict(run_id, dict(data), artifact_file)
+    client().log_dict(run_id, dict(data), artifact_file)
 
 
-def log_text(run_id: str, text: str, artifact_file: str, tracking_uri: str | None = None) -> None:
-    client(tracking_uri).log_text(run_id, text, artifact_file)
+def log_text(run_id: str, text: str, artifact_file: str) -> None:
+    client().log_text(run_id, text, artifact_file)
 
 
 # Set by `rewardflow up` for its deployment runner, which writes the store file directly: the URL of the
@@ -256,16 +280,14 @@ MODEL_VERSIONS_TAG = "mlflow.modelVersions"  # what the Logged Model page reads 
 NOTE_TAG = "mlflow.note.content"  # the Description of a run or a Logged Model in the MLflow UI (markdown)
 
 
-def link_logged_model(
-    run_id: str, name: str, version: str, tracking_uri: str | None = None, description: str = ""
-) -> str | None:
+def link_logged_model(run_id: str, name: str, version: str, description: str = "") -> str | None:
     """Give the version's Logged Model what its page shows: the run's eval metrics, its main settings,
     the registered version and a description. Returns the model id (None when the version has none).
 
     `create_model_version(model_id=...)` links the version to the model but not back; the fluent
     `mlflow.register_model` writes the `mlflow.modelVersions` tag, so we write it the same way.
     """
-    mlflow_client = client(tracking_uri)
+    mlflow_client = client()
     registered = mlflow_client.get_model_version(name, version)
     # A SQLite store returns no `model_id` on versions; their source `models:/m-...` names the model.
     source_id = registered.source.removeprefix("models:/") if registered.source.startswith("models:/m-") else None
@@ -293,13 +315,10 @@ def link_logged_model(
 
 
 @task(name="start-tracking-run", cache_policy=NO_CACHE)
-def start_tracking_run(
-    home: str, experiment: str, run_name: str | None = None, tags: dict | None = None, tracking_uri: str | None = None
-) -> str:
-    """Create the flow run's MLflow run, tagged with the Prefect flow run id."""
-    uri = use_tracking(tracking_uri or default_tracking_uri(home))
-    experiment_id = ensure_experiment(experiment, home, uri)
-    return start_run(experiment_id, run_name, {**prefect_tags(), **(tags or {})}, tracking_uri=uri)
+def start_tracking_run(home: str, experiment: str, run_name: str | None = None, tags: dict | None = None) -> str:
+    """Create the flow run's MLflow run in the process-wide store, tagged with the Prefect flow run id."""
+    experiment_id = ensure_experiment(experiment, home)
+    return start_run(experiment_id, run_name, {**prefect_tags(), **(tags or {})})
 
 
 @task(name="end-tracking-run", cache_policy=NO_CACHE)
@@ -308,11 +327,9 @@ def end_tracking_run(run_id: str, status: str = "FINISHED") -> None:
 
 
 @contextmanager
-def tracking_run(
-    home: str, experiment: str, run_name: str | None = None, tags: dict | None = None, tracking_uri: str | None = None
-) -> Iterator[str]:
+def tracking_run(home: str, experiment: str, run_name: str | None = None, tags: dict | None = None) -> Iterator[str]:
     """The flow run's MLflow run for the `with` block: FINISHED when the block ends, FAILED when it raises."""
-    run_id = start_tracking_run(home, experiment, run_name, tags, tracking_uri)
+    run_id = start_tracking_run(home, experiment, run_name, tags)
     status = "FAILED"
     try:
         yield run_id

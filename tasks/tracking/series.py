@@ -14,7 +14,7 @@ import time
 from mlflow.entities import Metric
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from tasks.tracking.runs import client
+from tasks.tracking.runs import store_client
 from tasks.training.progress import pairs_per_step
 
 logger = logging.getLogger(__name__)
@@ -37,10 +37,11 @@ def series_entries(logs: dict[str, object], step: int, timestamp_ms: int) -> lis
 class MlflowSeriesCallback(TrainerCallback):
     """Log each `on_log` call to MLflow run `run_id` at the current global step (main process only).
 
-    Picklable (ids and URIs only), so it travels to the processes of a distributed run.
+    Picklable (ids and URIs only), so it travels to the processes of a distributed run. It carries the
+    store's URI because those processes have no entry point that opens a store process-wide.
     """
 
-    def __init__(self, run_id: str, tracking_uri: str | None = None) -> None:
+    def __init__(self, run_id: str, tracking_uri: str) -> None:
         self.run_id = run_id
         self.tracking_uri = tracking_uri
         self._client = None
@@ -69,7 +70,7 @@ class MlflowSeriesCallback(TrainerCallback):
     def log(self, metrics: list[Metric]) -> None:
         try:
             if self._client is None:
-                self._client = client(self.tracking_uri)
+                self._client = store_client(self.tracking_uri)
             self._client.log_batch(self.run_id, metrics=metrics)
         except Exception as err:  # curves are a report: a store hiccup must not kill a training run
             self._failed = True

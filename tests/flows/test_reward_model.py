@@ -183,7 +183,7 @@ def test_failure_after_the_gate_rolls_the_registration_back(first_run, mlflow_st
 
     before = registry_state(mlflow_store)
 
-    def broken(run_id, tags, tracking_uri=None):
+    def broken(run_id, tags):
         raise RuntimeError("tracking store went away")
 
     monkeypatch.setattr(run_log, "set_tags", broken)

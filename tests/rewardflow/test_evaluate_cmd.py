@@ -79,7 +79,7 @@ def test_models_uri_of_the_champion_scores_like_the_folder(tiny_model_dir, pairs
     from tasks.tracking.runs import default_tracking_uri, ensure_experiment, start_run, use_tracking
 
     uri = use_tracking(default_tracking_uri(tmp_path))
-    run_id = start_run(ensure_experiment("cli", tmp_path, uri))
+    run_id = start_run(ensure_experiment("cli", tmp_path))
     log_model_dir(run_id, tiny_model_dir)
     version = register_candidate(run_id, "model", "rm-cli")
     lock = tmp_path / "registry.lock"
@@ -112,8 +112,8 @@ def test_models_uri_resolves_in_the_home_store_and_writes_nothing_outside_it(tin
 
     home, cwd = tmp_path / "home", tmp_path / "elsewhere"
     cwd.mkdir()
-    uri = use_tracking(default_tracking_uri(home))
-    run_id = start_run(ensure_experiment("cli-home", home, uri))
+    use_tracking(default_tracking_uri(home))
+    run_id = start_run(ensure_experiment("cli-home", home))
     log_model_dir(run_id, tiny_model_dir)
     version = register_candidate(run_id, "model", "rm-home")
     assert gate_and_promote(

@@ -3,12 +3,13 @@ run with the health figures, and the flow run its event started or why none did.
 
 from __future__ import annotations
 
+import mlflow
 import numpy as np
 import pandas as pd
 
 from rewardflow.ingest_view import batch_run_line, now_utc, phased, triggered_run_line
 from tasks.data.ingest import ingest_files
-from tasks.tracking.runs import client, default_tracking_uri
+from tasks.tracking.runs import client, default_tracking_uri, resolve_tracking_uri, use_tracking
 from tests.rewardflow.test_ingest_cmd import write_batch
 
 
@@ -30,10 +31,12 @@ def test_each_stored_batch_is_an_mlflow_run_with_the_health_figures(tmp_path, mo
     home = tmp_path / "home"
     ingest_files([write_batch(tmp_path / "a.jsonl", 0, 120)], home)
     report = ingest_files([write_batch(tmp_path / "b.jsonl", 1000, 60)], home)
-    line = batch_run_line(home, report, None)
+    use_tracking(resolve_tracking_uri(None, home))  # as `rewardflow ingest` opens the store
+    line = batch_run_line(home, report)
     assert line.startswith(f"Health figures: MLflow run 'ingest {report.batch_id}': runs:/")
     uri = default_tracking_uri(home)
-    mlflow_client = client(uri)
+    assert mlflow.get_tracking_uri() == uri
+    mlflow_client = client()
     experiment = mlflow_client.get_experiment_by_name("reward-model")
     (run,) = mlflow_client.search_runs([experiment.experiment_id])
     assert run.info.run_name == f"ingest {report.batch_id}" and run.info.status == "FINISHED"
@@ -43,7 +46,7 @@ def test_each_stored_batch_is_an_mlflow_run_with_the_health_figures(tmp_path, mo
     table = mlflow_client.load_table(experiment.experiment_id, "ingest/health.json", run_ids=[run.info.run_id])
     assert "chosen_length_psi" in set(table["check"])
     nothing = ingest_files([write_batch(tmp_path / "b.jsonl", 1000, 60)], home)  # the same pairs: none new
-    assert batch_run_line(home, nothing, None) is None
+    assert batch_run_line(home, nothing) is None
 
 
 def test_with_no_automation_listening_ingest_says_no_training_starts(prefect_harness):

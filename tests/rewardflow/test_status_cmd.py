@@ -35,16 +35,16 @@ def test_an_empty_home_says_none_yet_everywhere(tmp_path, capsys):
 
 def test_champion_challenger_last_run_and_held_batches_from_the_store_file(tmp_path, capsys):
     home = tmp_path / "home"
-    uri = use_tracking(default_tracking_uri(home))
-    mlflow_client = client(uri)
-    experiment_id = ensure_experiment("reward-model", home, uri)
+    use_tracking(default_tracking_uri(home))
+    mlflow_client = client()
+    experiment_id = ensure_experiment("reward-model", home)
     mlflow_client.create_registered_model("reward-model")
     versions = []
     for n, decision in enumerate(("promoted", None), start=1):
-        run_id = start_run(experiment_id, f"reward-model v{n} 2026-12-0{n} 02:00", tracking_uri=uri)
-        log_metrics(run_id, {"accuracy": 0.6 + n / 100}, prefix="eval_", tracking_uri=uri)
+        run_id = start_run(experiment_id, f"reward-model v{n} 2026-12-0{n} 02:00")
+        log_metrics(run_id, {"accuracy": 0.6 + n / 100}, prefix="eval_")
         if decision:
-            set_tags(run_id, {"gate.decision": decision, "gate.reason": "no champion yet"}, uri)
+            set_tags(run_id, {"gate.decision": decision, "gate.reason": "no champion yet"})
         version = mlflow_client.create_model_version("reward-model", source=str(tmp_path), run_id=run_id).version
         versions.append(version)
     mlflow_client.set_model_version_tag("reward-model", versions[0], "gate.challenger_accuracy", "0.61")
@@ -52,7 +52,7 @@ def test_champion_challenger_last_run_and_held_batches_from_the_store_file(tmp_p
     mlflow_client.set_model_version_tag("reward-model", versions[0], "gate.decision", "promoted")
     mlflow_client.set_registered_model_alias("reward-model", "champion", versions[0])
     mlflow_client.set_registered_model_alias("reward-model", "challenger", versions[1])
-    start_run(experiment_id, "ingest abc", {"rewardflow.run_kind": "ingest"}, uri)  # not a training run
+    start_run(experiment_id, "ingest abc", {"rewardflow.run_kind": "ingest"})  # not a training run
     hold_batch(home / "store", "0123456789ab", ["pairs-x.parquet"], ["chosen_length_psi 0.40 >= 0.25"], ["new.jsonl"])
 
     code, lines = status(home, capsys)

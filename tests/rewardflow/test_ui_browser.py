@@ -75,19 +75,19 @@ def finished_run(tmp_path, model_dirs):
     from tasks.tracking.runs import use_tracking
 
     use_tracking(uri)
-    experiment_id = ensure_experiment("ui-browser", home, uri)
-    run_id = start_run(experiment_id, "draft", tracking_uri=uri)
+    experiment_id = ensure_experiment("ui-browser", home)
+    run_id = start_run(experiment_id, "draft")
     tiny_trainer(tmp_path / "train", MlflowSeriesCallback(run_id, uri), max_steps=4).train()
     table = tmp_path / "eval_logit_table.json"
     rows = fx.synthetic_pairs(3).assign(reward_chosen=[1.0, 2.0, 3.0], reward_rejected=[0.0, 0.5, 4.0])
     table.write_text(rows.to_json(orient="records"))
-    log_logit_table(run_id, [str(table)], uri)
-    log_metrics(run_id, {"accuracy": 0.75}, prefix="eval_", tracking_uri=uri)
+    log_logit_table(run_id, [str(table)])
+    log_metrics(run_id, {"accuracy": 0.75}, prefix="eval_")
     version = register_candidate(
         run_id, log_logged_model(run_id, str(model_dirs["good"]), "reward-model"), "reward-model"
     )
-    show_decision.fn(run_id, RUN_NAME, "reward-model", version, DECISION, "", uri)
-    client(uri).set_terminated(run_id)
+    show_decision.fn(run_id, RUN_NAME, "reward-model", version, DECISION, "")
+    client().set_terminated(run_id)
     return home, experiment_id, run_id
 
 

@@ -35,37 +35,38 @@ NAME = "models-test"
 
 @pytest.fixture
 def other_home(tmp_path, tracking_uri, model_dirs, monkeypatch) -> dict:
-    """A home whose own store holds a registered champion (a Logged Model) and a run artifact; cwd is empty."""
+    """A home whose own store holds a registered champion (a Logged Model) and a run artifact; cwd is empty.
+
+    That store stays the process-wide one, as after an entry point opened it."""
     home = tmp_path / "home"
     uri = use_tracking(default_tracking_uri(home))  # as the flow that registered it did
-    run_id = start_run(ensure_experiment("exp", home, uri), tracking_uri=uri)
-    logged = log_logged_model(run_id, str(model_dirs["good"]), NAME, tracking_uri=uri)
-    log_model_dir(run_id, model_dirs["good"], "model", tracking_uri=uri)
+    run_id = start_run(ensure_experiment("exp", home))
+    logged = log_logged_model(run_id, str(model_dirs["good"]), NAME)
+    log_model_dir(run_id, model_dirs["good"], "model")
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     client.create_registered_model(NAME)
     version = client.create_model_version(NAME, source=logged, run_id=run_id, model_id=logged.removeprefix("models:/"))
     client.set_registered_model_alias(NAME, "champion", version.version)
-    use_tracking(tracking_uri)  # the process-wide store is another one from here on
     work = tmp_path / "cwd"
     work.mkdir()
     monkeypatch.chdir(work)
     return {"home": home, "uri": uri, "run_id": run_id, "logged": logged, "version": str(version.version), "cwd": work}
 
 
-def test_every_uri_kind_resolves_in_the_given_store_and_nothing_lands_in_the_cwd(other_home, model_dirs, tmp_path):
-    uri, run_id = other_home["uri"], other_home["run_id"]
+def test_every_uri_kind_resolves_in_the_opened_store_and_nothing_lands_in_the_cwd(other_home, model_dirs, tmp_path):
+    run_id = other_home["run_id"]
     expected = score_model(str(model_dirs["good"]), PAIRS)
     for source in (f"models:/{NAME}@champion", f"models:/{NAME}/1", other_home["logged"], f"runs:/{run_id}/model"):
-        scored = score_model(source, PAIRS, ScoringConfig(batch_size=8), uri)
+        scored = score_model(source, PAIRS, ScoringConfig(batch_size=8))
         np.testing.assert_allclose(scored["reward_chosen"], expected["reward_chosen"], rtol=1e-5, err_msg=source)
     assert list(other_home["cwd"].iterdir()) == []  # no stray ./mlflow.db
-    location = resolve_location(f"models:/{NAME}@champion", uri)
+    location = resolve_location(f"models:/{NAME}@champion")
     assert (location.name, location.version) == (NAME, "1")
     assert location.artifacts.startswith("file://") and "/models/m-" in location.artifacts
 
 
 def test_the_gate_scorer_returns_the_scored_frame(other_home):
-    scored = pairs_scorer(PAIRS, ScoringConfig(), other_home["uri"])(f"models:/{NAME}/1")
+    scored = pairs_scorer(PAIRS, ScoringConfig())(f"models:/{NAME}/1")
     assert isinstance(scored, pd.DataFrame) and list(scored.columns) == [
         "reward_chosen",
         "reward_rejected",
@@ -76,11 +77,11 @@ def test_the_gate_scorer_returns_the_scored_frame(other_home):
 
 
 def test_a_champion_with_missing_files_is_named_with_what_is_missing_and_the_fix(other_home, tmp_path):
-    uri, home = other_home["uri"], other_home["home"]
-    artifacts = Path(resolve_location(f"models:/{NAME}@champion", uri).artifacts.removeprefix("file://"))
+    home = other_home["home"]
+    artifacts = Path(resolve_location(f"models:/{NAME}@champion").artifacts.removeprefix("file://"))
     (model_folder_in(artifacts) / "model.safetensors").unlink()
     with pytest.raises(ModelUnavailableError) as caught:
-        fetch_model(f"models:/{NAME}@champion", tmp_path / "dl", uri)
+        fetch_model(f"models:/{NAME}@champion", tmp_path / "dl")
     message = str(caught.value)
     assert f"'{NAME}' version 1" in message and "lack model.safetensors" in message
     assert f"rewardflow rollback --home {home}" in message and "rewardflow promote VERSION" in message
@@ -88,7 +89,7 @@ def test_a_champion_with_missing_files_is_named_with_what_is_missing_and_the_fix
 
 def test_an_unknown_alias_is_a_clear_error_naming_the_store(other_home, tmp_path):
     with pytest.raises(ModelUnavailableError, match="models:/models-test@nope: not found in the MLflow store"):
-        fetch_model(f"models:/{NAME}@nope", tmp_path / "dl", other_home["uri"])
+        fetch_model(f"models:/{NAME}@nope", tmp_path / "dl")
 
 
 def test_registry_flags_name_the_home_of_a_home_store(tmp_path):

@@ -76,8 +76,8 @@ def test_tracking_registry_and_gate_over_rest(mlflow_server, model_dirs, tmp_pat
     use_tracking(url)
     home, name, lock = tmp_path / "home", "rm-server", tmp_path / "registry.lock"
 
-    experiment_id = ensure_experiment("server-exp", home, url)
-    assert client(url).get_experiment(experiment_id).artifact_location.startswith("mlflow-artifacts:")
+    experiment_id = ensure_experiment("server-exp", home)
+    assert client().get_experiment(experiment_id).artifact_location.startswith("mlflow-artifacts:")
     runs = {}
     for label in ("good", "bad"):
         run_id = start_run(experiment_id, run_name=label)

@@ -39,10 +39,10 @@ def test_logged_model_ids():
 def test_the_model_is_a_logged_model_of_the_run_and_the_version_links_it(
     tmp_path, mlflow_home, tracking_uri, model_dirs
 ):
-    run_id = start_run(ensure_experiment("exp-logged-model", mlflow_home, tracking_uri), "logged")
+    run_id = start_run(ensure_experiment("exp-logged-model", mlflow_home), "logged")
     uri = log_logged_model(run_id, str(model_dirs["good"]), "rm-logged")
     model_id = logged_model_id(uri)
-    mlflow_client = client(tracking_uri)
+    mlflow_client = client()
     model = mlflow_client.get_logged_model(model_id)
     assert (model.name, model.source_run_id, str(model.status)) == ("rm-logged", run_id, "READY")
     assert [o.model_id for o in mlflow_client.get_run(run_id).outputs.model_outputs] == [model_id]
@@ -71,9 +71,9 @@ def test_a_registered_version_is_an_mlflow_pyfunc_model_with_the_weights_stored_
 ):
     out = output_dir_like_training(model_dirs["good"], tmp_path / "rm")
     write_reward_stats(out, {"mean": 0.5, "std": 2.0})
-    run_id = start_run(ensure_experiment("exp-pyfunc", mlflow_home, tracking_uri), "pyfunc")
+    run_id = start_run(ensure_experiment("exp-pyfunc", mlflow_home), "pyfunc")
     version = register_candidate(run_id, log_logged_model(run_id, str(out), "rm-pyfunc"), "rm-pyfunc")
-    client(tracking_uri).set_registered_model_alias("rm-pyfunc", "champion", version)
+    client().set_registered_model_alias("rm-pyfunc", "champion", version)
 
     pyfunc = mlflow.pyfunc.load_model("models:/rm-pyfunc@champion")
     model, tokenizer = load_reward_model(out)
@@ -121,9 +121,9 @@ def wait_until_up(url: str, server: subprocess.Popen, seconds: float = 180) -> N
 @pytest.mark.slow
 @pytest.mark.timeout(400)
 def test_mlflow_models_serve_answers_invocations_with_the_rewards(tmp_path, mlflow_home, tracking_uri, model_dirs):
-    run_id = start_run(ensure_experiment("exp-serve", mlflow_home, tracking_uri), "serve")
+    run_id = start_run(ensure_experiment("exp-serve", mlflow_home), "serve")
     version = register_candidate(run_id, log_logged_model(run_id, str(model_dirs["good"]), "rm-serve"), "rm-serve")
-    client(tracking_uri).set_registered_model_alias("rm-serve", "champion", version)
+    client().set_registered_model_alias("rm-serve", "champion", version)
     expected = mlflow.pyfunc.load_model("models:/rm-serve@champion").predict(TEXTS)
 
     port = free_port()

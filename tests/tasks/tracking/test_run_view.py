@@ -115,11 +115,11 @@ def test_the_outcome_line_holds_decision_accuracies_interval_and_version():
 
 
 def test_experiments_are_model_training_and_the_table_and_description_land(tmp_path, mlflow_home, tracking_uri):
-    experiment_id = ensure_experiment("exp-run-view", mlflow_home, tracking_uri)
-    mlflow_client = client(tracking_uri)
+    experiment_id = ensure_experiment("exp-run-view", mlflow_home)
+    mlflow_client = client()
     assert mlflow_client.get_experiment(experiment_id).tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING
     mlflow_client.delete_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG)  # an experiment made before the tag
-    assert ensure_experiment("exp-run-view", mlflow_home, tracking_uri) == experiment_id
+    assert ensure_experiment("exp-run-view", mlflow_home) == experiment_id
     assert mlflow_client.get_experiment(experiment_id).tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING
 
     run_id = start_run(experiment_id, "draft")
@@ -145,8 +145,8 @@ def test_show_decision_links_run_version_and_logged_model_and_withdraws_a_reject
     """On a real store: the run's description links the version and the flow run, the Logged Model
     shows its metrics, params and version, and a rejected version no longer holds `challenger`."""
     monkeypatch.setenv(MLFLOW_UI_ENV, "http://127.0.0.1:5999")
-    experiment_id = ensure_experiment("exp-show-decision", mlflow_home, tracking_uri)
-    name, mlflow_client = "rm-show-decision", client(tracking_uri)
+    experiment_id = ensure_experiment("exp-show-decision", mlflow_home)
+    name, mlflow_client = "rm-show-decision", client()
     versions = []
     for label in ("first", "second"):
         run_id = start_run(experiment_id, "draft", {"prefect.flow_run_url": f"http://prefect/runs/flow-run/{label}"})
@@ -158,7 +158,7 @@ def test_show_decision_links_run_version_and_logged_model_and_withdraws_a_reject
     title = with_version("rm 2026-12-01 02:00", second)
     rejected = Decision(False, "not better", {"challenger_accuracy": 0.75, "champion_accuracy": 0.75, "n_pairs": 8.0})
     mlflow_client.set_registered_model_alias(name, "champion", first)
-    line = show_decision.fn(second_run, title, name, second, rejected, "", tracking_uri)
+    line = show_decision.fn(second_run, title, name, second, rejected, "")
 
     assert line.startswith(f"{name} v{second} not promoted: accuracy 0.7500")
     assert line.endswith(f"http://127.0.0.1:5999/#/models/{name}/versions/{second}")
@@ -174,7 +174,7 @@ def test_show_decision_links_run_version_and_logged_model_and_withdraws_a_reject
     assert model.params == {"learning_rate": "0.0001", "max_steps": "4"}
     assert json.loads(model.tags["mlflow.modelVersions"]) == [{"name": name, "version": second}]
     assert model.tags[NOTE_TAG].startswith("**Not promoted**: not better")
-    assert show_decision.fn(second_run, title, name, second, rejected, "", tracking_uri) == line  # idempotent
+    assert show_decision.fn(second_run, title, name, second, rejected, "") == line  # idempotent
     assert json.loads(mlflow_client.get_logged_model(model_id).tags["mlflow.modelVersions"]) == [
         {"name": name, "version": second}
     ]

@@ -23,11 +23,11 @@ def test_series_entries_keep_numbers_at_their_step_and_skip_the_summary():
 
 
 def test_every_logged_step_becomes_a_point_of_the_curve(tmp_path, mlflow_home, tracking_uri):
-    run_id = start_run(ensure_experiment("exp-series", mlflow_home, tracking_uri), "series")
+    run_id = start_run(ensure_experiment("exp-series", mlflow_home), "series")
     callback = pickle.loads(pickle.dumps(MlflowSeriesCallback(run_id, tracking_uri)))  # travels to workers
     trainer = tiny_trainer(tmp_path, callback, max_steps=4)
     trainer.train()
-    mlflow_client = client(tracking_uri)
+    mlflow_client = client()
     for key in ("loss", "learning_rate", "padding_efficiency", "train_pairs_per_second"):
         history = mlflow_client.get_metric_history(run_id, key)
         assert [m.step for m in history] == [1, 2, 3, 4], key
