@@ -25,11 +25,15 @@ from tasks.registry.models import load_model, score_pairs
 class BenchmarkScore:
     """One model on one benchmark: its figures and where its per-pair scores are."""
 
-    name: str
+    benchmark: Benchmark  # the pinned pairs scored; the gate scores the champion on the same file
     n_pairs: int
     accuracy: float
     scores_path: str  # the [N] scored frame (reward_chosen, reward_rejected, correct, truncated)
     metrics: dict[str, float] = field(default_factory=dict)  # accuracy, accuracy_low/high, slice.*, calibration.*
+
+    @property
+    def name(self) -> str:
+        return self.benchmark.name
 
 
 def benchmark_metrics(scores: list[BenchmarkScore]) -> dict[str, float]:
@@ -66,5 +70,13 @@ def score_benchmarks(
         path = folder / f"{benchmark.name}.parquet"
         scored.to_parquet(path, index=False)
         metrics = {**pair_metrics(scored), **flat_metrics(pairs_summary(pairs, scored))}
-        scores.append(BenchmarkScore(benchmark.name, len(scored), metrics["accuracy"], str(path), metrics))
+        scores.append(
+            BenchmarkScore(
+                benchmark=benchmark,
+                n_pairs=len(scored),
+                accuracy=metrics["accuracy"],
+                scores_path=str(path),
+                metrics=metrics,
+            )
+        )
     return scores

@@ -122,4 +122,10 @@ def remove_benchmark(home: str | Path, name: str) -> bool:
 
 def read_benchmark(benchmark: Benchmark) -> pd.DataFrame:
     """The frozen pairs, in the order they were pinned."""
+    if not Path(benchmark.path).is_file():
+        raise FileNotFoundError(
+            f"benchmark {benchmark.name!r}: its frozen pairs {benchmark.path} are gone (unpinned with "
+            f"`rewardflow benchmark remove` while a run used it?); pin it again with "
+            f"`rewardflow benchmark add {benchmark.source} --name {benchmark.name}`"
+        )
     return pd.read_parquet(benchmark.path)

@@ -18,7 +18,7 @@ from rmcore.checks.compare import Decision, PromotionRule
 from rmcore.checks.gate import GateChecks
 from rmcore.models.scoring import ScoringConfig
 from tasks.benchmark_scores import BenchmarkScore
-from tasks.data.benchmarks import pinned_benchmarks, read_benchmark
+from tasks.data.benchmarks import read_benchmark
 from tasks.registry.gate import gate_and_promote
 from tasks.registry.gate_inputs import BenchmarkGate, gate_inputs
 from tasks.registry.lookup import find_version, version_run_id
@@ -101,25 +101,24 @@ def gate_and_promote_task(
     inputs = None
     if checks is not None:
         inputs = gate_inputs(scores_path, pairs_path)
-        inputs.benchmarks = benchmark_gates(home, checks, benchmarks or [], scoring)
+        inputs.benchmarks = benchmark_gates(checks, benchmarks or [], scoring)
     return gate_and_promote(config.name, version, challenger_correct, scorer, rule, lock, timeout, checks, inputs)
 
 
-def benchmark_gates(
-    home: str, checks: GateChecks, scores: list[BenchmarkScore], scoring: ScoringConfig
-) -> list[BenchmarkGate]:
+def benchmark_gates(checks: GateChecks, scores: list[BenchmarkScore], scoring: ScoringConfig) -> list[BenchmarkGate]:
     """The benchmarks the challenger may not regress on, each with its outcomes and a champion scorer there.
 
     Every name in `checks.no_regression_on` is pinned and scored: the flow checks the names when it pins
     the run's benchmarks (`flows.steps.pin_run_benchmarks`), before any work, and scores every one pinned.
+    The champion is scored on the very file the challenger was (`BenchmarkScore.benchmark`), not on what
+    the home pins by now.
     """
     by_name = {score.name: score for score in scores}
-    pinned = {benchmark.name: benchmark for benchmark in pinned_benchmarks(home)}
     return [
         BenchmarkGate(
             name=name,
             challenger_correct=pd.read_parquet(by_name[name].scores_path)["correct"].to_numpy(dtype=np.float64),
-            champion_scorer=pairs_scorer(read_benchmark(pinned[name]), scoring),
+            champion_scorer=pairs_scorer(read_benchmark(by_name[name].benchmark), scoring),
         )
         for name in checks.no_regression_on
     ]

@@ -54,3 +54,14 @@ def test_a_benchmark_with_a_bad_row_is_refused_naming_the_row(tmp_path):
     with pytest.raises(BadRowsError, match="p.jsonl:31"):
         pin_benchmark(tmp_path / "home", str(source))
     assert not (tmp_path / "home" / "benchmarks").exists() or pinned_benchmarks(tmp_path / "home") == []
+
+
+def test_a_benchmark_unpinned_while_a_run_holds_it_is_named_with_the_way_back(tmp_path):
+    home = tmp_path / "home"
+    source = write_pairs(tmp_path / "bench.jsonl", 40)
+    held = pin_benchmark(home, str(source), "bench")  # what a run scored its challenger on
+    assert remove_benchmark(home, "bench")
+    with pytest.raises(
+        FileNotFoundError, match=r"benchmark 'bench'.*rewardflow benchmark add .*bench\.jsonl --name bench"
+    ):
+        read_benchmark(held)
