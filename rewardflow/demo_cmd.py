@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from transformers import HfArgumentParser
-
-from deployments.config import ScheduleConfig, ServerConfig, flag_names
+from deployments.config import ScheduleConfig, ServerConfig
+from deployments.flags import FlagParser, add_flag
 from deployments.nightly import NIGHTLY
 from deployments.servers import REPO_ROOT, running_record, start_servers
 from flows.params import RewardFlowParams
@@ -40,7 +40,7 @@ DEMO_RUN: dict[str, Any] = {
 OWN_FLAGS = ("data", "prefect_port", "mlflow_port", "timeout")
 
 
-def build_parser() -> HfArgumentParser:
+def build_parser() -> FlagParser:
     """The flags of `rewardflow run` (the flow's parameters), plus where the data and servers come from."""
     bounds = ", ".join(f"--{k} {v}" for k, v in {**DEMO_RUN, **DEMO_RUN["training"]}.items() if k != "training")
     parser = make_parser("rewardflow demo", f"{__doc__.split(chr(10))[0]} Demo bounds unless given: {bounds}.")
@@ -48,12 +48,8 @@ def build_parser() -> HfArgumentParser:
     demo.add_argument(
         "--data", help=f"Pairs to train on: {PAIR_SOURCES}. None = the shared hh-rlhf pairs, else the hub."
     )
-    demo.add_argument(
-        *flag_names("prefect_port"), dest="prefect_port", type=int, default=4200, help="Port of the Prefect server."
-    )
-    demo.add_argument(
-        *flag_names("mlflow_port"), dest="mlflow_port", type=int, default=5000, help="Port of the MLflow server."
-    )
+    for port in (f for f in fields(ServerConfig) if f.name in ("prefect_port", "mlflow_port")):
+        add_flag(demo, port.name, type=int, default=port.default, help=port.metadata["help"])
     demo.add_argument("--timeout", type=float, default=1800, help="Seconds to wait for the run.")
     return parser
 
