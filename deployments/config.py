@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tasks.defaults import SERVICE_HOME
+
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -20,7 +22,7 @@ class ServerConfig:
     """The Prefect server, the MLflow server and the deployment runner started by `rewardflow up`."""
 
     home: str = field(
-        default=".home/service",
+        default=SERVICE_HOME,
         metadata={"help": "Pipeline home: all state (Prefect DB, MLflow DB and artifacts, logs, pids) lives here."},
     )
     host: str = field(

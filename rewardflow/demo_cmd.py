@@ -25,6 +25,7 @@ from tasks.data.config import DataConfig
 from tasks.data.ingest import ingest_files
 from tasks.data.load import PAIR_SOURCES
 from tasks.data.store import store_files
+from tasks.defaults import DEMO_HOME, REGISTERED_MODEL
 
 SHARED_PAIRS = Path("shared") / "data" / "hh-rlhf-harmless-base-1800.jsonl.gz"
 HUB_DATASET, HUB_SPLIT = "Anthropic/hh-rlhf", "test[:400]"
@@ -32,7 +33,7 @@ HUB_DATASET, HUB_SPLIT = "Anthropic/hh-rlhf", "test[:400]"
 
 # What bounds the demo run, beneath any flag given: a few hundred pairs, a few dozen steps, short sequences.
 DEMO_RUN: dict[str, Any] = {
-    "home": ".home/demo",
+    "home": DEMO_HOME,
     "max_train_pairs": 256,
     "max_eval_pairs": 150,
     "training": {"max_steps": 32, "per_device_train_batch_size": 8, "max_length": 192},
@@ -100,7 +101,7 @@ def watch(api_url: str, parameters: dict[str, Any], timeout: float) -> Any:
             return follow(client, run.id, timeout, show=lambda line: print(line, flush=True))
 
 
-def champion_summary(tracking_uri: str, model_name: str = "reward-model") -> str:
+def champion_summary(tracking_uri: str, model_name: str = REGISTERED_MODEL) -> str:
     """The champion's version and held-out accuracy, read back from the MLflow server."""
     from mlflow import MlflowClient
 

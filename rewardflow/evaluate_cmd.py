@@ -21,9 +21,9 @@ import pandas as pd
 from deployments.flags import FlagParser, add_flag, from_arguments
 from rmcore.models.scoring import ScoringConfig
 from tasks.data.load import PAIR_SOURCES
+from tasks.defaults import DEFAULT_HOME
 
 PROG = "rewardflow evaluate"
-DEFAULT_HOME = ".home/default"
 
 
 def build_parser() -> FlagParser:

@@ -27,6 +27,7 @@ from rmcore.checks.data_health import HealthConfig
 from tasks.data.config import DataConfig
 from tasks.data.ingest import IngestReport, ingest_files
 from tasks.data.load import PAIR_SOURCES
+from tasks.defaults import REGISTERED_MODEL
 from tasks.registry.models import ModelUnavailableError
 from tasks.tracking.runs import resolve_tracking_uri, use_tracking
 
@@ -40,7 +41,7 @@ def build_parser() -> FlagParser:
     add_flag(
         parser,
         "registered_model",
-        default="reward-model",
+        default=REGISTERED_MODEL,
         help="Registered model whose champion is scored on the new pairs (none = skip that check).",
     )
     add_flag(

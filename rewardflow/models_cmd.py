@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deployments.flags import FlagParser, add_flag
+from tasks.defaults import REGISTERED_MODEL
 
 PROG = "rewardflow models"
 
@@ -42,7 +43,7 @@ def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
     add_flag(
         parser,
         "registered_model_name",
-        default="reward-model",
+        default=REGISTERED_MODEL,
         help="Registered model name, as the flow's `registered_model_name`.",
     )
 

@@ -14,6 +14,7 @@ from typing import Any
 from deployments.flags import FlagParser, add_flag
 from deployments.servers import export_lines, read_record, server_status
 from tasks.data.holds import read_holds
+from tasks.defaults import EXPERIMENT, REGISTERED_MODEL
 
 RUN_KIND_TAG, INGEST_KIND = "rewardflow.run_kind", "ingest"  # as `tasks.tracking.run_log` tags ingest runs
 
@@ -155,8 +156,8 @@ def server_lines(home: str) -> tuple[list[str], bool]:
 def build_parser() -> FlagParser:
     parser = FlagParser(prog="rewardflow status", description=__doc__.split("\n")[0])
     parser.add_argument("--home", required=True, help="Pipeline home given to `rewardflow up` or `rewardflow run`.")
-    add_flag(parser, "registered_model", default="reward-model", help="Registered model to report.")
-    parser.add_argument("--experiment", default="reward-model", help="MLflow experiment of the training runs.")
+    add_flag(parser, "registered_model", default=REGISTERED_MODEL, help="Registered model to report.")
+    parser.add_argument("--experiment", default=EXPERIMENT, help="MLflow experiment of the training runs.")
     return parser
 
 
