@@ -72,12 +72,17 @@ def build_deployments(
     return [nightly, sensor, notice]
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> FlagParser:
+    """The schedule (`ScheduleConfig`) and the stale-data notice (`StaleDataConfig`) as flags, and the home."""
     parser = FlagParser(
         (ScheduleConfig, StaleDataConfig), prog="python -m deployments.nightly", description=__doc__.split("\n")[0]
     )
     add_flag(parser, "home", required=True, help="Pipeline home whose data store the runs train on.")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     schedule, stale = from_arguments(ScheduleConfig, args), from_arguments(StaleDataConfig, args)
     home = str(Path(args.home).resolve())
     print(f"serving {NIGHTLY}, {INBOX_SENSOR} and {STALE_NOTICE} for {home}: {asdict(schedule)}", flush=True)

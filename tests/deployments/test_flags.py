@@ -104,3 +104,13 @@ def test_every_command_builds_its_flags_with_the_one_builder(name, parser):
         dashed = first.replace("_", "-")
         assert dashed == first or dashed in others, f"{name}: {first} does not accept {dashed}"
     assert not re.search(r"^\s+--[a-z]+-[a-z]", parser.format_help(), re.MULTILINE), name
+
+
+def test_the_runner_argv_of_rewardflow_up_parses_back_into_its_schedule():
+    from deployments.config import ScheduleConfig
+    from deployments.nightly import build_parser
+    from deployments.servers import runner_args
+
+    schedule = ScheduleConfig(cron="5 3 * * *", inbox_interval=7.5, params={"max_train_pairs": 32})
+    args = build_parser().parse_args(["--home", "h", *runner_args(schedule)])
+    assert from_arguments(ScheduleConfig, args) == schedule
