@@ -2,9 +2,11 @@
 
 `FlagParser` is TRL's and transformers' `HfArgumentParser`: each dataclass field is a flag spelled with
 underscores (`--max_length`), `--max-length` is accepted beside it, the field's `metadata["help"]` is its
-help, and a boolean is `--flag`, `--flag true|false`, or `--no_flag` when it defaults to true. Three field
-types HfArgumentParser cannot read are read here: `X | None` takes `none` for None, a dict takes JSON
-(`--params '{"max_train_pairs": 32}'`) and a tuple takes a list, as a list does.
+help, and a boolean is `--flag`, `--flag true|false`, or `--no_flag` when it defaults to true.
+
+Added here: a number that may be None takes `none` (`--max_train_pairs none` undoes a base value; a text
+field keeps `none` as text, since `--report_to none` means "no reporting" to TrainingArguments), a dict
+takes JSON (`--params '{"max_train_pairs": 32}'`), and a tuple takes a list, as a list does.
 
 `--help` names each flag once, by its underscore spelling, and shows its default: the dashed spellings
 and the `--no_flag` of a boolean are accepted without being listed.
@@ -103,7 +105,7 @@ class FlagParser(HfArgumentParser):
         members = get_args(kind)
         if bool in (kind, *members):
             flag.metavar = "BOOL"
-        elif type(None) in members and flag.type is not None:
+        elif type(None) in members and flag.type in (int, float):
             flag.type = _none_or(flag.type)
 
 

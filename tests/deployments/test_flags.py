@@ -22,6 +22,7 @@ class Toy:
     params: dict[str, Any] = field(default_factory=dict, metadata={"help": "Flow parameters."})
     columns: tuple[str, ...] = field(default=("source",), metadata={"help": "Category columns."})
     home: str = field(default=".home/toy", metadata={"help": "Where state lives."})
+    report_to: str | None = field(default=None, metadata={"help": "Where to report; 'none' = nowhere."})
 
 
 def parse(argv: list[str], **kwargs: Any) -> Toy:
@@ -57,6 +58,7 @@ def test_underscores_and_dashes_parse_alike(argv):
 
 def test_none_undoes_an_optional_value_and_a_bad_value_names_the_flag(capsys):
     assert parse(["--max_length", "None"]).max_length is None
+    assert parse(["--report_to", "none"]).report_to == "none"  # text stays text, as TrainingArguments reads it
     with pytest.raises(SystemExit):
         parse(["--max_length", "long"])
     assert "--max_length" in capsys.readouterr().err
