@@ -86,7 +86,8 @@ def make_parser(prog: str = "rewardflow run", description: str | None = None) ->
     for action in parser._actions:
         if action.dest != "help" and action.default is not argparse.SUPPRESS:
             if action.help is not argparse.SUPPRESS and action.default is not None and action.default is not False:
-                action.help = f"{action.help or ''} (default: {action.default})".replace("%", "%%")
+                shown = str(action.default).replace("%", "%%")  # argparse formats help with %
+                action.help = f"{action.help or ''} (default: {shown})"
             action.default = argparse.SUPPRESS
     return parser
 
