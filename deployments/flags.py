@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 from collections.abc import Callable, Iterable
 from typing import Any, get_args, get_origin
 
@@ -82,7 +83,7 @@ class FlagParser(HfArgumentParser):
         """HfArgumentParser's flag for `field`, or ours for the types it cannot read (dict, tuple, `none`)."""
         kind = field.type
         default = field.default_factory() if field.default is dataclasses.MISSING else field.default  # type: ignore[misc]
-        help_text = field.metadata.get("help")
+        help_text = _format_safe(field.metadata.get("help") or "")
         if kind is dict or get_origin(kind) is dict:
             add_flag(parser, field.name, type=json.loads, metavar="JSON", default=default, help=help_text)
             return
@@ -100,6 +101,8 @@ class FlagParser(HfArgumentParser):
         before = set(map(id, parser._actions))
         HfArgumentParser._parse_dataclass_field(parser, field)
         flag, *complement = [action for action in parser._actions if id(action) not in before]
+        if isinstance(flag.help, str):
+            flag.help = _format_safe(flag.help)
         for action in complement:  # `--no_flag`: accepted, not listed (`--flag false` is the listed spelling)
             action.help = argparse.SUPPRESS
         members = get_args(kind)
@@ -107,6 +110,12 @@ class FlagParser(HfArgumentParser):
             flag.metavar = "BOOL"
         elif type(None) in members and flag.type in (int, float):
             flag.type = _none_or(flag.type)
+
+
+def _format_safe(text: str) -> str:
+    """A help text as argparse formats it: a bare `%` ("the 95% interval") doubled, while TrainingArguments'
+    own `%%` and `%(default)s` stay as written."""
+    return re.sub(r"(?<!%)%(?![%(])", "%%", text)
 
 
 class _StoreTuple(argparse.Action):

@@ -20,7 +20,9 @@ class Toy:
     use_peft: bool = field(default=False, metadata={"help": "Train an adapter."})
     prefect_ui: bool = field(default=True, metadata={"help": "Serve the UI."})
     params: dict[str, Any] = field(default_factory=dict, metadata={"help": "Flow parameters."})
-    columns: tuple[str, ...] = field(default=("source",), metadata={"help": "Category columns."})
+    columns: tuple[str, ...] = field(
+        default=("source",), metadata={"help": "Category columns (95% of pairs have one)."}
+    )
     home: str = field(default=".home/toy", metadata={"help": "Where state lives."})
     report_to: str | None = field(default=None, metadata={"help": "Where to report; 'none' = nowhere."})
 
@@ -69,7 +71,7 @@ def test_help_shows_each_flag_once_by_its_underscore_spelling():
     assert "--max_length MAX_LENGTH" in text and "--use_peft [BOOL]" in text and "--prefect_ui [BOOL]" in text
     assert not re.search(r"--[a-z]+-[a-z]", text), text  # no dashed spelling listed
     assert "--no_prefect_ui" not in text  # accepted (above), listed as `--prefect_ui false`
-    assert "(default: True)" in text and "(default: .home/toy)" in text
+    assert "(default: True)" in text and "(default: .home/toy)" in text and "95% of pairs" in text
     assert "(default: None)" not in text and "(default: False)" not in text
 
 
