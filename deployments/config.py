@@ -2,17 +2,17 @@
 
 Two concerns, two dataclasses: `ServerConfig` (the processes `rewardflow up` starts) and `ScheduleConfig`
 (the `nightly` deployment's schedule, its event trigger, the inbox sensor and the flow parameters it runs with).
-Each field's `help` is its one documentation; `rewardflow up --help` prints it.
+Each field's `help` is its one documentation; `rewardflow up --help` prints it (see `deployments.flags`).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args, get_type_hints
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tasks.defaults import SERVICE_HOME
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -22,12 +22,12 @@ class ServerConfig:
     """The Prefect server, the MLflow server and the deployment runner started by `rewardflow up`."""
 
     home: str = field(
-        default=".home/service",
+        default=SERVICE_HOME,
         metadata={"help": "Pipeline home: all state (Prefect DB, MLflow DB and artifacts, logs, pids) lives here."},
     )
     host: str = field(
         default="127.0.0.1",
-        metadata={"help": "Address the servers bind to. Anything but loopback needs --allow-remote."},
+        metadata={"help": "Address the servers bind to. Anything but loopback needs --allow_remote."},
     )
     allow_remote: bool = field(
         default=False,
@@ -61,7 +61,7 @@ class ServerConfig:
         if self.host not in LOOPBACK_HOSTS and not self.allow_remote:
             raise ValueError(
                 f"host={self.host!r} would expose unauthenticated servers beyond this machine; "
-                "pass --allow-remote to bind it anyway, or use 127.0.0.1"
+                "pass --allow_remote to bind it anyway, or use 127.0.0.1"
             )
         self.home = str(Path(self.home).expanduser().resolve())
 
@@ -110,51 +110,3 @@ class ScheduleConfig:
         from flows.params import RewardFlowParams
 
         RewardFlowParams(**self.params)  # a bad value fails here, naming the field, not at 02:00
-
-
-def flag_names(field_name: str) -> list[str]:
-    """A field's flags: `--max_length` as TRL and `HfArgumentParser` spell it, and `--max-length` beside it.
-
-    Every `rewardflow` command builds its flags through this, so each takes both spellings.
-    """
-    names = [f"--{field_name}"]
-    if "_" in field_name:
-        names.append(f"--{field_name.replace('_', '-')}")
-    return names
-
-
-def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
-    """One `--flag` per dataclass field (underscores, dashes accepted), with the field's help: the dataclass stays
-    the single source."""
-    hints = get_type_hints(cls)
-    for f in fields(cls):
-        if f.name in skip:
-            continue
-        flags, kind = flag_names(f.name), hints[f.name]
-        default = f.default_factory() if f.default is MISSING else f.default  # type: ignore[misc]
-        kwargs: dict[str, Any] = {
-            "dest": f.name,
-            "default": default,
-            "help": f"{f.metadata['help']} (default: %(default)s)",
-        }
-        if kind is bool:
-            parser.add_argument(*flags, action=argparse.BooleanOptionalAction, **kwargs)
-        elif kind in (dict[str, Any], dict):
-            parser.add_argument(*flags, type=json.loads, metavar="JSON", **kwargs)
-        else:
-            parser.add_argument(*flags, type=_scalar_type(kind), **kwargs)
-
-
-def from_arguments(cls: type, namespace: argparse.Namespace) -> Any:
-    """Build `cls` from the parsed flags that `add_arguments` added (fields it skipped keep their defaults)."""
-    values = {f.name: getattr(namespace, f.name) for f in fields(cls) if hasattr(namespace, f.name)}
-    return cls(**values)
-
-
-def _scalar_type(kind: Any) -> Any:
-    """`int | None` parses as int with 'none' meaning None; plain scalars parse as themselves."""
-    args = [a for a in get_args(kind) if a is not type(None)]
-    if args:
-        inner = args[0]
-        return lambda text: None if text.lower() == "none" else inner(text)
-    return kind

@@ -12,7 +12,6 @@ PREFECT_API_URL pointing at its server. Run by hand: `PREFECT_API_URL=... python
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -23,7 +22,8 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.events import DeploymentEventTrigger
 from prefect.schedules import Cron, Interval
 
-from deployments.config import ScheduleConfig, add_arguments, from_arguments
+from deployments.config import ScheduleConfig
+from deployments.flags import FlagParser, add_flag, from_arguments
 from deployments.inbox import inbox_sensor
 from deployments.stale_data import STALE_NOTICE, StaleDataConfig, stale_data_notice, stale_data_trigger
 from flows.reward_model import reward_model
@@ -72,12 +72,17 @@ def build_deployments(
     return [nightly, sensor, notice]
 
 
+def build_parser() -> FlagParser:
+    """The schedule (`ScheduleConfig`) and the stale-data notice (`StaleDataConfig`) as flags, and the home."""
+    parser = FlagParser(
+        (ScheduleConfig, StaleDataConfig), prog="python -m deployments.nightly", description=__doc__.split("\n")[0]
+    )
+    add_flag(parser, "home", required=True, help="Pipeline home whose data store the runs train on.")
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deployments.nightly", description=__doc__.split("\n")[0])
-    parser.add_argument("--home", required=True, help="Pipeline home whose data store the runs train on.")
-    add_arguments(parser, ScheduleConfig)
-    add_arguments(parser.add_argument_group("stale data"), StaleDataConfig)
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     schedule, stale = from_arguments(ScheduleConfig, args), from_arguments(StaleDataConfig, args)
     home = str(Path(args.home).resolve())
     print(f"serving {NIGHTLY}, {INBOX_SENSOR} and {STALE_NOTICE} for {home}: {asdict(schedule)}", flush=True)

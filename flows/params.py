@@ -11,6 +11,7 @@ from rmcore.checks.data_health import HealthConfig
 from rmcore.checks.gate import GateChecks
 from rmcore.training.script_args import LoraArguments, ScriptArguments, check_eval_fraction
 from tasks.data.config import DataConfig, check_min_good_fraction
+from tasks.defaults import DEFAULT_HOME, EXPERIMENT, REGISTERED_MODEL
 
 
 def declared_by(config: type, name: str, **bounds: Any) -> Any:
@@ -27,7 +28,7 @@ class RewardFlowParams(BaseModel):
     # name rather than silently doing nothing.
     model_config = ConfigDict(extra="forbid")
 
-    home: str = Field(".home/default", description="Pipeline home: data store, quarantine, runs, MLflow store.")
+    home: str = Field(DEFAULT_HOME, description="Pipeline home: data store, quarantine, runs, MLflow store.")
     dataset_name: str | None = Field(
         None,
         description="New pairs to validate and add to the store first: a file, a folder or a hub dataset id. "
@@ -62,8 +63,8 @@ class RewardFlowParams(BaseModel):
     health: HealthConfig = Field(
         default_factory=HealthConfig, description="Thresholds of the ingest health check (warn / hold)."
     )
-    registered_model_name: str = Field("reward-model", description="MLflow registered model name.")
-    experiment_name: str = Field("reward-model", description="MLflow experiment of the runs.")
+    registered_model_name: str = Field(REGISTERED_MODEL, description="MLflow registered model name.")
+    experiment_name: str = Field(EXPERIMENT, description="MLflow experiment of the runs.")
     tracking_uri: str | None = Field(
         None, description="MLflow tracking URI; None = $MLFLOW_TRACKING_URI, else the SQLite store under home."
     )

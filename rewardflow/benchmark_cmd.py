@@ -12,19 +12,16 @@ its run, so MLflow charts it over versions on the same pairs); `--gate_no_regres
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import asdict
+
+from deployments.flags import FlagParser
 
 PROG = "rewardflow benchmark"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description=__doc__.split("\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+def build_parser() -> FlagParser:
+    parser = FlagParser(prog=PROG, description=__doc__.split("\n")[0])
     actions = parser.add_subparsers(dest="action", required=True)
     add = actions.add_parser("add", help="Validate a pair file and pin its pairs as a benchmark.")
     add.add_argument("file", help="Pair file (JSONL, JSONL.gz, JSON, Parquet, CSV); every row must be valid.")

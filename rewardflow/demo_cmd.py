@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from transformers import HfArgumentParser
-
-from deployments.config import ScheduleConfig, ServerConfig, flag_names
+from deployments.config import ScheduleConfig, ServerConfig
+from deployments.flags import FlagParser, add_flag
 from deployments.nightly import NIGHTLY
 from deployments.servers import REPO_ROOT, running_record, start_servers
 from flows.params import RewardFlowParams
@@ -25,6 +25,7 @@ from tasks.data.config import DataConfig
 from tasks.data.ingest import ingest_files
 from tasks.data.load import PAIR_SOURCES
 from tasks.data.store import store_files
+from tasks.defaults import DEMO_HOME, REGISTERED_MODEL
 
 SHARED_PAIRS = Path("shared") / "data" / "hh-rlhf-harmless-base-1800.jsonl.gz"
 HUB_DATASET, HUB_SPLIT = "Anthropic/hh-rlhf", "test[:400]"
@@ -32,7 +33,7 @@ HUB_DATASET, HUB_SPLIT = "Anthropic/hh-rlhf", "test[:400]"
 
 # What bounds the demo run, beneath any flag given: a few hundred pairs, a few dozen steps, short sequences.
 DEMO_RUN: dict[str, Any] = {
-    "home": ".home/demo",
+    "home": DEMO_HOME,
     "max_train_pairs": 256,
     "max_eval_pairs": 150,
     "training": {"max_steps": 32, "per_device_train_batch_size": 8, "max_length": 192},
@@ -40,7 +41,7 @@ DEMO_RUN: dict[str, Any] = {
 OWN_FLAGS = ("data", "prefect_port", "mlflow_port", "timeout")
 
 
-def build_parser() -> HfArgumentParser:
+def build_parser() -> FlagParser:
     """The flags of `rewardflow run` (the flow's parameters), plus where the data and servers come from."""
     bounds = ", ".join(f"--{k} {v}" for k, v in {**DEMO_RUN, **DEMO_RUN["training"]}.items() if k != "training")
     parser = make_parser("rewardflow demo", f"{__doc__.split(chr(10))[0]} Demo bounds unless given: {bounds}.")
@@ -48,12 +49,8 @@ def build_parser() -> HfArgumentParser:
     demo.add_argument(
         "--data", help=f"Pairs to train on: {PAIR_SOURCES}. None = the shared hh-rlhf pairs, else the hub."
     )
-    demo.add_argument(
-        *flag_names("prefect_port"), dest="prefect_port", type=int, default=4200, help="Port of the Prefect server."
-    )
-    demo.add_argument(
-        *flag_names("mlflow_port"), dest="mlflow_port", type=int, default=5000, help="Port of the MLflow server."
-    )
+    for port in (f for f in fields(ServerConfig) if f.name in ("prefect_port", "mlflow_port")):
+        add_flag(demo, port.name, type=int, default=port.default, help=port.metadata["help"])
     demo.add_argument("--timeout", type=float, default=1800, help="Seconds to wait for the run.")
     return parser
 
@@ -104,7 +101,7 @@ def watch(api_url: str, parameters: dict[str, Any], timeout: float) -> Any:
             return follow(client, run.id, timeout, show=lambda line: print(line, flush=True))
 
 
-def champion_summary(tracking_uri: str, model_name: str = "reward-model") -> str:
+def champion_summary(tracking_uri: str, model_name: str = REGISTERED_MODEL) -> str:
     """The champion's version and held-out accuracy, read back from the MLflow server."""
     from mlflow import MlflowClient
 

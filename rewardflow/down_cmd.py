@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import argparse
-
 from deployments.config import ServerConfig
+from deployments.flags import FlagParser
 from deployments.servers import stop_servers
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="rewardflow down", description=__doc__)
+def build_parser() -> FlagParser:
+    parser = FlagParser(prog="rewardflow down", description=__doc__)
     parser.add_argument("--home", required=True, help="Pipeline home given to `rewardflow up`.")
     parser.add_argument(
         "--timeout", type=float, default=ServerConfig.stop_timeout, help="Seconds between SIGTERM and SIGKILL."
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
     outcome = stop_servers(args.home, args.timeout)
     if not outcome:
         print(f"No servers recorded under {args.home}: nothing to stop.")

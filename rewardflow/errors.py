@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rewardflow import logs
+from tasks.defaults import DEFAULT_HOME, DEMO_HOME
 
 # What a failed command leaves as it was, by command: each command only changes things at its end.
 UNCHANGED = {
@@ -29,7 +30,7 @@ UNCHANGED = {
     "validate": "nothing was written",
     "benchmark": "no benchmark was pinned or removed",
 }
-DEFAULT_HOMES = {"demo": ".home/demo"}
+DEFAULT_HOMES = {"demo": DEMO_HOME}
 INTERRUPTED = 130  # 128 + SIGINT, what shells expect after Ctrl-C
 
 
@@ -112,7 +113,7 @@ def last_complete_checkpoint(argv: list[str], command: str) -> Path | None:
     if command == "train":
         folders = [Path(logs.flag_value(argv, "--output_dir", ".")).expanduser()]
     elif command in ("run", "demo"):
-        home = Path(logs.flag_value(argv, "--home", DEFAULT_HOMES.get(command, ".home/default"))).expanduser()
+        home = Path(logs.flag_value(argv, "--home", DEFAULT_HOMES.get(command, DEFAULT_HOME))).expanduser()
         folders = [run / "train" for run in (home / "runs").glob("*")]
     else:
         return None
@@ -172,7 +173,7 @@ def failure_logger(handler: logging.Handler | None) -> logging.Logger:
 def run_command(main: Callable[[list[str]], int], argv: list[str], command: str) -> int:
     """`main(argv)`, with logs and tracebacks in the log file and one last line per failure."""
     flag = "--output_dir" if command == "train" else "--home"  # `train` has no home: its output folder
-    path = logs.log_path(argv, DEFAULT_HOMES.get(command, ".home/default"), flag)
+    path = logs.log_path(argv, DEFAULT_HOMES.get(command, DEFAULT_HOME), flag)
     # Both configure their loggers on import (`import prefect` alone defers it): let them, then add ours.
     import mlflow  # noqa: F401
     import prefect.main  # noqa: F401

@@ -18,18 +18,17 @@ from typing import Any
 
 import pandas as pd
 
+from deployments.flags import FlagParser, add_flag, from_arguments
+from rmcore.models.scoring import ScoringConfig
 from tasks.data.load import PAIR_SOURCES
+from tasks.defaults import DEFAULT_HOME
 
 PROG = "rewardflow evaluate"
-DEFAULT_HOME = ".home/default"
 
 
-def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Score a reward model on preference pairs.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+def build_parser() -> FlagParser:
+    """How to score (`ScoringConfig`: batch size, length limit, precision, remote code), then what and where."""
+    parser = FlagParser(ScoringConfig, prog=PROG, description="Score a reward model on preference pairs.")
     parser.add_argument(
         "--model",
         required=True,
@@ -37,25 +36,10 @@ def make_parser() -> argparse.ArgumentParser:
         "MLflow model), or an MLflow URI: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/model.",
     )
     parser.add_argument("--data", required=True, help=f"Pairs with chosen/rejected (optional prompt): {PAIR_SOURCES}.")
-    parser.add_argument("--batch_size", "--batch-size", type=int, default=32, help="Texts per forward pass.")
-    parser.add_argument(
-        "--max_length",
-        "--max-length",
-        type=int,
-        default=None,
-        help="Tokens per text; longer ones are cut from the left and counted as truncated. Default: the model's limit.",
-    )
-    parser.add_argument(
-        "--trust_remote_code",
-        "--trust-remote-code",
-        action="store_true",
-        help="Run the model code saved in the model folder (config.json auto_map), as training with "
-        "--trust_remote_code did. Only for models you trust.",
-    )
     parser.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
-    parser.add_argument(
-        "--tracking_uri",
-        "--tracking-uri",
+    add_flag(
+        parser,
+        "tracking_uri",
         default=None,
         help="MLflow store for models:/ and runs:/ URIs. Default: $MLFLOW_TRACKING_URI, else the SQLite "
         "store under --home.",
@@ -65,10 +49,13 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = make_parser()
+    """The flags, with the scoring ones built into `args.scoring`; a bad value exits 2 naming its flag."""
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.batch_size < 1:
-        parser.error(f"--batch_size must be >= 1, got {args.batch_size}")
+    try:
+        args.scoring = from_arguments(ScoringConfig, args)
+    except ValueError as err:
+        parser.error(f"--{err}")
     if args.max_length is not None and args.max_length < 2:
         parser.error(f"--max_length must be at least 2 tokens, got {args.max_length}")
     return args
@@ -90,17 +77,14 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     it, so nothing is written outside that store.
     """
     from tasks.evaluate import pair_metrics, pairs_summary
-    from tasks.registry.models import ScoringConfig, is_mlflow_uri, score_model
+    from tasks.registry.models import is_mlflow_uri, score_model
 
     pairs = read_pairs(args.data)
     if is_mlflow_uri(args.model):  # a folder needs no store, so none is opened (or created) for it
         from tasks.tracking.runs import resolve_tracking_uri, use_tracking
 
         use_tracking(resolve_tracking_uri(args.tracking_uri, args.home))
-    scoring = ScoringConfig(
-        batch_size=args.batch_size, max_length=args.max_length, trust_remote_code=args.trust_remote_code
-    )
-    scored = score_model(args.model, pairs, scoring)
+    scored = score_model(args.model, pairs, args.scoring)
     summary = pairs_summary(pairs, scored) if len(scored) else {}
     return {"model": args.model, "data": args.data, **pair_metrics(scored), **summary}
 

@@ -19,42 +19,38 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from deployments.config import add_arguments, from_arguments
 from deployments.events import DATA_ARRIVED, arrival_payload, emit_data_arrived
+from deployments.flags import FlagParser, add_flag, from_arguments
 from deployments.servers import read_record
 from rewardflow.ingest_view import batch_run_line, now_utc, phased, triggered_run_line
 from rmcore.checks.data_health import HealthConfig
 from tasks.data.config import DataConfig
 from tasks.data.ingest import IngestReport, ingest_files
 from tasks.data.load import PAIR_SOURCES
+from tasks.defaults import REGISTERED_MODEL
 from tasks.registry.models import ModelUnavailableError
 from tasks.tracking.runs import resolve_tracking_uri, use_tracking
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="rewardflow ingest",
-        description=__doc__.split("\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+def build_parser() -> FlagParser:
+    """The validation rules (`DataConfig`) and the health check (`HealthConfig`) as flags, then where to store."""
+    parser = FlagParser((DataConfig, HealthConfig), prog="rewardflow ingest", description=__doc__.split("\n")[0])
     parser.add_argument("files", nargs="+", metavar="FILE", help=f"Pairs to store: {PAIR_SOURCES}.")
-    parser.add_argument("--home", required=True, help="Pipeline home whose store receives the pairs.")
-    parser.add_argument("--event", default=DATA_ARRIVED, help="Event to emit when new pairs were stored.")
-    parser.add_argument(
-        "--registered_model",
-        "--registered-model",
-        default="reward-model",
+    add_flag(parser, "home", required=True, help="Pipeline home whose store receives the pairs.")
+    add_flag(parser, "event", default=DATA_ARRIVED, help="Event to emit when new pairs were stored.")
+    add_flag(
+        parser,
+        "registered_model",
+        default=REGISTERED_MODEL,
         help="Registered model whose champion is scored on the new pairs (none = skip that check).",
     )
-    parser.add_argument(
-        "--tracking_uri",
-        "--tracking-uri",
+    add_flag(
+        parser,
+        "tracking_uri",
         default=None,
         help="MLflow store of the champion. Default: $MLFLOW_TRACKING_URI, else the SQLite store under --home.",
     )
-    parser.add_argument("--json", action="store_true", help="Print the ingest report as one JSON object.")
-    add_arguments(parser.add_argument_group("validation"), DataConfig)
-    add_arguments(parser.add_argument_group("health check"), HealthConfig, skip=("category_columns",))
+    add_flag(parser, "json", action="store_true", help="Print the ingest report as one JSON object.")
     return parser
 
 

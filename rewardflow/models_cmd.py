@@ -15,6 +15,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from deployments.flags import FlagParser, add_flag
+from tasks.defaults import REGISTERED_MODEL
+
 PROG = "rewardflow models"
 
 
@@ -31,16 +34,16 @@ class RegistryDoor:
 def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
     """--home, --tracking_uri and --registered_model_name, shared by `models`, `promote` and `rollback`."""
     parser.add_argument("--home", required=True, help="Pipeline home: its MLflow store and its registry lock.")
-    parser.add_argument(
-        "--tracking_uri",
-        "--tracking-uri",
+    add_flag(
+        parser,
+        "tracking_uri",
         default=None,
         help="MLflow store of the registry. Default: $MLFLOW_TRACKING_URI, else the SQLite store under --home.",
     )
-    parser.add_argument(
-        "--registered_model_name",
-        "--registered-model-name",
-        default="reward-model",
+    add_flag(
+        parser,
+        "registered_model_name",
+        default=REGISTERED_MODEL,
         help="Registered model name, as the flow's `registered_model_name`.",
     )
 
@@ -58,8 +61,8 @@ def open_registry(args: argparse.Namespace) -> RegistryDoor:
     return RegistryDoor(config.name, home, use_tracking(uri), config.resolved_lock_path(home))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+def build_parser() -> FlagParser:
+    parser = FlagParser(prog=PROG, description=__doc__.split("\n")[0])
     add_registry_arguments(parser)
     parser.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
     return parser

@@ -6,16 +6,16 @@ version's files are all there, and the reason is recorded on the version (`rewar
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from deployments.flags import FlagParser
 from rewardflow.models_cmd import add_registry_arguments, open_registry
 
 PROG = "rewardflow promote"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+def build_parser() -> FlagParser:
+    parser = FlagParser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("version", help="The version to make champion (see `rewardflow models`).")
     parser.add_argument("--reason", required=True, help="Why, in words; recorded on the version.")
     add_registry_arguments(parser)

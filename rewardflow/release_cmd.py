@@ -8,16 +8,17 @@ The batch's pairs were stored when it was ingested; releasing only lets the next
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
+from deployments.flags import FlagParser
+
 PROG = "rewardflow release"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+def build_parser() -> FlagParser:
+    parser = FlagParser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("batch", nargs="?", help="Id of the held batch (or a unique prefix); none = list them.")
     parser.add_argument("--home", required=True, help="Pipeline home whose store holds the batch.")
     parser.add_argument("--json", action="store_true", help="Print one JSON object instead of text.")

@@ -7,16 +7,16 @@ first one. The alias moves under the registry lock; the reason is recorded on bo
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from deployments.flags import FlagParser
 from rewardflow.models_cmd import add_registry_arguments, open_registry
 
 PROG = "rewardflow rollback"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+def build_parser() -> FlagParser:
+    parser = FlagParser(prog=PROG, description=__doc__.split("\n")[0])
     parser.add_argument("--reason", default="rolled back by hand", help="Why, in words; recorded on the versions.")
     add_registry_arguments(parser)
     return parser

@@ -19,6 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from deployments.flags import FlagParser
 from rewardflow.run_flags import make_parser, parse_run_flags
 
 # Prefect's own defaults (20 s to start, 10 s per statement) fail a first run on a loaded 2-core machine.
@@ -102,8 +103,13 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     console.print(table)
 
 
+def build_parser() -> FlagParser:
+    """Every `RewardFlowParams` field as a flag (see `rewardflow.run_flags`)."""
+    return make_parser("rewardflow run", __doc__.split("\n")[0])
+
+
 def main(argv: list[str]) -> int:
-    params, _ = parse_run_flags(make_parser("rewardflow run", __doc__.split("\n")[0]), argv)
+    params, _ = parse_run_flags(build_parser(), argv)
     servers = running_servers(params.home)
     if params.tracking_uri is None and servers is not None:
         params = params.model_copy(update={"tracking_uri": servers["mlflow_tracking_uri"]})

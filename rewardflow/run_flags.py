@@ -10,16 +10,15 @@ rest; a flag the flow sets itself (`--output_dir`) is refused, never silently dr
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 from collections.abc import Iterable
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any, get_type_hints
 
 from pydantic import ValidationError
-from transformers import HfArgumentParser
-from transformers.hf_argparser import string_to_bool
 
-from deployments.config import flag_names
+from deployments.flags import FlagParser
 from flows.params import RewardFlowParams
 from rmcore import RewardConfig
 from rmcore.checks.compare import PromotionRule
@@ -39,69 +38,56 @@ PREFIXED = {
 FLOW_SET = ("output_dir", "logging_dir")
 
 
-@dataclasses.dataclass
-class Flag:
-    """One field as a flag: its name, type, default and help."""
+def pipeline_fields() -> type:
+    """The pipeline fields of `RewardFlowParams` as a dataclass, so `FlagParser` reads them as any other.
 
-    name: str
-    kind: Any
-    default: Any
-    help: str
+    `RewardFlowParams` is a pydantic model (Prefect validates flow parameters by it); its field's
+    `description` becomes the flag's help, its default the flag's default.
+    """
+    fields = []
+    for name, info in RewardFlowParams.model_fields.items():
+        if name in NESTED:
+            continue
+        default = info.get_default(call_default_factory=True)
+        spec = dataclasses.field(
+            default_factory=lambda value=default: copy.deepcopy(value), metadata={"help": info.description or ""}
+        )
+        fields.append((name, info.annotation, spec))
+    return dataclasses.make_dataclass(
+        "PipelineFlags", fields, namespace={"_argument_group_name": "pipeline (RewardFlowParams)"}
+    )
 
 
-def params_flags() -> list[Flag]:
-    """The pipeline fields of `RewardFlowParams` (the nested ones come from their own classes)."""
-    return [
-        Flag(name, info.annotation, info.get_default(call_default_factory=True), info.description or "")
-        for name, info in RewardFlowParams.model_fields.items()
-        if name not in NESTED
-    ]
-
-
-def dataclass_flags(cls: type, prefix: str = "") -> list[Flag]:
+def prefixed_fields(cls: type, prefix: str, title: str) -> type:
+    """`cls`'s fields renamed `<prefix><field>` (`PromotionRule.rule` -> `--promotion_rule`), help and defaults kept."""
     hints = get_type_hints(cls)
-    flags = []
-    for f in dataclasses.fields(cls):
-        default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
-        flags.append(Flag(prefix + f.name, hints[f.name], default, f.metadata.get("help", "")))
-    return flags
+    fields = [
+        (
+            prefix + f.name,
+            hints[f.name],
+            dataclasses.field(default=f.default, default_factory=f.default_factory, metadata=f.metadata),
+        )
+        for f in dataclasses.fields(cls)
+    ]
+    return dataclasses.make_dataclass(f"{cls.__name__}Flags", fields, namespace={"_argument_group_name": title})
 
 
-def _parser_kwargs(kind: Any) -> dict[str, Any]:
-    """argparse settings for a type hint: TRL's `--flag [true|false]` for bools, 'none' for None."""
-    inner = [a for a in get_args(kind) if a is not type(None)]
-    optional = type(None) in get_args(kind)
-    base = inner[0] if optional and len(inner) == 1 else kind
-    if base is bool:
-        return {"type": string_to_bool, "nargs": "?", "const": True, "metavar": "BOOL"}
-    if get_origin(base) in (list, tuple):
-        return {"type": str, "nargs": "+"}
-    if base is dict or get_origin(base) is dict:
-        return {"type": json.loads, "metavar": "JSON"}
-    if optional:
-        return {"type": lambda text: None if text.lower() == "none" else base(text), "metavar": base.__name__.upper()}
-    return {"type": base}
-
-
-def add_flags(parser: argparse.ArgumentParser, flags: Iterable[Flag], title: str) -> None:
-    group = parser.add_argument_group(title)
-    for flag in flags:
-        text = f"{flag.help} (default: {flag.default})".replace("%", "%%")
-        group.add_argument(*flag_names(flag.name), dest=flag.name, help=text, **_parser_kwargs(flag.kind))
-
-
-def make_parser(prog: str = "rewardflow run", description: str | None = None) -> HfArgumentParser:
+def make_parser(prog: str = "rewardflow run", description: str | None = None) -> FlagParser:
     """RewardConfig and LoRA flags as `rewardflow train` has them, then the pipeline and promotion flags.
 
-    Every default is suppressed, so the parsed namespace holds exactly the flags given.
+    Every default is suppressed, so the parsed namespace holds exactly the flags given; `--help` still shows
+    each default, written into the flag's help before it is suppressed.
     """
-    parser = HfArgumentParser((RewardConfig, LoraArguments), prog=prog, description=description)
-    parser.conflict_handler = "resolve"  # `--seed` is the run's: it seeds sampling and training alike
-    add_flags(parser, params_flags(), "pipeline (RewardFlowParams)")
-    for prefix, (_, cls, title) in PREFIXED.items():
-        add_flags(parser, dataclass_flags(cls, prefix), title)
+    flag_sets = [pipeline_fields(), *(prefixed_fields(cls, p, title) for p, (_, cls, title) in PREFIXED.items())]
+    # `--seed` is the run's (it seeds sampling and training alike): the pipeline's flag replaces RewardConfig's
+    parser = FlagParser(
+        (RewardConfig, LoraArguments, *flag_sets), prog=prog, description=description, conflict_handler="resolve"
+    )
     for action in parser._actions:
-        if action.dest != "help":
+        if action.dest != "help" and action.default is not argparse.SUPPRESS:
+            if action.help is not argparse.SUPPRESS and action.default is not None and action.default is not False:
+                shown = str(action.default).replace("%", "%%")  # argparse formats help with %
+                action.help = f"{action.help or ''} (default: {shown})"
             action.default = argparse.SUPPRESS
     return parser
 
@@ -113,7 +99,7 @@ def params_from_flags(given: dict[str, Any], base: dict[str, Any] | None = None)
         ValueError: a flag the flow sets itself, or a value the parameters refuse (naming the flag).
     """
     base = json.loads(json.dumps(base or {}))
-    pipeline = {f.name for f in params_flags()}
+    pipeline = set(RewardFlowParams.model_fields) - set(NESTED)
     lora = {f.name for f in dataclasses.fields(LoraArguments)}
     values: dict[str, Any] = {k: v for k, v in base.items() if k not in NESTED}
     training, lora_values = (dict(base.get(k) or {}) for k in ("training", "lora"))
@@ -156,7 +142,7 @@ def _flag_error(error: dict[str, Any]) -> str:
 
 
 def parse_run_flags(
-    parser: HfArgumentParser, argv: list[str], base: dict[str, Any] | None = None, own: Iterable[str] = ()
+    parser: FlagParser, argv: list[str], base: dict[str, Any] | None = None, own: Iterable[str] = ()
 ) -> tuple[RewardFlowParams, dict[str, Any]]:
     """Parse `argv` into RewardFlowParams, and the values of the caller's `own` flags; bad flags exit 2."""
     namespace, rest = parser.parse_known_args(argv)

@@ -1,6 +1,6 @@
 """`rewardflow serve --home DIR`: serve the champion reward model over HTTP to an RL loop, on 127.0.0.1.
 
-It follows `models:/reward-model@champion` by default: a promotion is picked up within --poll-seconds
+It follows `models:/reward-model@champion` by default: a promotion is picked up within --poll_seconds
 and swapped in without dropping a request. `POST /get_reward` takes OpenRLHF's payload, so a PPO run
 points `--reward.remote_url http://127.0.0.1:8000/get_reward` (OpenRLHF 0.11; older versions:
 `--remote_rm_url`) at it unchanged; `POST /classify` answers vLLM's pooling request (verl). Rewards are
@@ -9,19 +9,16 @@ scored in fp32 unless --precision says otherwise.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 
-from deployments.config import add_arguments, from_arguments
+from deployments.flags import FlagParser, from_arguments
 from deployments.serving.config import ServeConfig
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rewardflow serve", description=__doc__)
-    parser.add_argument("--home", required=True, help=ServeConfig.__dataclass_fields__["home"].metadata["help"])
-    add_arguments(parser.add_argument_group("server"), ServeConfig, skip=("home",))
-    return parser
+def build_parser() -> FlagParser:
+    """Every `ServeConfig` field is a flag; `--home` is required, so a server never follows another home's model."""
+    return FlagParser(ServeConfig, required=("home",), prog="rewardflow serve", description=__doc__)
 
 
 def main(argv: list[str]) -> int:

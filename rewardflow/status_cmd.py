@@ -7,13 +7,14 @@ store file; the batches the health check holds, from the data store.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deployments.flags import FlagParser, add_flag
 from deployments.servers import export_lines, read_record, server_status
 from tasks.data.holds import read_holds
+from tasks.defaults import EXPERIMENT, REGISTERED_MODEL
 
 RUN_KIND_TAG, INGEST_KIND = "rewardflow.run_kind", "ingest"  # as `tasks.tracking.run_log` tags ingest runs
 
@@ -152,14 +153,16 @@ def server_lines(home: str) -> tuple[list[str], bool]:
     return lines, all(row["alive"] for row in rows)
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="rewardflow status", description=__doc__.split("\n")[0])
+def build_parser() -> FlagParser:
+    parser = FlagParser(prog="rewardflow status", description=__doc__.split("\n")[0])
     parser.add_argument("--home", required=True, help="Pipeline home given to `rewardflow up` or `rewardflow run`.")
-    parser.add_argument(
-        "--registered_model", "--registered-model", default="reward-model", help="Registered model to report."
-    )
-    parser.add_argument("--experiment", default="reward-model", help="MLflow experiment of the training runs.")
-    args = parser.parse_args(argv)
+    add_flag(parser, "registered_model", default=REGISTERED_MODEL, help="Registered model to report.")
+    parser.add_argument("--experiment", default=EXPERIMENT, help="MLflow experiment of the training runs.")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
     home = Path(args.home).expanduser().resolve()
     print("\n".join(pipeline_state(home, args.registered_model, args.experiment).lines()))
     lines, alive = server_lines(str(home))

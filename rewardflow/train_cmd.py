@@ -24,8 +24,8 @@ from typing import Any
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
-from transformers import HfArgumentParser
 
+from deployments.flags import FlagParser
 from rewardflow.errors import is_disk_full
 from rmcore import RewardConfig
 from rmcore.models.loading import default_model_path
@@ -50,9 +50,9 @@ class InputArguments:
     )
 
 
-def make_parser() -> HfArgumentParser:
+def make_parser() -> FlagParser:
     dataclasses = (ScriptArguments, RewardConfig, LoraArguments, LaunchArguments, InputArguments)
-    return HfArgumentParser(dataclasses, prog=PROG)
+    return FlagParser(dataclasses, prog=PROG)
 
 
 def parse_args(argv: list[str]) -> tuple[ScriptArguments, RewardConfig, LoraArguments, LaunchArguments, InputArguments]:

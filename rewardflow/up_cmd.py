@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from deployments.config import ScheduleConfig, ServerConfig, add_arguments, from_arguments
+from deployments.config import ScheduleConfig, ServerConfig
+from deployments.flags import FlagParser, from_arguments
 from deployments.servers import export_lines, running_record, start_servers
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> FlagParser:
+    """The servers' flags (`ServerConfig`, `--home` required) and the nightly deployment's (`ScheduleConfig`)."""
+    return FlagParser(
+        (ServerConfig, ScheduleConfig),
+        required=("home",),
         prog="rewardflow up",
         description="Start the servers in the background with all state under --home; `rewardflow down` stops them.",
     )
-    parser.add_argument("--home", required=True, help="Pipeline home: all state and logs live here.")
-    add_arguments(parser.add_argument_group("servers"), ServerConfig, skip=("home",))
-    add_arguments(parser.add_argument_group("nightly deployment"), ScheduleConfig)
-    return parser
 
 
 def print_record(record: dict, heading: str) -> None:

@@ -10,14 +10,13 @@ import json
 import sys
 from typing import Any
 
-from transformers import HfArgumentParser
-
+from deployments.flags import FlagParser
 from tasks.data.config import DataConfig
 from tasks.data.load import PAIR_SOURCES
 
 
-def build_parser() -> HfArgumentParser:
-    parser = HfArgumentParser(DataConfig, prog="rewardflow validate", description=__doc__.split("\n")[0])
+def build_parser() -> FlagParser:
+    parser = FlagParser(DataConfig, prog="rewardflow validate", description=__doc__.split("\n")[0])
     parser.add_argument("files", nargs="+", help=f"Pairs to validate: {PAIR_SOURCES}.")
     parser.add_argument("--quarantine", default=None, help="Folder to write the bad rows to (JSONL). Default: none.")
     parser.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from deployments.config import LOOPBACK_HOSTS
 from rmcore.models.scoring import ScoringConfig
+from tasks.defaults import REGISTERED_MODEL, SERVICE_HOME
 
 TOKEN_ENV = "REWARDFLOW_SERVE_TOKEN"
 
@@ -22,11 +23,11 @@ class ServeConfig:
     """The reward server: the model it follows, its address, its batching and its request limits."""
 
     home: str = field(
-        default=".home/service",
+        default=SERVICE_HOME,
         metadata={"help": "Pipeline home: its MLflow store (HOME/mlflow/mlflow.db) holds the registry to follow."},
     )
     model: str = field(
-        default="models:/reward-model@champion",
+        default=f"models:/{REGISTERED_MODEL}@champion",
         metadata={
             "help": "What to serve: models:/NAME@ALIAS follows the alias, models:/NAME/VERSION pins one "
             "version, a folder serves that folder."

@@ -58,7 +58,8 @@ class ScoringConfig:
     trust_remote_code: bool = field(
         default=False,
         metadata={
-            "help": "Run the model code saved in the folder (config.json auto_map) when loading it, as training did."
+            "help": "Run the model code saved in the folder (config.json auto_map) when loading it, as training "
+            "with --trust_remote_code did. Only for models you trust."
         },
     )
 

@@ -22,6 +22,7 @@ from mlflow.exceptions import MlflowException
 
 from rmcore.data.chat import chat_template_hash
 from rmcore.models.loading import load_tokenizer
+from tasks.defaults import REGISTERED_MODEL
 from tasks.registry.idempotency import IDEMPOTENCY_TAG
 from tasks.registry.lookup import OWNER_TAG, PREVIOUS_CHALLENGER_TAG, find_version, is_abandoned, owner_tag
 from tasks.tracking.logged_model import logged_model_id
@@ -40,7 +41,9 @@ logger = logging.getLogger(__name__)
 class RegistryConfig:
     """Where models are registered and how the gate is guarded."""
 
-    name: str = field(default="reward-model", metadata={"help": "Registered model name in the MLflow model registry."})
+    name: str = field(
+        default=REGISTERED_MODEL, metadata={"help": "Registered model name in the MLflow model registry."}
+    )
     lock_path: str | None = field(
         default=None,
         metadata={"help": "File lock around the gate's read-compare-write. None = <home>/registry.lock."},

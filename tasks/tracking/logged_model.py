@@ -32,6 +32,7 @@ from pathlib import Path
 from mlflow.entities import LoggedModelOutput
 
 from rmcore.models.loading import check_model_folder, is_adapter_dir
+from tasks.defaults import REGISTERED_MODEL
 from tasks.tracking.runs import client
 from tasks.training.train import RUN_FILES
 
@@ -151,7 +152,7 @@ def log_model_dir(
 def log_logged_model(
     run_id: str,
     model_dir: str,
-    name: str = "reward-model",
+    name: str = REGISTERED_MODEL,
     trust_remote_code: bool = False,
 ) -> str:
     """Store the model folder (LoRA adapters merged first) as the run's Logged Model, an MLflow pyfunc model.

@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from rmcore import RewardConfig
 from rmcore.checks.compare import Decision
 from rmcore.checks.gate import slice_summary
+from tasks.defaults import EXPERIMENT, REGISTERED_MODEL
 from tasks.tracking.model_card import model_card
 from tasks.tracking.run_view import log_logit_table
 from tasks.tracking.runs import (
@@ -90,7 +91,7 @@ def log_run_outputs(
     if getattr(evaluation, "summary", None):
         client().log_table(run_id, pd.DataFrame(evaluation.summary["slices"]), "eval/slices.json")
     card = model_card(
-        "reward-model",
+        REGISTERED_MODEL,
         base_model,
         data_digest,
         evaluation.metrics,
@@ -127,7 +128,7 @@ def run_link(run_id: str) -> str:
 RUN_KIND_TAG, INGEST_KIND = "rewardflow.run_kind", "ingest"
 
 
-def log_ingest_run(home: str | Path, report: object, experiment: str = "reward-model") -> str | None:
+def log_ingest_run(home: str | Path, report: object, experiment: str = EXPERIMENT) -> str | None:
     """One small MLflow run per stored batch, named `ingest <batch>`: the health figures as `ingest_health.*`
     metrics, the checks as a table, the counts, wherever the batch came from (command, inbox or flow).
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import copy
 import pickle
 from dataclasses import fields
 
 import pytest
 
-from deployments.config import ScheduleConfig, ServerConfig, add_arguments, from_arguments
+from deployments.config import ScheduleConfig, ServerConfig
+from deployments.flags import FlagParser, from_arguments
 
 
 @pytest.mark.parametrize("cls", [ServerConfig, ScheduleConfig])
@@ -26,7 +26,7 @@ def test_server_defaults_are_loopback_and_home_is_absolute(tmp_path):
 
 
 def test_remote_bind_needs_the_explicit_flag():
-    with pytest.raises(ValueError, match="--allow-remote"):
+    with pytest.raises(ValueError, match="--allow_remote"):
         ServerConfig(host="0.0.0.0")
     assert ServerConfig(host="0.0.0.0", allow_remote=True).host == "0.0.0.0"
 
@@ -54,9 +54,7 @@ def test_bad_schedule_values_name_the_field(kwargs, message):
 
 
 def test_flags_come_from_the_fields_and_parse_back():
-    parser = argparse.ArgumentParser()
-    add_arguments(parser, ServerConfig, skip=("home",))
-    add_arguments(parser, ScheduleConfig)
+    parser = FlagParser((ServerConfig, ScheduleConfig))
     args = parser.parse_args(
         [
             "--prefect-port",

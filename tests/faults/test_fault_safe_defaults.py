@@ -70,13 +70,13 @@ def test_trained_model_is_safetensors_only_and_pickles_are_refused(tmp_path):
 
 
 def test_servers_bind_loopback_unless_told_otherwise(tmp_path):
-    """Inject: a public bind address without and with --allow-remote. Check refused, then allowed; default loopback."""
+    """Inject: a public bind address without and with --allow_remote. Check refused, then allowed; default loopback."""
     config = ServerConfig(home=str(tmp_path))
     assert config.host == "127.0.0.1"
     for spec in process_specs(config, ScheduleConfig()):
         if "--host" in spec.argv:
             assert spec.argv[spec.argv.index("--host") + 1] == "127.0.0.1", spec.argv
-    with pytest.raises(ValueError, match="--allow-remote"):
+    with pytest.raises(ValueError, match="--allow_remote"):
         ServerConfig(home=str(tmp_path), host="0.0.0.0")
     assert ServerConfig(home=str(tmp_path), host="0.0.0.0", allow_remote=True).host == "0.0.0.0"
 

@@ -186,7 +186,7 @@ def test_no_model_yet_is_503_with_the_reason(mlflow_home, tracking_uri):
 
 
 def test_a_model_folder_with_its_own_code_is_served_only_with_trust_remote_code(tmp_path):
-    from deployments.config import from_arguments
+    from deployments.flags import from_arguments
     from rewardflow.serve_cmd import build_parser
 
     args = build_parser().parse_args(["--home", str(tmp_path), "--trust-remote-code"])
@@ -201,7 +201,7 @@ def test_a_model_folder_with_its_own_code_is_served_only_with_trust_remote_code(
 
 
 def test_bf16_scoring_is_an_explicit_flag_and_info_says_so(model_folder, tmp_path):
-    from deployments.config import from_arguments
+    from deployments.flags import from_arguments
     from rewardflow.serve_cmd import build_parser
 
     assert ServeConfig().scoring.precision == "fp32"
