@@ -94,7 +94,7 @@ def home_store_env(home: str | Path) -> dict[str, str]:
 def runner_args(schedule: ScheduleConfig) -> list[str]:
     """The schedule as flags for `python -m deployments.nightly`, so the runner rebuilds the same config."""
     args = ["--cron", schedule.cron, "--timezone", schedule.timezone, "--event", schedule.event]
-    args += ["--inbox-interval", str(schedule.inbox_interval), "--concurrency", str(schedule.concurrency)]
+    args += ["--inbox_interval", str(schedule.inbox_interval), "--concurrency", str(schedule.concurrency)]
     args += ["--params", json.dumps(schedule.params)]
     return args
 
@@ -200,8 +200,8 @@ def is_fresh_poll(deployment: dict[str, Any], since: float) -> bool:
 
 def check_ports(config: ServerConfig) -> None:
     """Fail before starting anything when a port is taken, naming the port and the flag that moves it."""
-    ports = [("--prefect-port", config.prefect_port), ("--mlflow-port", config.mlflow_port)]
-    ports += [("--serve-port", config.serve_port)] if config.serve else []
+    ports = [("--prefect_port", config.prefect_port), ("--mlflow_port", config.mlflow_port)]
+    ports += [("--serve_port", config.serve_port)] if config.serve else []
     for flag, port in ports:
         if not port_is_free(config.host, port):
             raise RuntimeError(f"port {port} on {config.host} is already taken; choose another with {flag} N")

@@ -11,7 +11,7 @@ from rmcore.checks.data_health import HealthConfig
 from rmcore.checks.gate import GateChecks
 from rmcore.training.script_args import LoraArguments, ScriptArguments, check_eval_fraction
 from tasks.data.config import DataConfig, check_min_good_fraction
-from tasks.defaults import DEFAULT_HOME, EXPERIMENT, REGISTERED_MODEL
+from tasks.defaults import DEFAULT_HOME, EXPERIMENT, StoreArguments
 
 
 def declared_by(config: type, name: str, **bounds: Any) -> Any:
@@ -63,11 +63,9 @@ class RewardFlowParams(BaseModel):
     health: HealthConfig = Field(
         default_factory=HealthConfig, description="Thresholds of the ingest health check (warn / hold)."
     )
-    registered_model_name: str = Field(REGISTERED_MODEL, description="MLflow registered model name.")
+    registered_model_name: str = declared_by(StoreArguments, "registered_model_name")
     experiment_name: str = Field(EXPERIMENT, description="MLflow experiment of the runs.")
-    tracking_uri: str | None = Field(
-        None, description="MLflow tracking URI; None = $MLFLOW_TRACKING_URI, else the SQLite store under home."
-    )
+    tracking_uri: str | None = declared_by(StoreArguments, "tracking_uri")
     num_processes: int = Field(
         1, ge=1, description="Training processes (accelerate DDP; one per GPU, or gloo processes on a CPU)."
     )

@@ -18,17 +18,19 @@ from typing import Any
 
 import pandas as pd
 
-from deployments.flags import FlagParser, add_flag, from_arguments
+from deployments.flags import FlagParser, from_arguments
 from rmcore.models.scoring import ScoringConfig
 from tasks.data.load import PAIR_SOURCES
-from tasks.defaults import DEFAULT_HOME
+from tasks.defaults import DEFAULT_HOME, StoreArguments
 
 PROG = "rewardflow evaluate"
 
 
 def build_parser() -> FlagParser:
     """How to score (`ScoringConfig`: batch size, length limit, precision, remote code), then what and where."""
-    parser = FlagParser(ScoringConfig, prog=PROG, description="Score a reward model on preference pairs.")
+    parser = FlagParser(
+        (ScoringConfig, StoreArguments), prog=PROG, description="Score a reward model on preference pairs."
+    )
     parser.add_argument(
         "--model",
         required=True,
@@ -37,13 +39,6 @@ def build_parser() -> FlagParser:
     )
     parser.add_argument("--data", required=True, help=f"Pairs with chosen/rejected (optional prompt): {PAIR_SOURCES}.")
     parser.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
-    add_flag(
-        parser,
-        "tracking_uri",
-        default=None,
-        help="MLflow store for models:/ and runs:/ URIs. Default: $MLFLOW_TRACKING_URI, else the SQLite "
-        "store under --home.",
-    )
     parser.add_argument("--home", default=DEFAULT_HOME, help="Pipeline home whose MLflow store is the default.")
     return parser
 

@@ -27,40 +27,30 @@ from rmcore.checks.data_health import HealthConfig
 from tasks.data.config import DataConfig
 from tasks.data.ingest import IngestReport, ingest_files
 from tasks.data.load import PAIR_SOURCES
-from tasks.defaults import REGISTERED_MODEL
+from tasks.defaults import StoreArguments
 from tasks.registry.models import ModelUnavailableError
 from tasks.tracking.runs import resolve_tracking_uri, use_tracking
 
 
 def build_parser() -> FlagParser:
     """The validation rules (`DataConfig`) and the health check (`HealthConfig`) as flags, then where to store."""
-    parser = FlagParser((DataConfig, HealthConfig), prog="rewardflow ingest", description=__doc__.split("\n")[0])
+    parser = FlagParser(
+        (DataConfig, HealthConfig, StoreArguments), prog="rewardflow ingest", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("files", nargs="+", metavar="FILE", help=f"Pairs to store: {PAIR_SOURCES}.")
     add_flag(parser, "home", required=True, help="Pipeline home whose store receives the pairs.")
     add_flag(parser, "event", default=DATA_ARRIVED, help="Event to emit when new pairs were stored.")
-    add_flag(
-        parser,
-        "registered_model",
-        default=REGISTERED_MODEL,
-        help="Registered model whose champion is scored on the new pairs (none = skip that check).",
-    )
-    add_flag(
-        parser,
-        "tracking_uri",
-        default=None,
-        help="MLflow store of the champion. Default: $MLFLOW_TRACKING_URI, else the SQLite store under --home.",
-    )
     add_flag(parser, "json", action="store_true", help="Print the ingest report as one JSON object.")
     return parser
 
 
 def champion_scorer(args: argparse.Namespace):
-    """The champion to score the batch with, or None when asked not to."""
-    if args.registered_model.lower() == "none":
+    """The champion to score the batch with, or None when asked not to (`--registered_model_name none`)."""
+    if args.registered_model_name.lower() == "none":
         return None
     from tasks.data.health import registry_champion
 
-    return registry_champion(args.registered_model)
+    return registry_champion(args.registered_model_name)
 
 
 def health_lines(report: IngestReport) -> list[str]:

@@ -21,12 +21,17 @@ OWN_HANDLER_LOGGERS = ("mlflow", "prefect", "prefect.flow_runs", "prefect.task_r
 
 
 def flag_value(argv: list[str], flag: str, default: str) -> str:
-    """The value of `flag` in `argv` (either `--flag X` or `--flag=X`), else `default`."""
+    """The value of `flag` in `argv` (`--flag X` or `--flag=X`, in either spelling: `--output_dir`,
+    `--output-dir`), else `default`."""
+    from deployments.flags import flag_names
+
+    spellings = flag_names(flag.removeprefix("--"))
     for i, arg in enumerate(argv):
-        if arg == flag and i + 1 < len(argv):
+        if arg in spellings and i + 1 < len(argv):
             return argv[i + 1]
-        if arg.startswith(f"{flag}="):
-            return arg.split("=", 1)[1]
+        name, equals, value = arg.partition("=")
+        if equals and name in spellings:
+            return value
     return default
 
 

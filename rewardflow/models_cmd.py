@@ -15,8 +15,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from deployments.flags import FlagParser, add_flag
-from tasks.defaults import REGISTERED_MODEL
+from deployments.flags import FlagParser
+from tasks.defaults import StoreArguments
 
 PROG = "rewardflow models"
 
@@ -31,21 +31,11 @@ class RegistryDoor:
     lock_path: str
 
 
-def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
-    """--home, --tracking_uri and --registered_model_name, shared by `models`, `promote` and `rollback`."""
+def registry_parser(prog: str, description: str) -> FlagParser:
+    """`--home` and the store flags (`StoreArguments`), the parser `models`, `promote` and `rollback` start from."""
+    parser = FlagParser(StoreArguments, prog=prog, description=description)
     parser.add_argument("--home", required=True, help="Pipeline home: its MLflow store and its registry lock.")
-    add_flag(
-        parser,
-        "tracking_uri",
-        default=None,
-        help="MLflow store of the registry. Default: $MLFLOW_TRACKING_URI, else the SQLite store under --home.",
-    )
-    add_flag(
-        parser,
-        "registered_model_name",
-        default=REGISTERED_MODEL,
-        help="Registered model name, as the flow's `registered_model_name`.",
-    )
+    return parser
 
 
 def open_registry(args: argparse.Namespace) -> RegistryDoor:
@@ -62,8 +52,7 @@ def open_registry(args: argparse.Namespace) -> RegistryDoor:
 
 
 def build_parser() -> FlagParser:
-    parser = FlagParser(prog=PROG, description=__doc__.split("\n")[0])
-    add_registry_arguments(parser)
+    parser = registry_parser(PROG, __doc__.split("\n")[0])
     parser.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
     return parser
 

@@ -9,16 +9,15 @@ from __future__ import annotations
 import sys
 
 from deployments.flags import FlagParser
-from rewardflow.models_cmd import add_registry_arguments, open_registry
+from rewardflow.models_cmd import open_registry, registry_parser
 
 PROG = "rewardflow promote"
 
 
 def build_parser() -> FlagParser:
-    parser = FlagParser(prog=PROG, description=__doc__.split("\n")[0])
+    parser = registry_parser(PROG, __doc__.split("\n")[0])
     parser.add_argument("version", help="The version to make champion (see `rewardflow models`).")
     parser.add_argument("--reason", required=True, help="Why, in words; recorded on the version.")
-    add_registry_arguments(parser)
     return parser
 
 

@@ -10,15 +10,14 @@ from __future__ import annotations
 import sys
 
 from deployments.flags import FlagParser
-from rewardflow.models_cmd import add_registry_arguments, open_registry
+from rewardflow.models_cmd import open_registry, registry_parser
 
 PROG = "rewardflow rollback"
 
 
 def build_parser() -> FlagParser:
-    parser = FlagParser(prog=PROG, description=__doc__.split("\n")[0])
+    parser = registry_parser(PROG, __doc__.split("\n")[0])
     parser.add_argument("--reason", default="rolled back by hand", help="Why, in words; recorded on the versions.")
-    add_registry_arguments(parser)
     return parser
 
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deployments.flags import FlagParser, add_flag
+from deployments.flags import FlagParser
 from deployments.servers import export_lines, read_record, server_status
 from tasks.data.holds import read_holds
-from tasks.defaults import EXPERIMENT, REGISTERED_MODEL
+from tasks.defaults import EXPERIMENT, StoreArguments
 
 RUN_KIND_TAG, INGEST_KIND = "rewardflow.run_kind", "ingest"  # as `tasks.tracking.run_log` tags ingest runs
 
@@ -86,11 +86,11 @@ def held_lines(home: Path) -> list[str]:
     return lines
 
 
-def pipeline_state(home: Path, name: str, experiment: str) -> PipelineState:
-    """Read the registry, the last run and the holds of `home`; an absent store means nothing yet."""
-    from tasks.tracking.runs import client, resolve_tracking_uri, use_tracking
+def pipeline_state(home: Path, name: str, experiment: str, uri: str) -> PipelineState:
+    """Read the registry, the last run and the holds of `home` in the resolved store `uri`; an absent store
+    file means nothing yet, and none is created."""
+    from tasks.tracking.runs import client, use_tracking
 
-    uri = resolve_tracking_uri(None, home)  # no flag: the environment, else the home's file
     db = Path(uri.removeprefix("sqlite:///"))
     if uri.startswith("sqlite:///") and not db.is_file():
         registry = [
@@ -154,9 +154,8 @@ def server_lines(home: str) -> tuple[list[str], bool]:
 
 
 def build_parser() -> FlagParser:
-    parser = FlagParser(prog="rewardflow status", description=__doc__.split("\n")[0])
+    parser = FlagParser(StoreArguments, prog="rewardflow status", description=__doc__.split("\n")[0])
     parser.add_argument("--home", required=True, help="Pipeline home given to `rewardflow up` or `rewardflow run`.")
-    add_flag(parser, "registered_model", default=REGISTERED_MODEL, help="Registered model to report.")
     parser.add_argument("--experiment", default=EXPERIMENT, help="MLflow experiment of the training runs.")
     return parser
 
@@ -164,7 +163,10 @@ def build_parser() -> FlagParser:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     home = Path(args.home).expanduser().resolve()
-    print("\n".join(pipeline_state(home, args.registered_model, args.experiment).lines()))
+    from tasks.tracking.runs import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(args.tracking_uri, home)
+    print("\n".join(pipeline_state(home, args.registered_model_name, args.experiment, uri).lines()))
     lines, alive = server_lines(str(home))
     print("\n".join(lines))
     return 0 if alive else 1

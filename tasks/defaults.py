@@ -7,6 +7,8 @@ a pipeline home (`rmcore` knows neither).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 REGISTERED_MODEL = "reward-model"
 """The MLflow registered model the flow registers versions of and the reward server follows."""
 
@@ -24,3 +26,21 @@ SERVICE_HOME = f"{HOMES}/service"
 
 DEMO_HOME = f"{HOMES}/demo"
 """Home of `rewardflow demo`, kept apart so the demo never trains into a real home."""
+
+
+@dataclass
+class StoreArguments:
+    """Which MLflow store and registered model a door works on: the flow's parameters of these names and the
+    `--tracking_uri` / `--registered_model_name` flags of every command read their help from here."""
+
+    tracking_uri: str | None = field(
+        default=None,
+        metadata={
+            "help": "MLflow tracking and registry store (a URL or sqlite:///FILE). None = $MLFLOW_TRACKING_URI, "
+            "else the SQLite file under the home (`tasks.tracking.runs.resolve_tracking_uri`)."
+        },
+    )
+    registered_model_name: str = field(
+        default=REGISTERED_MODEL,
+        metadata={"help": "MLflow registered model whose versions the flow registers and the champion gate moves."},
+    )

@@ -63,7 +63,7 @@ def adapted(command: str, home: Path, ports: dict[int, int]) -> str:
     if words[3:4] == ["up"]:
         if "--params" in words:
             words[words.index("--params") + 1] = json.dumps(TINY)
-        words += ["--prefect-port", str(ports[4200]), "--mlflow-port", str(ports[5000]), "--inbox-interval", "3600"]
+        words += ["--prefect_port", str(ports[4200]), "--mlflow_port", str(ports[5000]), "--inbox_interval", "3600"]
     return shlex.join(words)
 
 

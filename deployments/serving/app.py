@@ -126,7 +126,7 @@ def add_body_limit(app: FastAPI, limit: int) -> None:
     async def body_limit(request: Request, call_next):
         declared = request.headers.get("content-length", "0")
         if declared.isdigit() and int(declared) > limit:
-            message = f"body: {declared} bytes, more than any request within --max-texts and --max-chars ({limit})"
+            message = f"body: {declared} bytes, more than any request within --max_texts and --max_chars ({limit})"
             return JSONResponse(status_code=413, content={"error": message})
         return await call_next(request)
 

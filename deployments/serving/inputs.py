@@ -11,7 +11,7 @@ from rmcore.models.normalization import normalize
 
 
 class TooLargeError(ValueError):
-    """A request beyond --max-texts, --max-chars or --max-tokens (HTTP 413); the message names the field and limit."""
+    """A request beyond --max_texts, --max_chars or --max_tokens (HTTP 413); the message names the field and limit."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def check_tokens(field: str, ids: list[list[int]], max_tokens: int, max_length: 
     if total > max_tokens:
         raise TooLargeError(
             f"{field}: {total} tokens after truncation to {max_length} per text, the limit is {max_tokens} tokens "
-            "per request (--max-tokens); send fewer texts per request"
+            "per request (--max_tokens); send fewer texts per request"
         )
     return total
 
@@ -70,12 +70,12 @@ def check_limits(field: str, texts: list[str], max_texts: int, max_chars: int, i
     """Raise TooLargeError naming the field when the request holds too many texts or one too long."""
     if len(texts) > max_texts:
         count = f"{len(texts)} texts" if items is None else f"{items} items ({len(texts)} texts)"
-        raise TooLargeError(f"{field}: {count} in one request, the limit is {max_texts} texts (--max-texts)")
+        raise TooLargeError(f"{field}: {count} in one request, the limit is {max_texts} texts (--max_texts)")
     for i, text in enumerate(texts):
         if len(text) > max_chars:
             index = i // 2 if field == "pairs" else i
             raise TooLargeError(
-                f"{field}[{index}]: {len(text)} characters, the limit is {max_chars} per text (--max-chars)"
+                f"{field}[{index}]: {len(text)} characters, the limit is {max_chars} per text (--max_chars)"
             )
 
 

@@ -43,7 +43,7 @@ def base_model_of(model: nn.Module) -> str | None:
 def max_length_source(model: nn.Module, tokenizer: PreTrainedTokenizerBase, flag: int | None) -> str:
     """Where the served max_length comes from, for `/info`: the flag, the saved tokenizer or the positions."""
     if flag:
-        return "--max-length"
+        return "--max_length"
     saved = getattr(tokenizer, "model_max_length", None)
     limit = position_limit(model)
     if isinstance(saved, int) and saved < 1_000_000 and (limit is None or saved <= limit):

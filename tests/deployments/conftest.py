@@ -65,9 +65,9 @@ def kill_leftovers(pids: list[int]) -> None:
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Servers of a temp home, with tiny training as the deployment default; always cleaned up."""
     home = tmp_path_factory.mktemp("service-home")
-    args = ["up", "--home", str(home), "--prefect-port", str(free_port()), "--mlflow-port", str(free_port())]
+    args = ["up", "--home", str(home), "--prefect_port", str(free_port()), "--mlflow_port", str(free_port())]
     params = {"max_train_pairs": 32, "training": TINY_TRAINING}
-    args += ["--params", json.dumps(params), "--inbox-interval", "3600"]
+    args += ["--params", json.dumps(params), "--inbox_interval", "3600"]
     pids: list[int] = []
     try:
         done = rewardflow(*args)

@@ -60,10 +60,10 @@ def night(tmp_path_factory) -> dict:
         argv = [sys.executable, "-m", "rewardflow.cli", *args]
         return subprocess.run(argv, cwd=scratch, env=env, capture_output=True, text=True, timeout=timeout)
 
-    up = ["up", "--home", str(home), "--prefect-port", str(free_port()), "--mlflow-port", str(free_port())]
+    up = ["up", "--home", str(home), "--prefect_port", str(free_port()), "--mlflow_port", str(free_port())]
     pids: list[int] = []
     try:
-        done = cli(*up, "--params", json.dumps(params), "--inbox-interval", "3600")
+        done = cli(*up, "--params", json.dumps(params), "--inbox_interval", "3600")
         record = read_record(home)
         pids = [p["pid"] for p in (record or {"processes": {}})["processes"].values()]
         assert done.returncode == 0, f"rewardflow up failed:\n{done.stdout}\n{done.stderr}"

@@ -93,7 +93,7 @@ def test_a_taken_port_is_refused_before_anything_starts(config):
         sock.listen()
         taken = sock.getsockname()[1]
         busy = ServerConfig(home=config.home, prefect_port=taken, mlflow_port=5311)
-        with pytest.raises(RuntimeError, match=f"port {taken} on 127.0.0.1 is already taken.*--prefect-port"):
+        with pytest.raises(RuntimeError, match=f"port {taken} on 127.0.0.1 is already taken.*--prefect_port"):
             check_ports(busy)
 
 

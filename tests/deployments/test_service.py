@@ -72,9 +72,9 @@ def test_up_twice_reports_the_running_servers(service, cli):
 
 def test_taken_port_is_a_clear_error(service, cli, tmp_path):
     taken = service["record"]["prefect_api_url"].rsplit(":", 1)[1].split("/")[0]
-    done = cli("up", "--home", str(tmp_path), "--prefect-port", taken, "--mlflow-port", str(free_port()))
+    done = cli("up", "--home", str(tmp_path), "--prefect_port", taken, "--mlflow_port", str(free_port()))
     assert done.returncode == 1
-    assert f"port {taken} on 127.0.0.1 is already taken" in done.stderr and "--prefect-port" in done.stderr
+    assert f"port {taken} on 127.0.0.1 is already taken" in done.stderr and "--prefect_port" in done.stderr
     assert not servers_file(tmp_path).exists()
 
 

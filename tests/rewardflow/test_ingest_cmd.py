@@ -21,7 +21,7 @@ def write_batch(path, start: int, n: int, stretch: int = 1):
 
 
 def ingest_json(capsys, *argv) -> dict:
-    assert cli.main(["ingest", *argv, "--registered_model", "none", "--json"]) == 0
+    assert cli.main(["ingest", *argv, "--registered_model_name", "none", "--json"]) == 0
     out = capsys.readouterr().out
     assert len(out.strip().splitlines()) == 1, out
     return json.loads(out)

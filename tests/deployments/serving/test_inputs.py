@@ -32,9 +32,9 @@ def test_classify_input_is_one_text_or_a_list():
 
 def test_limits_name_the_field_the_index_and_the_flag():
     check_limits("query", ["a", "b"], max_texts=2, max_chars=1)
-    with pytest.raises(TooLargeError, match=r"query: 3 texts .* limit is 2 texts \(--max-texts\)"):
+    with pytest.raises(TooLargeError, match=r"query: 3 texts .* limit is 2 texts \(--max_texts\)"):
         check_limits("query", ["a", "b", "c"], max_texts=2, max_chars=10)
-    with pytest.raises(TooLargeError, match=r"pairs\[1\]: 4 characters, the limit is 3 per text \(--max-chars\)"):
+    with pytest.raises(TooLargeError, match=r"pairs\[1\]: 4 characters, the limit is 3 per text \(--max_chars\)"):
         check_limits("pairs", ["a", "b", "c", "dddd"], max_texts=10, max_chars=3, items=2)
 
 
@@ -42,7 +42,7 @@ def test_the_token_limit_counts_tokens_after_truncation():
     assert check_tokens("query", [[1, 2], [3]], max_tokens=3, max_length=2) == 3
     with pytest.raises(
         TooLargeError,
-        match=r"query: 4 tokens after truncation to 2 per text, the limit is 3 tokens per request \(--max-tokens\)",
+        match=r"query: 4 tokens after truncation to 2 per text, the limit is 3 tokens per request \(--max_tokens\)",
     ):
         check_tokens("query", [[1, 2], [3, 4]], max_tokens=3, max_length=2)
 
