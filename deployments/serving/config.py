@@ -5,17 +5,20 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from deployments.config import LOOPBACK_HOSTS
 from rmcore.models.scoring import ScoringConfig
-from tasks.defaults import REGISTERED_MODEL, SERVICE_HOME
+from tasks.defaults import REGISTERED_MODEL, SERVICE_HOME, StoreArguments
 
 TOKEN_ENV = "REWARDFLOW_SERVE_TOKEN"
 
 
-def scoring_help(name: str) -> dict[str, str]:
-    """The help of `ScoringConfig.<name>`: the server's scoring flags are documented once, there."""
-    return dict(ScoringConfig.__dataclass_fields__[name].metadata)
+def declared_by(config: type, name: str) -> Any:
+    """A field declared by another config dataclass, its default and help read from there, never copied:
+    the server's scoring flags are `ScoringConfig`'s, its store flag is `StoreArguments`'."""
+    declared = config.__dataclass_fields__[name]
+    return field(default=declared.default, metadata=dict(declared.metadata))
 
 
 @dataclass
@@ -46,12 +49,7 @@ class ServeConfig:
             "or no token on loopback. Prefer the variable: flags show in `ps`."
         },
     )
-    tracking_uri: str | None = field(
-        default=None,
-        metadata={
-            "help": "MLflow tracking/registry URI; None = $MLFLOW_TRACKING_URI, else the SQLite store under --home."
-        },
-    )
+    tracking_uri: str | None = declared_by(StoreArguments, "tracking_uri")
     poll_seconds: float = field(
         default=30.0, metadata={"help": "Seconds between two looks at the alias in MLflow (a promotion shows up)."}
     )
@@ -70,7 +68,7 @@ class ServeConfig:
             "request. Raise it on a GPU (e.g. 16384), where a bigger slice costs little more time."
         },
     )
-    batch_size: int = field(default=32, metadata=scoring_help("batch_size"))
+    batch_size: int = declared_by(ScoringConfig, "batch_size")
     max_texts: int = field(
         default=512, metadata={"help": "Most texts (pairs count twice) in one request; more -> 413."}
     )
@@ -82,15 +80,9 @@ class ServeConfig:
             "(special tokens included); more -> 413 naming the field."
         },
     )
-    precision: str = field(default="fp32", metadata=scoring_help("precision"))
-    max_length: int | None = field(default=None, metadata=scoring_help("max_length"))
-    trust_remote_code: bool = field(
-        default=False,
-        metadata={
-            "help": "Run the Python code saved in the model folder (config.json auto_map) when loading each "
-            "version served, as a model trained with --trust_remote_code needs. Only for models you trust."
-        },
-    )
+    precision: str = declared_by(ScoringConfig, "precision")
+    max_length: int | None = declared_by(ScoringConfig, "max_length")
+    trust_remote_code: bool = declared_by(ScoringConfig, "trust_remote_code")
 
     def __post_init__(self) -> None:
         if self.token is None:
@@ -104,14 +96,14 @@ class ServeConfig:
             )
         for name in ("poll_seconds", "max_wait_ms"):
             if getattr(self, name) < 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+                raise ValueError(f"--{name} must be >= 0, got {getattr(self, name)}")
         for name in ("max_batch_texts", "max_batch_tokens", "max_texts", "max_chars", "max_tokens"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+                raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
         try:
             self.scoring  # noqa: B018 - validates batch_size, max_length and precision, naming the field
         except ValueError as err:
-            raise ValueError(f"--{str(err).replace('_', '-', 1)}") from err
+            raise ValueError(f"--{err}") from err
         self.home = str(Path(self.home).expanduser().resolve())
 
     @property
