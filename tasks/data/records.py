@@ -11,8 +11,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
-
 NUMERIC_FIELDS = ("margin", "score_chosen", "score_rejected")
 
 
@@ -102,14 +100,3 @@ def csv_value(name: str, value: str | None) -> Any:
         except ValueError:
             return value
     return value
-
-
-def records_to_frame(records: list[RawRecord]) -> pd.DataFrame:
-    """Records as a DataFrame (one row each, object columns), the form passed between Prefect tasks."""
-    columns = ["source_file", "line", "fields", "raw", "error", "rule"]
-    rows = [[r.source_file, r.line, r.fields, r.raw, r.error, r.rule] for r in records]
-    return pd.DataFrame(rows, columns=columns, dtype=object)
-
-
-def frame_to_records(frame: pd.DataFrame) -> list[RawRecord]:
-    return [RawRecord(**row) for row in frame.to_dict("records")]

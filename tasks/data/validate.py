@@ -23,7 +23,7 @@ import pandera.pandas as pa
 from rmcore.data.chat import MESSAGE_RULES, decode_template_kwargs, decode_tools, encode_messages, message_problem
 from tasks.data.config import DataConfig
 from tasks.data.id_index import IdIndex
-from tasks.data.records import RawRecord, frame_to_records
+from tasks.data.records import RawRecord
 from tasks.data.schema import RENDER_FIELDS, RULES, TEXT_FIELDS, duplicate_schema, encodes, pair_schema
 from tasks.data.store import pair_id
 
@@ -195,7 +195,7 @@ def good_frame(frame: pd.DataFrame, records: list[RawRecord]) -> pd.DataFrame:
 
 
 def validate_records(
-    records: list[RawRecord] | pd.DataFrame,
+    records: list[RawRecord],
     config: DataConfig,
     stored_ids: Collection[str] | IdIndex | None = None,
     seen_ids: Collection[str] | IdIndex = frozenset(),
@@ -204,8 +204,6 @@ def validate_records(
 
     `seen_ids`: ids accepted from earlier chunks of the same batch (see tasks.data.ingest).
     """
-    if isinstance(records, pd.DataFrame):
-        records = frame_to_records(records)
     stored_ids = stored_ids if stored_ids is not None else set()
     reasons: dict[int, tuple[list[str], str]] = {
         i: ([r.rule], f"{r.rule}: {r.error}") for i, r in enumerate(records) if r.fields is None

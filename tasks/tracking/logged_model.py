@@ -137,18 +137,6 @@ def save_pyfunc(folder: Path, path: Path, trust_remote_code: bool, mlflow_model=
     return path
 
 
-def log_model_dir(
-    run_id: str,
-    model_dir: str | Path,
-    artifact_path: str = "model",
-    trust_remote_code: bool = False,
-) -> str:
-    """Log a saved reward model folder as plain run artifacts (LoRA adapters merged first). Returns the path."""
-    with self_contained(model_dir, trust_remote_code) as folder:
-        client().log_artifacts(run_id, str(folder), artifact_path)
-    return artifact_path
-
-
 def log_logged_model(
     run_id: str,
     model_dir: str,

@@ -83,8 +83,8 @@ def sqlite_store(home: Path) -> str:
 
 def logged_candidate(home: Path, experiment: str, model_dir: Path) -> str:
     """A finished MLflow run holding `model_dir` under artifact path `model`; returns the run id."""
-    from tasks.tracking.logged_model import log_model_dir
     from tasks.tracking.runs import client, ensure_experiment, start_run
+    from tests.tasks.mlflow_fixtures import log_model_dir
 
     run_id = start_run(ensure_experiment(experiment, home), run_name=model_dir.name)
     log_model_dir(run_id, model_dir, "model")

@@ -17,7 +17,7 @@ import pytest
 import torch
 from transformers import BertForSequenceClassification
 
-from tasks.tracking.logged_model import log_model_dir
+from tasks.tracking.logged_model import self_contained
 from tasks.tracking.runs import client, ensure_experiment, start_run, use_tracking
 from tests.tiny_models import tiny_bert
 
@@ -99,3 +99,16 @@ def log_candidate(home: Path, experiment: str, model_dir: Path) -> str:
     log_model_dir(run_id, model_dir, "model")
     client().set_terminated(run_id)
     return run_id
+
+
+def log_model_dir(
+    run_id: str,
+    model_dir: str | Path,
+    artifact_path: str = "model",
+    trust_remote_code: bool = False,
+) -> str:
+    """Log a saved reward model folder as plain run artifacts (LoRA adapters merged first), as runs logged
+    models before they were MLflow pyfunc models; the registry must still fetch and score those. Returns the path."""
+    with self_contained(model_dir, trust_remote_code) as folder:
+        client().log_artifacts(run_id, str(folder), artifact_path)
+    return artifact_path

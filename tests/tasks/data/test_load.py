@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from tasks.data.config import DataConfig
 from tasks.data.load import SourceError, read_pair_records
-from tasks.data.records import frame_to_records, records_to_frame, score_margin
+from tasks.data.records import score_margin
 from tasks.data.validate import validate_records
 
 
@@ -114,11 +114,6 @@ def test_hub_id_offline_says_so(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(SourceError, match="Anthropic/hh-rlhf: .*hub dataset.*Offline"):
         read_pair_records(["Anthropic/hh-rlhf"])
-
-
-def test_records_round_trip_through_a_frame(bad_corpus):
-    records = read_pair_records([str(bad_corpus.folder)])
-    assert frame_to_records(records_to_frame(records)) == records
 
 
 def test_real_shared_pairs_all_read(shared_pairs):

@@ -24,9 +24,10 @@ from tasks.registry.models import (
     resolve_location,
     score_model,
 )
-from tasks.tracking.logged_model import log_logged_model, log_model_dir
+from tasks.tracking.logged_model import log_logged_model
 from tasks.tracking.runs import default_tracking_uri, ensure_experiment, start_run, use_tracking
 from tests.tasks import mlflow_fixtures as fx
+from tests.tasks.mlflow_fixtures import log_model_dir
 
 mlflow_home, tracking_uri, model_dirs = fx.mlflow_home, fx.tracking_uri, fx.model_dirs
 PAIRS = fx.synthetic_pairs()

@@ -22,9 +22,10 @@ from rmcore import load_reward_model, score_texts
 from rmcore.models.loading import lora_config
 from rmcore.models.normalization import read_reward_stats, write_reward_stats
 from tasks.registry.register import register_candidate
-from tasks.tracking.logged_model import log_logged_model, log_model_dir, logged_model_id
+from tasks.tracking.logged_model import log_logged_model, logged_model_id
 from tasks.tracking.runs import client, ensure_experiment, start_run
 from tests.tasks import mlflow_fixtures as fx
+from tests.tasks.mlflow_fixtures import log_model_dir
 from tests.tiny_models import save_tiny_remote_bert
 
 mlflow_home, tracking_uri, model_dirs = fx.mlflow_home, fx.tracking_uri, fx.model_dirs
