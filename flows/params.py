@@ -10,7 +10,7 @@ from rmcore.checks.compare import PromotionRule
 from rmcore.checks.data_health import HealthConfig
 from rmcore.checks.gate import GateChecks
 from rmcore.training.script_args import LoraArguments, ScriptArguments, check_eval_fraction
-from tasks.data.config import DataConfig, check_min_good_fraction
+from tasks.data.config import DataConfig
 from tasks.defaults import DEFAULT_HOME, EXPERIMENT, StoreArguments
 
 
@@ -48,7 +48,6 @@ class RewardFlowParams(BaseModel):
     eval_fraction: float = declared_by(ScriptArguments, "eval_fraction", gt=0.0)
     max_train_pairs: int | None = Field(None, ge=1, description="Use at most this many training pairs.")
     max_eval_pairs: int | None = Field(None, ge=1, description="Use at most this many eval pairs.")
-    min_good_fraction: float = declared_by(DataConfig, "min_good_fraction")
     promotion: PromotionRule = Field(default_factory=PromotionRule, description="When a challenger wins.")
     gate_checks: GateChecks | None = Field(
         default_factory=GateChecks,
@@ -59,6 +58,11 @@ class RewardFlowParams(BaseModel):
         description="Fixed evaluation files to pin before training (each under its file name, as `rewardflow "
         "benchmark add` does; pinned once, then never changed). Every registered version is scored on every "
         "pinned benchmark of the home, these and those pinned before.",
+    )
+    data: DataConfig = Field(
+        default_factory=DataConfig,
+        description="Validation and reading of new pairs, as `rewardflow ingest` and `validate` take them: "
+        "{'min_good_fraction': 0.5, 'max_row_bytes': 1000000, 'chunk_rows': 10000, 'hub_split': 'train'}.",
     )
     health: HealthConfig = Field(
         default_factory=HealthConfig, description="Thresholds of the ingest health check (warn / hold)."
@@ -85,10 +89,4 @@ class RewardFlowParams(BaseModel):
     @classmethod
     def _eval_fraction_in_range(cls, value: float) -> float:
         check_eval_fraction(value)
-        return value
-
-    @field_validator("min_good_fraction")
-    @classmethod
-    def _min_good_fraction_in_range(cls, value: float) -> float:
-        check_min_good_fraction(value)
         return value

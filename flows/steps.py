@@ -17,7 +17,6 @@ from rmcore.models.loading import check_model_folder, default_model_path
 from rmcore.training.launch import LaunchArguments
 from rmcore.training.script_args import build_peft_config
 from tasks.data.benchmarks import Benchmark, pin_benchmark, pinned_benchmarks
-from tasks.data.config import DataConfig
 from tasks.data.holds import read_holds
 from tasks.data.ingest import IngestReport, ingest
 from tasks.data.store import data_hash
@@ -54,11 +53,6 @@ def work_identity(
     }
     key = work_key(f"{tags['train_hash']}:{tags['eval_hash']}", tags["config_hash"], tags["code_version"])
     return key, {**tags, "idempotency_key": key}
-
-
-def pipeline_data_config(params: RewardFlowParams) -> DataConfig:
-    """The data-in settings implied by the flow parameters."""
-    return DataConfig(min_good_fraction=params.min_good_fraction)
 
 
 def run_folder(home: Path, key: str, eval_df: pd.DataFrame) -> tuple[Path, Path]:
@@ -190,8 +184,13 @@ def ingest_new_pairs(params: RewardFlowParams, home: Path) -> IngestReport | Non
     dataset = checked_dataset(params)
     if not dataset:
         return None
-    data_config = pipeline_data_config(params)
-    trusted = trusts_remote_code(params)
-    report = ingest([dataset], home, data_config, params.health, params.registered_model_name, trusted)
+    report = ingest(
+        [dataset],
+        home,
+        config=params.data,
+        health=params.health,
+        registered_model=params.registered_model_name,
+        trust_remote_code=trusts_remote_code(params),
+    )
     log_ingest_run(home, report, params.experiment_name)  # MLflow run `ingest <batch>`
     return report

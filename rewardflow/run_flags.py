@@ -25,13 +25,15 @@ from rmcore.checks.compare import PromotionRule
 from rmcore.checks.data_health import HealthConfig
 from rmcore.checks.gate import GateChecks
 from rmcore.training.script_args import LoraArguments
+from tasks.data.config import DataConfig
 
-NESTED = ("training", "lora", "promotion", "gate_checks", "health")
+NESTED = ("training", "lora", "promotion", "gate_checks", "data", "health")
 PROMOTION_PREFIX = "promotion_"
 # Dataclass parameters given field by field as --<prefix><field>: prefix -> (parameter, class, group title).
 PREFIXED = {
     PROMOTION_PREFIX: ("promotion", PromotionRule, "champion gate (RewardFlowParams.promotion)"),
     "gate_": ("gate_checks", GateChecks, "gate checks: slices and length bias (RewardFlowParams.gate_checks)"),
+    "data_": ("data", DataConfig, "validation of new pairs (RewardFlowParams.data)"),
     "health_": ("health", HealthConfig, "ingest health check (RewardFlowParams.health)"),
 }
 # RewardConfig fields the flow sets from the run folder: a value given for them would be lost.

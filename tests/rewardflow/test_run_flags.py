@@ -36,6 +36,12 @@ def test_given_flags_reach_the_parameters_and_nothing_else_does():
     assert parse([]) == RewardFlowParams()
 
 
+def test_the_data_rules_are_ingests_own_settings_nested_under_data():
+    params = parse(["--data_min_good_fraction", "0.8", "--data_max_row_bytes", "2048", "--data-chunk-rows", "64"])
+    assert (params.data.min_good_fraction, params.data.max_row_bytes, params.data.chunk_rows) == (0.8, 2048, 64)
+    assert params.data.hub_split == "train"  # not given: DataConfig's own default
+
+
 def test_base_values_sit_beneath_the_flags():
     base = {"max_train_pairs": 256, "training": {"max_steps": 32, "max_length": 192}}
     params = params_from_flags({"max_steps": 2, "learning_rate": 1e-4}, base)
@@ -52,6 +58,7 @@ def test_base_values_sit_beneath_the_flags():
         (["--promotion_rule", "best"], "PromotionRule.rule must be one of"),
         (["--lora_dropout", "2"], "lora_dropout must be in [0, 1)"),
         (["--max_train_pairs", "0"], "--max_train_pairs 0"),
+        (["--data_min_good_fraction", "2"], "min_good_fraction must be between 0 and 1, got 2.0"),
         (["--no_such_flag", "1"], "unrecognized arguments: --no_such_flag 1"),
     ],
 )
