@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from rmcore.data.chat import RENDER_KEYS
+from rmcore.training.script_args import ScriptArguments
 from tasks.atomic import write_atomic
 from tasks.data.holds import held_file_names
 from tasks.data.id_index import IdIndex
@@ -88,7 +89,7 @@ def _read_file(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
         raise ValueError(f"{path}: store file cannot be read ({err}); move it out of the store") from err
 
 
-def read_store(store_dir: Path, eval_fraction: float = 0.1) -> pd.DataFrame:
+def read_store(store_dir: Path, eval_fraction: float = ScriptArguments.eval_fraction) -> pd.DataFrame:
     """All stored pairs, deduplicated by pair_id, with their `split` ("train"/"eval").
 
     Files without `prompt` or `margin` get "" and 0.0 (no margin) when other files have those columns.
@@ -243,7 +244,7 @@ def stream_store(
     split: str,
     tokenizer: PreTrainedTokenizerBase,
     max_length: int,
-    eval_fraction: float = 0.1,
+    eval_fraction: float = ScriptArguments.eval_fraction,
 ) -> IterableDataset:
     """The store's `split` pairs as a tokenized `IterableDataset`, read and tokenized as training consumes it.
 
