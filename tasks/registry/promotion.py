@@ -102,7 +102,17 @@ def gate_and_promote_task(
     if checks is not None:
         inputs = gate_inputs(scores_path, pairs_path)
         inputs.benchmarks = benchmark_gates(checks, benchmarks or [], scoring)
-    return gate_and_promote(config.name, version, challenger_correct, scorer, rule, lock, timeout, checks, inputs)
+    return gate_and_promote(
+        config.name,
+        version,
+        challenger_correct=challenger_correct,
+        champion_scorer=scorer,
+        rule=rule,
+        lock_path=lock,
+        lock_timeout=timeout,
+        checks=checks,
+        inputs=inputs,
+    )
 
 
 def benchmark_gates(checks: GateChecks, scores: list[BenchmarkScore], scoring: ScoringConfig) -> list[BenchmarkGate]:
