@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +57,28 @@ def move_all(files: list[Path], folder: Path) -> None:
         shutil.move(str(path), target)
 
 
+class NotAnnounced(RuntimeError):
+    """The arrival event could not be emitted, so the batch was taken back out of the store."""
+
+
+def announcer(home: str, event: str) -> Callable[[Any], None]:
+    """Emits the arrival event of a stored batch; called by `ingest_files` under the store's lock, so an
+    emission that fails takes the batch back out: stored and announced, or neither."""
+
+    def announce(report: Any) -> None:
+        if emit_data_arrived(home, arrival_payload(report), event, flush=False) is None:
+            raise NotAnnounced(f"event {event} could not be emitted to the Prefect API, so the batch was not stored")
+
+    return announce
+
+
 @flow(name="inbox-sensor")
 def inbox_sensor(home: str, event: str = DATA_ARRIVED) -> dict[str, Any]:
-    """Ingest what was dropped into HOME/inbox/; files move to inbox/done/ (or inbox/failed/ on a bad file)."""
+    """Ingest what was dropped into HOME/inbox/; files move to inbox/done/ (or inbox/failed/ on a bad file).
+
+    A batch is stored together with its arrival event or not at all: when the event cannot be emitted, the
+    files stay in the inbox and the next sensor run ingests them again.
+    """
     logger = get_run_logger()
     inbox = Path(home) / "inbox"
     refused = refuse_links(escaping_links(inbox), inbox, logger)
@@ -73,7 +93,10 @@ def inbox_sensor(home: str, event: str = DATA_ARRIVED) -> dict[str, Any]:
 
     use_tracking(resolve_tracking_uri(None, home))  # no flag here: the environment, else the home's store
     try:
-        report = ingest_files([str(p) for p in files], Path(home), DataConfig())
+        report = ingest_files([str(p) for p in files], Path(home), DataConfig(), announce=announcer(home, event))
+    except NotAnnounced as err:
+        logger.error("inbox: %s; %d file(s) stay in %s for the next run", err, len(files), inbox)
+        return {"files": len(files), "emitted": False, "error": str(err)}
     except ValueError as err:
         logger.error("inbox files rejected, moved to %s: %s", inbox / "failed", err)
         move_all(files, inbox / "failed")
@@ -83,8 +106,6 @@ def inbox_sensor(home: str, event: str = DATA_ARRIVED) -> dict[str, Any]:
         publish_health(report.health, report.batch_id or "")
         log_ingest_run(home, report)
     payload = arrival_payload(report)
-    emitted = payload.get("new_pairs", 0) > 0 and report.status != "hold"  # a held batch waits for release
-    if emitted:
-        emit_data_arrived(home, payload, event, flush=False)
+    emitted = payload.get("new_pairs", 0) > 0 and report.status != "hold"  # announced while it was stored
     logger.info("inbox: %d file(s), %s; event %s", len(files), payload, "emitted" if emitted else "not emitted")
     return {"files": len(files), "emitted": emitted, **payload, **({"refused": refused} if refused else {})}

@@ -39,3 +39,24 @@ def test_sensor_ingests_what_is_inside_and_names_the_link(prefect_harness, tmp_p
     assert result["refused"] == [f"passwd.jsonl: a link to /etc/passwd, outside the inbox {inbox}; not read"]
     assert (inbox / "failed" / "passwd.jsonl").is_symlink()
     assert "root:x:0" not in "".join(p.read_text() for p in (home / "quarantine").glob("*.jsonl"))
+
+
+def test_a_batch_whose_event_cannot_be_emitted_is_not_stored_and_its_files_wait(prefect_harness, tmp_path, monkeypatch):
+    import deployments.inbox as inbox_module
+    from tasks.data.store import store_ids
+
+    home = tmp_path / "home"
+    inbox = home / "inbox"
+    inbox.mkdir(parents=True)
+    (inbox / "night.jsonl").write_text(PAIRS)
+    os.utime(inbox / "night.jsonl", (1.0, 1.0))
+    monkeypatch.setattr(inbox_module, "emit_data_arrived", lambda *args, **kwargs: None)  # the API refuses it
+    result = inbox_sensor(home=str(home))
+    assert not result["emitted"] and "could not be emitted" in result["error"]
+    assert (inbox / "night.jsonl").is_file() and not (inbox / "done").exists()  # left for the next run
+    assert store_ids(home / "store").empty  # stored and announced, or neither
+
+    monkeypatch.undo()  # the API answers again: the next run stores and announces the same files
+    result = inbox_sensor(home=str(home))
+    assert result["emitted"] and result["new_pairs"] == 4
+    assert (inbox / "done" / "night.jsonl").is_file() and len(store_ids(home / "store")) == 4
