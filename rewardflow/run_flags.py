@@ -2,9 +2,11 @@
 
 Every field of the flow's parameters is a flag: the pipeline fields by their own names (`--home`,
 `--eval_fraction`, `--num_processes` ...), `training` as the RewardConfig flags of `rewardflow train`
-(`--max_steps`, `--bf16` ...), `lora` as TRL's LoRA flags (`--use_peft --lora_r 16`), `promotion` as
-`--promotion_<field>`. Only the flags given are passed on, so the flow's own defaults apply to the
-rest; a flag the flow sets itself (`--output_dir`) is refused, never silently dropped.
+(`--max_steps`, `--bf16` ...), `lora` as TRL's LoRA flags (`--use_peft --lora_r 16`), `promotion` and
+`gate_checks` as `--promotion_<field>` and `--gate_<field>`, and `data` and `health` by their own field
+names, as `rewardflow ingest` spells them (`--min_good_fraction`, `--length_psi_hold`). Only the flags
+given are passed on, so the flow's own defaults apply to the rest; a flag the flow sets itself
+(`--output_dir`) is refused, never silently dropped.
 """
 
 from __future__ import annotations
@@ -28,14 +30,36 @@ from rmcore.training.script_args import LoraArguments
 from tasks.data.config import DataConfig
 
 NESTED = ("training", "lora", "promotion", "gate_checks", "data", "health")
-PROMOTION_PREFIX = "promotion_"
-# Dataclass parameters given field by field as --<prefix><field>: prefix -> (parameter, class, group title).
-PREFIXED = {
-    PROMOTION_PREFIX: ("promotion", PromotionRule, "champion gate (RewardFlowParams.promotion)"),
-    "gate_": ("gate_checks", GateChecks, "gate checks: slices and length bias (RewardFlowParams.gate_checks)"),
-    "data_": ("data", DataConfig, "validation of new pairs (RewardFlowParams.data)"),
-    "health_": ("health", HealthConfig, "ingest health check (RewardFlowParams.health)"),
-}
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldFlags:
+    """A dataclass parameter of the flow given field by field, as `--<prefix><field>`."""
+
+    parameter: str  # the RewardFlowParams field it fills
+    config: type  # the dataclass it is
+    prefix: str  # "" where the fields are spelled as the command that owns them spells them
+    title: str  # the group title in --help
+
+
+BY_FIELD = (
+    FieldFlags("promotion", PromotionRule, "promotion_", "champion gate (RewardFlowParams.promotion)"),
+    FieldFlags(
+        "gate_checks", GateChecks, "gate_", "gate checks: slices and length bias (RewardFlowParams.gate_checks)"
+    ),
+    FieldFlags("data", DataConfig, "", "validation of new pairs, as rewardflow ingest (RewardFlowParams.data)"),
+    FieldFlags("health", HealthConfig, "", "ingest health check, as rewardflow ingest (RewardFlowParams.health)"),
+)
+
+
+def field_flags_of(flag: str) -> FieldFlags | None:
+    """The field-by-field parameter a given flag belongs to, if any."""
+    for group in BY_FIELD:
+        if flag.startswith(group.prefix) and flag.removeprefix(group.prefix) in group.config.__dataclass_fields__:
+            return group
+    return None
+
+
 # RewardConfig fields the flow sets from the run folder: a value given for them would be lost.
 FLOW_SET = ("output_dir", "logging_dir")
 
@@ -80,7 +104,7 @@ def make_parser(prog: str = "rewardflow run", description: str | None = None) ->
     Every default is suppressed, so the parsed namespace holds exactly the flags given; `--help` still shows
     each default, written into the flag's help before it is suppressed.
     """
-    flag_sets = [pipeline_fields(), *(prefixed_fields(cls, p, title) for p, (_, cls, title) in PREFIXED.items())]
+    flag_sets = [pipeline_fields(), *(prefixed_fields(g.config, g.prefix, g.title) for g in BY_FIELD)]
     # `--seed` is the run's (it seeds sampling and training alike): the pipeline's flag replaces RewardConfig's
     parser = FlagParser(
         (RewardConfig, LoraArguments, *flag_sets), prog=prog, description=description, conflict_handler="resolve"
@@ -105,15 +129,15 @@ def params_from_flags(given: dict[str, Any], base: dict[str, Any] | None = None)
     lora = {f.name for f in dataclasses.fields(LoraArguments)}
     values: dict[str, Any] = {k: v for k, v in base.items() if k not in NESTED}
     training, lora_values = (dict(base.get(k) or {}) for k in ("training", "lora"))
-    prefixed = {prefix: dict(base.get(param) or {}) for prefix, (param, _, _) in PREFIXED.items()}
+    by_field = {group.parameter: dict(base.get(group.parameter) or {}) for group in BY_FIELD}
     for name, value in given.items():
-        prefix = next((p for p in PREFIXED if name.startswith(p)), None)
+        group = field_flags_of(name)
         if name in pipeline:
             values[name] = value
         elif name in lora:
             lora_values[name] = value
-        elif prefix is not None:
-            prefixed[prefix][name.removeprefix(prefix)] = value
+        elif group is not None:
+            by_field[group.parameter][name.removeprefix(group.prefix)] = value
         elif name in FLOW_SET:
             raise ValueError(f"--{name} is set by the flow (HOME/runs/<work key>/train); pass --home instead")
         else:
@@ -123,23 +147,24 @@ def params_from_flags(given: dict[str, Any], base: dict[str, Any] | None = None)
         nested: dict[str, Any] = {"training": training} if training else {}
         if lora_values:
             nested["lora"] = LoraArguments(**lora_values)
-        return RewardFlowParams(**values, **nested, **prefixed_params(prefixed))
+        return RewardFlowParams(**values, **nested, **field_params(by_field))
     except ValidationError as err:
         raise ValueError("; ".join(_flag_error(e) for e in err.errors())) from err
     except (ValueError, TypeError) as err:
         raise ValueError(str(err)) from err
 
 
-def prefixed_params(prefixed: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def field_params(by_field: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The dataclass parameters given field by field (`--gate_min_slice_pairs 20`), built and checked."""
-    return {PREFIXED[p][0]: PREFIXED[p][1](**fields) for p, fields in prefixed.items() if fields}
+    configs = {group.parameter: group.config for group in BY_FIELD}
+    return {parameter: configs[parameter](**fields) for parameter, fields in by_field.items() if fields}
 
 
 def _flag_error(error: dict[str, Any]) -> str:
     """A pydantic error as the flag a person typed: `--eval_fraction 0: Input should be greater than 0`."""
     loc = [str(part) for part in error["loc"]]
-    prefix = next((p for p, (param, _, _) in PREFIXED.items() if param == loc[0]), None)
-    name = prefix + loc[1] if prefix is not None and len(loc) > 1 else loc[-1]
+    group = next((g for g in BY_FIELD if g.parameter == loc[0]), None)
+    name = group.prefix + loc[1] if group is not None and len(loc) > 1 else loc[-1]
     return f"--{name} {error.get('input')!r}: {error['msg']}"
 
 

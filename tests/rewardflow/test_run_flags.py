@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from datasets import Dataset
 from transformers import AutoModelForSequenceClassification
 
 from flows.params import RewardFlowParams
 from flows.steps import train_job, training_config
-from rewardflow.run_flags import NESTED, make_parser, params_from_flags, parse_run_flags
+from rewardflow.ingest_cmd import build_parser as ingest_parser
+from rewardflow.run_flags import BY_FIELD, NESTED, make_parser, params_from_flags, parse_run_flags
+from rmcore import RewardConfig
+from rmcore.checks.data_health import HealthConfig
+from rmcore.training.script_args import LoraArguments
 
 
 def parse(argv: list[str]) -> RewardFlowParams:
@@ -36,10 +42,23 @@ def test_given_flags_reach_the_parameters_and_nothing_else_does():
     assert parse([]) == RewardFlowParams()
 
 
-def test_the_data_rules_are_ingests_own_settings_nested_under_data():
-    params = parse(["--data_min_good_fraction", "0.8", "--data_max_row_bytes", "2048", "--data-chunk-rows", "64"])
+def test_the_data_and_health_settings_are_spelled_as_rewardflow_ingest_spells_them():
+    argv = ["--min_good_fraction", "0.8", "--max_row_bytes", "2048", "--chunk-rows", "64", "--length_psi_hold", "0.4"]
+    params = parse(argv)
     assert (params.data.min_good_fraction, params.data.max_row_bytes, params.data.chunk_rows) == (0.8, 2048, 64)
     assert params.data.hub_split == "train"  # not given: DataConfig's own default
+    assert params.health.length_psi_hold == 0.4 and params.health.length_psi_warn == HealthConfig().length_psi_warn
+    ingest_flags = {option for action in ingest_parser()._actions for option in action.option_strings}
+    assert {"--min_good_fraction", "--max_row_bytes", "--length_psi_hold"} <= ingest_flags
+
+
+def test_no_two_parameters_share_a_flag():
+    """The run parser resolves clashes (its `--seed` replaces RewardConfig's); any other clash would drop a flag."""
+    names = [f.name for f in dataclasses.fields(RewardConfig) if f.name != "seed"]
+    names += [f.name for f in dataclasses.fields(LoraArguments)]
+    names += [name for name in RewardFlowParams.model_fields if name not in NESTED]
+    names += [group.prefix + f.name for group in BY_FIELD for f in dataclasses.fields(group.config)]
+    assert len(names) == len(set(names)), sorted({n for n in names if names.count(n) > 1})
 
 
 def test_base_values_sit_beneath_the_flags():
@@ -58,7 +77,7 @@ def test_base_values_sit_beneath_the_flags():
         (["--promotion_rule", "best"], "PromotionRule.rule must be one of"),
         (["--lora_dropout", "2"], "lora_dropout must be in [0, 1)"),
         (["--max_train_pairs", "0"], "--max_train_pairs 0"),
-        (["--data_min_good_fraction", "2"], "min_good_fraction must be between 0 and 1, got 2.0"),
+        (["--min_good_fraction", "2"], "min_good_fraction must be between 0 and 1, got 2.0"),
         (["--no_such_flag", "1"], "unrecognized arguments: --no_such_flag 1"),
     ],
 )
