@@ -27,6 +27,7 @@ from rich.table import Table
 
 from deployments.flags import FlagParser
 from rewardflow.errors import is_disk_full
+from rewardflow.logs import flag_value
 from rmcore import RewardConfig
 from rmcore.models.loading import default_model_path
 from rmcore.training.launch import LaunchArguments, check_sharded_training
@@ -66,7 +67,7 @@ def parse_args(argv: list[str]) -> tuple[ScriptArguments, RewardConfig, LoraArgu
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if not parsed[0].dataset_name:
         parser.error("the following arguments are required: --dataset_name")
-    if not any(a == "--output_dir" or a.startswith("--output_dir=") for a in argv):
+    if flag_value(argv, "--output_dir", "") == "":  # RewardConfig defaults it; TRL's scripts require it
         parser.error("the following arguments are required: --output_dir")
     return tuple(parsed)  # type: ignore[return-value]
 

@@ -249,3 +249,12 @@ def test_bad_model_setup_is_named_and_nothing_is_written(tmp_path, capsys, extra
     assert train_cmd.main(["--dataset_name", data, "--output_dir", str(out), *QUICK, *extra]) == 1
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_output_folder_is_required_and_taken_in_either_spelling(capsys):
+    for flag in ("--output_dir", "--output-dir", "--output-dir=out/a"):
+        argv = ["--dataset_name", "pairs.jsonl", *([flag, "out/a"] if "=" not in flag else [flag])]
+        assert train_cmd.parse_args(argv)[1].output_dir == "out/a"
+    with pytest.raises(SystemExit):
+        train_cmd.parse_args(["--dataset_name", "pairs.jsonl"])
+    assert "required: --output_dir" in capsys.readouterr().err
