@@ -13,7 +13,6 @@ temporary folder.
 
 from __future__ import annotations
 
-import functools
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -287,6 +286,29 @@ def score_model(source: str | Path, pairs_df: pd.DataFrame, scoring: ScoringConf
 ModelScorer = Callable[[str], pd.DataFrame]
 
 
-def pairs_scorer(pairs_df: pd.DataFrame, scoring: ScoringConfig = ScoringConfig()) -> ModelScorer:
-    """A `ModelScorer` over `pairs_df`: what the gate scores the champion with."""
-    return functools.partial(score_model, pairs_df=pairs_df, scoring=scoring)
+class ModelsLoadedOnce:
+    """Loads each model a set of scorers asks for once, and hands every later ask the same model.
+
+    The gate scores the champion on the eval pairs and again on each benchmark it may not regress on; one
+    load serves them all (for a model of billions of parameters, a load is minutes, under the registry
+    lock). Keep one only as long as its scorers: it holds the models in memory.
+    """
+
+    def __init__(self, scoring: ScoringConfig) -> None:
+        self.scoring = scoring
+        self.models: dict[str, tuple[nn.Module, PreTrainedTokenizerBase]] = {}
+
+    def __call__(self, source: str) -> tuple[nn.Module, PreTrainedTokenizerBase]:
+        if source not in self.models:
+            self.models[source] = load_model(source, self.scoring.trust_remote_code)
+        return self.models[source]
+
+
+def pairs_scorer(pairs_df: pd.DataFrame, models: ModelsLoadedOnce) -> ModelScorer:
+    """A `ModelScorer` over `pairs_df`, loading through `models`: what the gate scores the champion with."""
+
+    def score(source: str) -> pd.DataFrame:
+        model, tokenizer = models(source)
+        return score_pairs(model, tokenizer, pairs_df, models.scoring)
+
+    return score

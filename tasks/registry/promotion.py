@@ -22,7 +22,7 @@ from tasks.data.benchmarks import read_benchmark
 from tasks.registry.gate import gate_and_promote
 from tasks.registry.gate_inputs import BenchmarkGate, gate_inputs
 from tasks.registry.lookup import find_version, version_run_id
-from tasks.registry.models import pairs_scorer
+from tasks.registry.models import ModelsLoadedOnce, pairs_scorer
 from tasks.registry.register import (
     RegistryConfig,
     chat_template_tags,
@@ -97,11 +97,12 @@ def gate_and_promote_task(
     """
     challenger_correct = pd.read_parquet(scores_path)["correct"].to_numpy(dtype=np.float64)
     lock, timeout = config.resolved_lock_path(home), config.lock_timeout
-    scorer = pairs_scorer(pd.read_parquet(pairs_path), scoring)  # the store the flow made process-wide
+    champion = ModelsLoadedOnce(scoring)  # one load of the champion for the eval pairs and every benchmark
+    scorer = pairs_scorer(pd.read_parquet(pairs_path), champion)  # in the store the flow made process-wide
     inputs = None
     if checks is not None:
         inputs = gate_inputs(scores_path, pairs_path)
-        inputs.benchmarks = benchmark_gates(checks, benchmarks or [], scoring)
+        inputs.benchmarks = benchmark_gates(checks, benchmarks or [], champion)
     return gate_and_promote(
         config.name,
         version,
@@ -115,7 +116,9 @@ def gate_and_promote_task(
     )
 
 
-def benchmark_gates(checks: GateChecks, scores: list[BenchmarkScore], scoring: ScoringConfig) -> list[BenchmarkGate]:
+def benchmark_gates(
+    checks: GateChecks, scores: list[BenchmarkScore], champion: ModelsLoadedOnce
+) -> list[BenchmarkGate]:
     """The benchmarks the challenger may not regress on, each with its outcomes and a champion scorer there.
 
     Every name in `checks.no_regression_on` is pinned and scored: the flow checks the names when it pins
@@ -128,7 +131,7 @@ def benchmark_gates(checks: GateChecks, scores: list[BenchmarkScore], scoring: S
         BenchmarkGate(
             name=name,
             challenger_correct=pd.read_parquet(by_name[name].scores_path)["correct"].to_numpy(dtype=np.float64),
-            champion_scorer=pairs_scorer(read_benchmark(by_name[name].benchmark), scoring),
+            champion_scorer=pairs_scorer(read_benchmark(by_name[name].benchmark), champion),
         )
         for name in checks.no_regression_on
     ]

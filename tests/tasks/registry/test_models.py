@@ -16,6 +16,7 @@ from mlflow import MlflowClient
 
 from rmcore.models.loading import model_folder_in
 from tasks.registry.models import (
+    ModelsLoadedOnce,
     ModelUnavailableError,
     ScoringConfig,
     fetch_model,
@@ -66,8 +67,15 @@ def test_every_uri_kind_resolves_in_the_opened_store_and_nothing_lands_in_the_cw
     assert location.artifacts.startswith("file://") and "/models/m-" in location.artifacts
 
 
-def test_the_gate_scorer_returns_the_scored_frame(other_home):
-    scored = pairs_scorer(PAIRS, ScoringConfig())(f"models:/{NAME}/1")
+def test_the_gate_scorers_return_the_scored_frame_from_one_load_of_the_champion(other_home, monkeypatch):
+    import tasks.registry.models as models
+
+    loads = []
+    load_reward_model = models.load_reward_model
+    monkeypatch.setattr(models, "load_reward_model", lambda *args: loads.append(args) or load_reward_model(*args))
+    champion = ModelsLoadedOnce(ScoringConfig())
+    on_eval, on_benchmark = pairs_scorer(PAIRS, champion), pairs_scorer(PAIRS.iloc[:2], champion)
+    scored = on_eval(f"models:/{NAME}/1")
     assert isinstance(scored, pd.DataFrame) and list(scored.columns) == [
         "reward_chosen",
         "reward_rejected",
@@ -75,6 +83,9 @@ def test_the_gate_scorer_returns_the_scored_frame(other_home):
         "truncated",
     ]
     assert len(scored) == len(PAIRS)
+    on_two = on_benchmark(f"models:/{NAME}/1")["reward_chosen"]
+    np.testing.assert_allclose(on_two, scored["reward_chosen"].iloc[:2], rtol=1e-5)  # the same model
+    assert len(loads) == 1  # the eval pairs and the benchmark share one load
 
 
 def test_a_champion_with_missing_files_is_named_with_what_is_missing_and_the_fix(other_home, tmp_path):
