@@ -299,10 +299,12 @@ def fairness_run(url: str, texts: list[str], probes: int) -> dict:
 
         thread = threading.Thread(target=send)
         thread.start()
-        for _ in range(6000):  # probe once the maximal request is tokenized and being scored (bounded: 10 min)
-            if "done" in big or http.get(f"{url}/health").json()["waiting"]["texts"] > len(query) // 2:
+        # probe once the maximal request is tokenized and being scored; polled without pause, so its
+        # scoring cannot slip between two looks (bounded: 10 min)
+        deadline = time.monotonic() + 600
+        while "done" not in big and time.monotonic() < deadline:
+            if http.get(f"{url}/health").json()["waiting"]["texts"] > 0:
                 break
-            time.sleep(0.1)
         during = []
         for _ in range(10_000):  # bounded; ends when the maximal request is answered
             if "done" in big:
