@@ -14,7 +14,7 @@ from tasks.data.config import DataConfig
 from tasks.defaults import DEFAULT_HOME, EXPERIMENT, StoreArguments
 
 
-def declared_by(config: type, name: str, **bounds: Any) -> Any:
+def parameter_declared_by(config: type, name: str, **bounds: Any) -> Any:
     """A flow parameter that is a field of a config dataclass: its default and help text are read from that one
     declaration, never copied; `bounds` (pydantic's gt, le ...) add only what the pipeline needs beyond it."""
     spec = config.__dataclass_fields__[name]
@@ -45,7 +45,7 @@ class RewardFlowParams(BaseModel):
         "registering. use_peft false = full fine-tuning.",
     )
     # gt=0: the champion gate compares the challenger with the champion on the held-out pairs.
-    eval_fraction: float = declared_by(ScriptArguments, "eval_fraction", gt=0.0)
+    eval_fraction: float = parameter_declared_by(ScriptArguments, "eval_fraction", gt=0.0)
     max_train_pairs: int | None = Field(None, ge=1, description="Use at most this many training pairs.")
     max_eval_pairs: int | None = Field(None, ge=1, description="Use at most this many eval pairs.")
     promotion: PromotionRule = Field(default_factory=PromotionRule, description="When a challenger wins.")
@@ -67,9 +67,9 @@ class RewardFlowParams(BaseModel):
     health: HealthConfig = Field(
         default_factory=HealthConfig, description="Thresholds of the ingest health check (warn / hold)."
     )
-    registered_model_name: str = declared_by(StoreArguments, "registered_model_name")
+    registered_model_name: str = parameter_declared_by(StoreArguments, "registered_model_name")
     experiment_name: str = Field(EXPERIMENT, description="MLflow experiment of the runs.")
-    tracking_uri: str | None = declared_by(StoreArguments, "tracking_uri")
+    tracking_uri: str | None = parameter_declared_by(StoreArguments, "tracking_uri")
     num_processes: int = Field(
         1, ge=1, description="Training processes (accelerate DDP; one per GPU, or gloo processes on a CPU)."
     )

@@ -14,7 +14,7 @@ from tasks.defaults import REGISTERED_MODEL, SERVICE_HOME, StoreArguments
 TOKEN_ENV = "REWARDFLOW_SERVE_TOKEN"
 
 
-def declared_by(config: type, name: str) -> Any:
+def field_declared_by(config: type, name: str) -> Any:
     """A field declared by another config dataclass, its default and help read from there, never copied:
     the server's scoring flags are `ScoringConfig`'s, its store flag is `StoreArguments`'."""
     declared = config.__dataclass_fields__[name]
@@ -49,7 +49,7 @@ class ServeConfig:
             "or no token on loopback. Prefer the variable: flags show in `ps`."
         },
     )
-    tracking_uri: str | None = declared_by(StoreArguments, "tracking_uri")
+    tracking_uri: str | None = field_declared_by(StoreArguments, "tracking_uri")
     poll_seconds: float = field(
         default=30.0, metadata={"help": "Seconds between two looks at the alias in MLflow (a promotion shows up)."}
     )
@@ -68,7 +68,7 @@ class ServeConfig:
             "request. Raise it on a GPU (e.g. 16384), where a bigger slice costs little more time."
         },
     )
-    batch_size: int = declared_by(ScoringConfig, "batch_size")
+    batch_size: int = field_declared_by(ScoringConfig, "batch_size")
     max_texts: int = field(
         default=512, metadata={"help": "Most texts (pairs count twice) in one request; more -> 413."}
     )
@@ -80,9 +80,9 @@ class ServeConfig:
             "(special tokens included); more -> 413 naming the field."
         },
     )
-    precision: str = declared_by(ScoringConfig, "precision")
-    max_length: int | None = declared_by(ScoringConfig, "max_length")
-    trust_remote_code: bool = declared_by(ScoringConfig, "trust_remote_code")
+    precision: str = field_declared_by(ScoringConfig, "precision")
+    max_length: int | None = field_declared_by(ScoringConfig, "max_length")
+    trust_remote_code: bool = field_declared_by(ScoringConfig, "trust_remote_code")
 
     def __post_init__(self) -> None:
         if self.token is None:
