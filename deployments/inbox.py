@@ -78,8 +78,7 @@ def inbox_sensor(home: str, event: str = DATA_ARRIVED) -> dict[str, Any]:
 
     use_tracking(resolve_tracking_uri(None, home))  # no flag here: the environment, else the home's store
     try:
-        # Not flushed under the store's lock: Prefect's events worker sends it in the background (and at exit).
-        announce = partial(announce_batch, home, event=event, flush=False)
+        announce = partial(announce_batch, home, event=event)  # sent and confirmed under the store's lock
         report = ingest_files([str(p) for p in files], Path(home), DataConfig(), announce=announce)
     except NotAnnounced as err:
         logger.error("inbox: %s; %d file(s) stay in %s for the next run", err, len(files), inbox)

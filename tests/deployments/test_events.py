@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from prefect.settings import PREFECT_API_KEY, PREFECT_API_URL, temporary_settings
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from deployments.events import DATA_ARRIVED, NotAnnounced, announce_batch, arrival_payload, event_id, store_resource
 from tasks.data.ingest import IngestReport
@@ -44,9 +44,11 @@ def test_announce_batch_sends_the_event_of_the_store_state(prefect_harness, tmp_
     assert sent.payload["new_pairs"] == 4 and sent.resource.id == store_resource(tmp_path)["prefect.resource.id"]
 
 
-def test_announce_batch_refuses_when_prefect_sends_nothing(tmp_path):
-    # An API key but no API URL: Prefect's own settings say there is nowhere to emit to, so it sends nothing.
-    refused = r"event custom\.arrived could not be emitted to the Prefect API .*, so the batch was not stored"
-    with temporary_settings(updates={PREFECT_API_KEY: "key"}, restore_defaults={PREFECT_API_URL}):
+def test_announce_batch_refuses_when_the_server_cannot_be_reached(tmp_path):
+    # Port 9: nothing listens, as when the home's Prefect server is down. emit_event would still return the
+    # event (its background worker fails later, unseen); the batch must not be stored unannounced.
+    url = "http://127.0.0.1:9/api"
+    refused = rf"event custom\.arrived could not be emitted to {url} \(.*\), so the batch was not stored"
+    with temporary_settings(updates={PREFECT_API_URL: url}):
         with pytest.raises(NotAnnounced, match=refused):
             announce_batch(tmp_path, stored_report(), "custom.arrived")
