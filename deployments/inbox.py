@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
 
-from deployments.events import DATA_ARRIVED, arrival_payload, emit_data_arrived
+from deployments.events import DATA_ARRIVED, NotAnnounced, announce_batch, arrival_payload
 from rmcore.data.safety import is_under
 
 SKIPPED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
@@ -57,21 +57,6 @@ def move_all(files: list[Path], folder: Path) -> None:
         shutil.move(str(path), target)
 
 
-class NotAnnounced(RuntimeError):
-    """The arrival event could not be emitted, so the batch was taken back out of the store."""
-
-
-def announcer(home: str, event: str) -> Callable[[Any], None]:
-    """Emits the arrival event of a stored batch; called by `ingest_files` under the store's lock, so an
-    emission that fails takes the batch back out: stored and announced, or neither."""
-
-    def announce(report: Any) -> None:
-        if emit_data_arrived(home, arrival_payload(report), event, flush=False) is None:
-            raise NotAnnounced(f"event {event} could not be emitted to the Prefect API, so the batch was not stored")
-
-    return announce
-
-
 @flow(name="inbox-sensor")
 def inbox_sensor(home: str, event: str = DATA_ARRIVED) -> dict[str, Any]:
     """Ingest what was dropped into HOME/inbox/; files move to inbox/done/ (or inbox/failed/ on a bad file).
@@ -93,7 +78,8 @@ def inbox_sensor(home: str, event: str = DATA_ARRIVED) -> dict[str, Any]:
 
     use_tracking(resolve_tracking_uri(None, home))  # no flag here: the environment, else the home's store
     try:
-        report = ingest_files([str(p) for p in files], Path(home), DataConfig(), announce=announcer(home, event))
+        announce = partial(announce_batch, home, event=event)  # sent and confirmed under the store's lock
+        report = ingest_files([str(p) for p in files], Path(home), DataConfig(), announce=announce)
     except NotAnnounced as err:
         logger.error("inbox: %s; %d file(s) stay in %s for the next run", err, len(files), inbox)
         return {"files": len(files), "emitted": False, "error": str(err)}

@@ -150,7 +150,11 @@ def interrupted(err: BaseException, command: str) -> Failure | None:
 
 def explain(err: BaseException, command: str, argv: list[str] | None = None) -> Failure:
     """The one-line account of `err` raised by `rewardflow command` run with `argv` (where its checkpoints are)."""
+    from deployments.events import NotAnnounced  # imports Prefect: only once a command has failed
+
     unchanged = UNCHANGED.get(command, "")
+    if isinstance(err, NotAnnounced):  # names the Prefect server and what to do; its refused connection is not MLflow's
+        return Failure(first_line(err), unchanged, "")
     checkpoint = last_complete_checkpoint(argv, command) if argv is not None and is_disk_full(err) else None
     disk = disk_failure(err, unchanged, checkpoint)
     for rule in (interrupted(err, command), disk, store_failure(err, unchanged)):

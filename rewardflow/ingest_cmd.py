@@ -19,7 +19,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from deployments.events import DATA_ARRIVED, arrival_payload, emit_data_arrived
+from deployments.events import DATA_ARRIVED, NotAnnounced, announce_batch
 from deployments.flags import FlagParser, add_flag, from_arguments
 from deployments.servers import read_record
 from rewardflow.ingest_view import batch_run_line, now_utc, phased, triggered_run_line
@@ -73,9 +73,10 @@ def running_prefect_api(home: str | Path) -> str | None:
 class Announcer:
     """Emits the arrival event to this home's Prefect server once the batch is stored.
 
-    Called by `ingest_files` inside its lock: an emission that fails raises, and the batch leaves the store
-    again, so a rerun finds it new and announces it (rather than storing it silently, never to be trained).
-    Nothing else happens under the lock: which run the event started is looked up afterwards (`note`).
+    Called by `ingest_files` inside its lock; `announce_batch` refuses the batch when the server cannot take
+    the event, so it leaves the store again and a rerun finds it new. This adds only what the command knows: this home's
+    server, the sent id, and when to look for the run it started. Nothing else happens under the lock:
+    which run the event started is looked up afterwards (`note`).
     """
 
     def __init__(self, home: Path, event: str) -> None:
@@ -91,13 +92,14 @@ class Announcer:
         if self.url is None:
             return
         self.since = now_utc() - timedelta(seconds=2)  # the run the event starts is created after this
-        with temporary_settings(updates={PREFECT_API_URL: self.url}):
-            sent = emit_data_arrived(self.home, arrival_payload(report), self.event)
-        if sent is None:
-            raise RuntimeError(
-                f"event {self.event} could not be emitted to {self.url}, so the batch was not stored; "
-                f"rerun `rewardflow ingest` once the Prefect server answers (`rewardflow status --home {self.home}`)"
-            )
+        try:
+            with temporary_settings(updates={PREFECT_API_URL: self.url}):
+                sent = announce_batch(self.home, report, self.event)
+        except NotAnnounced as err:  # the same refusal, with what a person at the terminal can do about it
+            raise NotAnnounced(
+                f"{err}; rerun `rewardflow ingest` once the Prefect server answers "
+                f"(`rewardflow status --home {self.home}`)"
+            ) from err
         self.sent_id = str(sent.id)
 
     def note(self) -> str:

@@ -42,7 +42,7 @@ def test_sensor_ingests_what_is_inside_and_names_the_link(prefect_harness, tmp_p
 
 
 def test_a_batch_whose_event_cannot_be_emitted_is_not_stored_and_its_files_wait(prefect_harness, tmp_path, monkeypatch):
-    import deployments.inbox as inbox_module
+    import deployments.events as events_module
     from tasks.data.store import store_ids
 
     home = tmp_path / "home"
@@ -50,7 +50,11 @@ def test_a_batch_whose_event_cannot_be_emitted_is_not_stored_and_its_files_wait(
     inbox.mkdir(parents=True)
     (inbox / "night.jsonl").write_text(PAIRS)
     os.utime(inbox / "night.jsonl", (1.0, 1.0))
-    monkeypatch.setattr(inbox_module, "emit_data_arrived", lambda *args, **kwargs: None)  # the API refuses it
+
+    async def refused(event):  # the server drops the event: the flow run itself still reports to the API
+        raise ConnectionRefusedError("the events endpoint refused the connection")
+
+    monkeypatch.setattr(events_module, "send_confirmed", refused)
     result = inbox_sensor(home=str(home))
     assert not result["emitted"] and "could not be emitted" in result["error"]
     assert (inbox / "night.jsonl").is_file() and not (inbox / "done").exists()  # left for the next run

@@ -1,4 +1,5 @@
-"""`rewardflow ingest --json`: the report with the batch's health; a batch of much longer replies is held."""
+"""`rewardflow ingest --json`: the report with the batch's health; a batch of much longer replies is held; a batch
+whose event cannot be emitted is not stored."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 import random
 
 from rewardflow import cli
-from tasks.data.store import read_store
+from tasks.data.store import read_store, store_ids
 
 
 def write_batch(path, start: int, n: int, stretch: int = 1):
@@ -43,3 +44,15 @@ def test_a_batch_three_times_longer_is_held_and_released(tmp_path, capsys):
 
     assert cli.main(["release", long["batch_id"], "--home", home]) == 0
     assert len(read_store(tmp_path / "home" / "store")) == 600
+
+
+def test_a_batch_whose_event_cannot_be_emitted_is_not_stored_and_the_line_says_to_rerun(tmp_path, capsys, monkeypatch):
+    home, url = tmp_path / "home", "http://127.0.0.1:9/api"  # port 9: nothing listens, as when the server is down
+    monkeypatch.setenv("PREFECT_API_URL", url)  # this home's server, as `rewardflow up` would name it
+    argv = ["ingest", write_batch(tmp_path / "a.jsonl", 0, 50), "--home", str(home), "--registered_model_name", "none"]
+    assert cli.main(argv) == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"event rewardflow.data.arrived could not be emitted to {url} (" in line
+    assert "so the batch was not stored" in line
+    assert f"rerun `rewardflow ingest` once the Prefect server answers (`rewardflow status --home {home}`)" in line
+    assert store_ids(home / "store").empty  # stored and announced, or neither
