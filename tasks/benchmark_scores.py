@@ -18,7 +18,8 @@ from rmcore.evaluation.summary import flat_metrics, metric_name
 from rmcore.models.scoring import ScoringConfig
 from tasks.data.benchmarks import Benchmark, read_benchmark
 from tasks.evaluate import pair_metrics, pairs_summary
-from tasks.registry.models import load_model, score_pairs
+from tasks.registry.models import load_model
+from tasks.registry.scorers import score_pairs
 
 
 @dataclass

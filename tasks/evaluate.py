@@ -1,8 +1,9 @@
 """Evaluate task: score eval pairs with any reward model, a folder or an MLflow `models:/` / `runs:/` URI.
 
-Loading and scoring are `tasks.registry.models` (the one path of every door); this module adds what an
-evaluation leaves behind: metrics, the per-pair scores, the summary and the reports. The per-pair
-outcomes (`correct`) are kept, not just the accuracy: the champion gate compares two models pair by pair.
+Loading and scoring are `tasks.registry.models` and `tasks.registry.scorers` (the one path of every door);
+this module adds what an evaluation leaves behind: metrics, the per-pair scores, the summary and the
+reports. The per-pair outcomes (`correct`) are kept, not just the accuracy: the champion gate compares two
+models pair by pair.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from rmcore import reward_metrics
 from rmcore.evaluation.report import write_eval_report
 from rmcore.evaluation.summary import ReportConfig, evaluation_summary, flat_metrics
 from rmcore.models.normalization import write_reward_stats
-from tasks.registry.models import ScoringConfig, frame_texts, is_mlflow_uri, score_model
+from rmcore.models.scoring import ScoringConfig
+from tasks.registry.models import is_mlflow_uri
+from tasks.registry.scorers import frame_texts, score_model
 
 
 def pair_metrics(scored_df: pd.DataFrame) -> dict[str, float]:
