@@ -110,9 +110,10 @@ ModelScorer = Callable[[str], pd.DataFrame]
 class ModelsLoadedOnce:
     """Loads each model a set of scorers asks for once, and hands every later ask the same model.
 
-    The gate scores the champion on the eval pairs and again on each benchmark it may not regress on; one
-    load serves them all (for a model of billions of parameters, a load is minutes, under the registry
-    lock). Keep one only as long as its scorers: it holds the models in memory.
+    The gate scores the champion on the eval pairs and again on each benchmark it may not regress on, and
+    the evaluate step scores the trained model on the held-out pairs and every pinned benchmark; one load
+    serves them all (for a model of billions of parameters, a load is minutes, at the gate under the
+    registry lock). Keep one only as long as its scorers, inside one step: it holds the models in memory.
     """
 
     def __init__(self, scoring: ScoringConfig) -> None:
@@ -126,7 +127,7 @@ class ModelsLoadedOnce:
 
 
 def pairs_scorer(pairs_df: pd.DataFrame, models: ModelsLoadedOnce) -> ModelScorer:
-    """A `ModelScorer` over `pairs_df`, loading through `models`: what the gate scores the champion with."""
+    """A `ModelScorer` over `pairs_df`, loading through `models`: what the gate and the evaluate step score with."""
 
     def score(source: str) -> pd.DataFrame:
         model, tokenizer = models(source)

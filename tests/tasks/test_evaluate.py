@@ -88,6 +88,59 @@ def test_a_model_with_its_own_code_is_evaluated_only_with_trust_remote_code(mlfl
     assert type(model).__name__ == "TinyRemoteForSequenceClassification"
 
 
+def pinned(home: Path, tmp_path: Path) -> list:
+    """Two pinned benchmarks of 30 pairs each, under `home`."""
+    from tasks.data.benchmarks import pin_benchmark, pinned_benchmarks
+
+    for name, seed in (("easy", 1), ("hard", 2)):
+        source = tmp_path / f"{name}.jsonl"
+        fx.synthetic_pairs(30, seed=seed).to_json(source, orient="records", lines=True)
+        pin_benchmark(home, str(source))
+    return pinned_benchmarks(home)
+
+
+def test_the_evaluate_step_scores_each_benchmark_with_the_model_it_loaded_for_the_eval_pairs(
+    model_dirs, tmp_path, monkeypatch
+):
+    import tasks.registry.models as models
+
+    loads = []
+    load_reward_model = models.load_reward_model
+    monkeypatch.setattr(models, "load_reward_model", lambda *args: loads.append(args) or load_reward_model(*args))
+    benchmarks = pinned(tmp_path / "home", tmp_path)
+    pairs_path = tmp_path / "eval.parquet"
+    fx.synthetic_pairs(12).to_parquet(pairs_path)
+    evaluated = {
+        side: evaluate_model.fn(str(model_dirs[side]), str(pairs_path), str(tmp_path / side), benchmarks=benchmarks)
+        for side in ("good", "bad")
+    }
+    assert len(loads) == 2  # one per model, for its eval pairs and both benchmarks
+    good, bad = evaluated["good"].benchmarks, evaluated["bad"].benchmarks
+    assert [s.name for s in good] == ["easy", "hard"] and all(s.n_pairs == 30 for s in good)
+    for ours, theirs in zip(good, bad, strict=True):  # the "bad" model is the good one negated
+        assert ours.accuracy > theirs.accuracy
+        assert ours.scores_path == str(tmp_path / "good" / "benchmarks" / f"{ours.name}.parquet")
+        assert len(pd.read_parquet(ours.scores_path)) == 30
+    assert {"accuracy_low", "calibration.ece"} <= set(good[0].metrics)
+    assert any(key.startswith("slice.length") for key in good[0].metrics)
+
+
+def test_without_benchmarks_the_evaluate_step_writes_no_benchmark_scores(model_dirs, tmp_path):
+    pairs_path = tmp_path / "eval.parquet"
+    fx.synthetic_pairs(6).to_parquet(pairs_path)
+    result = evaluate_model.fn(str(model_dirs["good"]), str(pairs_path), str(tmp_path / "out"))
+    assert result.benchmarks == [] and not (tmp_path / "out" / "benchmarks").exists()
+
+
+def test_benchmarks_are_scored_even_with_no_eval_pairs(model_dirs, tmp_path):
+    pairs_path = tmp_path / "eval.parquet"
+    fx.synthetic_pairs(6).iloc[:0].to_parquet(pairs_path)
+    result = evaluate_model.fn(
+        str(model_dirs["good"]), str(pairs_path), str(tmp_path / "out"), benchmarks=pinned(tmp_path / "home", tmp_path)
+    )
+    assert result.metrics["n_pairs"] == 0 and [s.n_pairs for s in result.benchmarks] == [30, 30]
+
+
 @pytest.mark.skipif(not SHARED_PAIRS.exists(), reason="shared hh-rlhf pairs not present")
 def test_real_hh_rlhf_pairs_are_scored_with_left_truncation_counted(model_dirs):
     pairs = pd.read_json(SHARED_PAIRS, lines=True).head(24)
