@@ -27,7 +27,7 @@ from flows.steps import (
     training_config,
     work_identity,
 )
-from tasks.benchmark_scores import benchmark_metrics, benchmark_tags, score_benchmarks
+from tasks.benchmark_scores import benchmark_metrics, benchmark_tags
 from tasks.data.split import split_pairs
 from tasks.data.store import store_frame, store_ids, store_pairs
 from tasks.registry.promotion import gate_and_promote_task, register_candidate_task
@@ -91,12 +91,11 @@ def reward_model(params: RewardFlowParams = RewardFlowParams()) -> dict[str, Any
             scoring=scoring,
             cache_dir=home / "cache" / "tokenized",
             eval_dir=run_dir / "eval",
+            benchmarks=benchmarks,  # scored in the evaluate step, by the model it loaded for the eval pairs
             steps=AS_TASKS,
         )
         result, evaluation = done.training, done.evaluation
-        benchmark_results = score_benchmarks(
-            result.model_dir, benchmarks=benchmarks, out_dir=str(run_dir / "benchmarks"), scoring=scoring
-        )
+        benchmark_results = evaluation.benchmarks
         log_run_outputs(
             run_id,
             result=result,

@@ -72,7 +72,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     it, so nothing is written outside that store.
     """
     from tasks.evaluate import pair_metrics, pairs_summary
-    from tasks.registry.models import is_mlflow_uri, score_model
+    from tasks.registry.models import is_mlflow_uri
+    from tasks.registry.scorers import score_model
 
     pairs = read_pairs(args.data)
     if is_mlflow_uri(args.model):  # a folder needs no store, so none is opened (or created) for it

@@ -1,24 +1,18 @@
-"""Score a trained model on every pinned benchmark, as the held-out report scores the eval pairs.
+"""A trained model's scores on the pinned benchmarks, and how a run reports them: metrics and version tags.
 
 Each benchmark's pairs never change (`tasks.data.benchmarks`), so `benchmark.<name>.accuracy` logged on
 every run is a figure MLflow can chart over versions: the same pairs, version after version. The
 per-pair scores are kept beside the run, since the gate compares a challenger with the champion pair
-by pair when a benchmark is named in `GateChecks.no_regression_on`.
+by pair when a benchmark is named in `GateChecks.no_regression_on`. The scoring itself is part of the
+evaluate step (`tasks.evaluate.score_benchmarks`), which holds the model it loaded for the held-out pairs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
-from rmcore.evaluation.summary import flat_metrics, metric_name
-from rmcore.models.scoring import ScoringConfig
-from tasks.data.benchmarks import Benchmark, read_benchmark
-from tasks.evaluate import pair_metrics, pairs_summary
-from tasks.registry.models import load_model, score_pairs
+from rmcore.evaluation.summary import metric_name
+from tasks.data.benchmarks import Benchmark
 
 
 @dataclass
@@ -48,35 +42,3 @@ def benchmark_tags(scores: list[BenchmarkScore]) -> dict[str, str]:
         low, high = s.metrics.get("accuracy_low", float("nan")), s.metrics.get("accuracy_high", float("nan"))
         tags[f"benchmark.{metric_name(s.name)}"] = f"{s.accuracy:.4f} [{low:.4f}, {high:.4f}] n={s.n_pairs}"
     return tags
-
-
-@task(name="score-benchmarks", cache_policy=NO_CACHE, log_prints=False)
-def score_benchmarks(
-    model: str,
-    benchmarks: list[Benchmark],
-    out_dir: str,
-    scoring: ScoringConfig = ScoringConfig(),
-) -> list[BenchmarkScore]:
-    """Load the model once and score it on each benchmark; the scored frames go under `out_dir/<name>.parquet`."""
-    if not benchmarks:
-        return []
-    loaded, tokenizer = load_model(model, trust_remote_code=scoring.trust_remote_code)
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    scores = []
-    for benchmark in benchmarks:
-        pairs = read_benchmark(benchmark)
-        scored = score_pairs(loaded, tokenizer, pairs, scoring)
-        path = folder / f"{benchmark.name}.parquet"
-        scored.to_parquet(path, index=False)
-        metrics = {**pair_metrics(scored), **flat_metrics(pairs_summary(pairs, scored))}
-        scores.append(
-            BenchmarkScore(
-                benchmark=benchmark,
-                n_pairs=len(scored),
-                accuracy=metrics["accuracy"],
-                scores_path=str(path),
-                metrics=metrics,
-            )
-        )
-    return scores

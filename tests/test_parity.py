@@ -25,8 +25,8 @@ from rmcore import RewardFunction, ScoringConfig, load_reward_model, score_texts
 from rmcore.data.chat import render_conversation
 from rmcore.models.normalization import write_reward_stats
 from rmcore.models.tokenizer import tokenizer_as_trained
-from tasks.registry.models import score_model
 from tasks.registry.register import register_candidate
+from tasks.registry.scorers import score_model
 from tasks.tracking.logged_model import log_logged_model
 from tasks.tracking.runs import client, ensure_experiment, start_run
 from tests.compat.hub import LLAMA_TEMPLATE, ZEN, word_tokenizer

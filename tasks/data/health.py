@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 from rmcore.checks.data_health import HealthConfig, HealthReport, assess_batch
+from rmcore.models.scoring import ScoringConfig
 from tasks.data.holds import held_file_names, hold_batch
-from tasks.registry.models import ScoringConfig, score_model
+from tasks.registry.scorers import score_model
 
 DUPLICATE_RULES = ("duplicate", "swapped_duplicate", "duplicate_of_stored")
 TEXT_COLUMNS = ("prompt", "chosen", "rejected")
@@ -106,8 +107,8 @@ def publish_health(health: dict, batch_id: str, key: str = "ingest-health") -> b
 def registry_champion(name: str, scoring: ScoringConfig = ScoringConfig()) -> ChampionOnBatch:
     """A `ChampionOnBatch` that scores the registry's `champion` (if any) and reads its gated accuracy.
 
-    The champion is fetched from the process-wide store (opened by the entry point) by
-    `tasks.registry.models`, the gate's own scorer; one whose artifacts are gone raises
+    The champion is fetched from the process-wide store (opened by the entry point) and scored by
+    `tasks.registry.scorers`, the gate's own scorer; one whose artifacts are gone raises
     `ModelUnavailableError` naming the version and the fix.
     """
 

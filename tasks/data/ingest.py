@@ -22,6 +22,7 @@ from filelock import FileLock
 from prefect import task
 
 from rmcore.checks.data_health import HealthConfig, HealthReport
+from rmcore.models.scoring import ScoringConfig
 from tasks.data.config import DataConfig
 from tasks.data.health import ChampionOnBatch, batch_health, publish_health, record_hold, registry_champion
 from tasks.data.holds import read_holds, release_batch
@@ -48,7 +49,6 @@ from tasks.data.validate import (
     check_good_counts,
     validate_records,
 )
-from tasks.registry.models import ScoringConfig
 
 
 def store_dir(home: Path) -> Path:

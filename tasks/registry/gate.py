@@ -24,7 +24,6 @@ from rmcore.checks.gate import (
 from rmcore.models.normalization import describe_shift, scale_shift
 from tasks.registry.gate_inputs import GateInputs
 from tasks.registry.lookup import recorded_decision, version_reward_stats
-from tasks.registry.models import ModelScorer
 from tasks.registry.register import (
     CHAMPION,
     CHAMPION_AT_GATE_TAG,
@@ -33,6 +32,7 @@ from tasks.registry.register import (
     withdraw_candidate,
     withdrawn_on_failure,
 )
+from tasks.registry.scorers import ModelScorer
 from tasks.tracking.runs import client
 
 
@@ -101,7 +101,7 @@ def gate_and_promote(
     Args:
         challenger_correct: [N] per-pair outcomes (1 = chosen scored higher) of `version` on the eval pairs.
         champion_scorer: maps a model URI (`models:/NAME/VERSION`, pinned to the champion read under
-            the lock) to its [N] scored frame (`tasks.registry.models.score_pairs`) on the same pairs in
+            the lock) to its [N] scored frame (`tasks.registry.scorers.score_pairs`) on the same pairs in
             the same order.
         checks, inputs: the slice and length-bias checks, and the challenger's scores with the eval
             pairs' slices and lengths; None = the overall rule alone.

@@ -2,7 +2,7 @@
 
 The challenger's scores come from `evaluate_model` (`eval_scores.parquet`); the slices and reply lengths
 from the eval pairs; the champion is scored on the same pairs, in the same order, under the gate's lock
-(`tasks.registry.models.pairs_scorer`).
+(`tasks.registry.scorers.pairs_scorer`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pandas as pd
 from rmcore.evaluation.length_bias import pair_lengths
 from rmcore.evaluation.slices import slice_labels
 from rmcore.evaluation.summary import DEFAULT_CATEGORY_COLUMNS
-from tasks.registry.models import ModelScorer, frame_texts
+from tasks.registry.scorers import ModelScorer, frame_texts
 
 
 @dataclass

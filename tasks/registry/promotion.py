@@ -22,7 +22,6 @@ from tasks.data.benchmarks import read_benchmark
 from tasks.registry.gate import gate_and_promote
 from tasks.registry.gate_inputs import BenchmarkGate, gate_inputs
 from tasks.registry.lookup import find_version, version_run_id
-from tasks.registry.models import ModelsLoadedOnce, pairs_scorer
 from tasks.registry.register import (
     RegistryConfig,
     chat_template_tags,
@@ -30,6 +29,7 @@ from tasks.registry.register import (
     registry_lock,
     withdraw_candidate,
 )
+from tasks.registry.scorers import ModelsLoadedOnce, pairs_scorer
 from tasks.tracking.logged_model import log_logged_model
 
 UNDO = "undo-candidate"

@@ -8,7 +8,7 @@ the next (the token limit, the tokenizer settings, the model folder) are written
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +17,7 @@ import pandas as pd
 
 from rmcore import RewardConfig
 from rmcore.models.scoring import ScoringConfig
+from tasks.data.benchmarks import Benchmark
 from tasks.evaluate import EvalResult, evaluate_model, evaluate_pairs
 from tasks.training.tokenize import tokenize, tokenize_pairs_cached
 from tasks.training.train import TrainJob, TrainResult, train, train_reward_model, training_max_length
@@ -39,7 +40,7 @@ AS_TASKS = Steps(tokenize=tokenize, train=train, evaluate=evaluate_model)
 
 @dataclass
 class TrainedAndEvaluated:
-    """What the sequence leaves behind: the trained model folder and its held-out figures."""
+    """What the sequence leaves behind: the trained model folder and its held-out and benchmark figures."""
 
     training: TrainResult
     evaluation: EvalResult | None  # None when there were no held-out pairs to score
@@ -64,9 +65,13 @@ def train_and_evaluate(
     scoring: ScoringConfig,
     cache_dir: Path,
     eval_dir: Path,
+    benchmarks: Sequence[Benchmark] = (),
     steps: Steps = AS_CALLS,
 ) -> TrainedAndEvaluated:
     """Tokenize the training pairs, train on them, and score the trained model on the held-out pairs.
+
+    The evaluate step also scores the pinned benchmarks, with the model it loaded for the held-out pairs:
+    for a model of billions of parameters a second load is minutes more.
 
     Args:
         train_pairs: a frame, or a Dataset read from the store (on disk: memory stays flat).
@@ -76,9 +81,16 @@ def train_and_evaluate(
         scoring: from `scoring_as_trained`: the texts are cut as training cut them, and the trained model
             loads as its base did.
         cache_dir: where tokenized pairs are cached, keyed by data, tokenizer and token limit.
-        eval_dir: where the scores and reports of the held-out pairs are written.
+        eval_dir: where the scores and reports of the held-out pairs are written (the benchmarks' under
+            `eval_dir/benchmarks`).
+        benchmarks: the pinned benchmarks to score the trained model on (the flow's); none from the shell.
         steps: `AS_CALLS` from the shell, `AS_TASKS` inside a flow.
+
+    Raises:
+        ValueError: benchmarks without held-out pairs: the evaluate step that scores them would not run.
     """
+    if benchmarks and eval_pairs is None:
+        raise ValueError("benchmarks are scored in the evaluate step, which runs only with held-out pairs")
     train_dataset = steps.tokenize(
         train_pairs,
         job.model_name_or_path,
@@ -90,5 +102,5 @@ def train_and_evaluate(
     training = steps.train(train_dataset, None, config, job)
     if eval_pairs is None:
         return TrainedAndEvaluated(training=training, evaluation=None)
-    evaluation = steps.evaluate(training.model_dir, eval_pairs, str(eval_dir), scoring=scoring)
+    evaluation = steps.evaluate(training.model_dir, eval_pairs, str(eval_dir), scoring=scoring, benchmarks=benchmarks)
     return TrainedAndEvaluated(training=training, evaluation=evaluation)

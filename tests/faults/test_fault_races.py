@@ -19,8 +19,8 @@ from transformers import AutoTokenizer, BertForSequenceClassification
 
 from rmcore.checks.compare import PromotionRule
 from tasks.registry.gate import gate_and_promote
-from tasks.registry.models import score_model
 from tasks.registry.register import CHAMPION, register_candidate
+from tasks.registry.scorers import score_model
 from tasks.tracking.runs import client
 
 WRITERS = 8

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
@@ -211,3 +212,32 @@ def test_a_base_with_its_own_code_is_evaluated_merged_and_gated_with_trust_remot
     assert first["promoted"] is True and second["version"] != first["version"]
     tags = MlflowClient(mlflow_store).get_model_version(name, second["version"]).tags
     assert tags["gate.champion_version"] == first["version"]  # the champion with its own code was scored
+
+
+def test_the_trained_model_is_loaded_once_for_the_held_out_pairs_and_every_benchmark(
+    prefect_harness, mlflow_store, synthetic_file, tmp_path, monkeypatch
+):
+    """A load of a model of billions of parameters takes minutes: the evaluate step scores the held-out
+    pairs and each pinned benchmark with one load of the trained model."""
+    import tasks.registry.models as models
+
+    loads, load_reward_model = [], models.load_reward_model
+    counted = lambda *args: loads.append(Path(args[0])) or load_reward_model(*args)  # noqa: E731
+    monkeypatch.setattr(models, "load_reward_model", counted)
+    rows = synthetic_file.read_text().splitlines(keepends=True)
+    benchmarks = {"easy": tmp_path / "easy.jsonl", "hard": tmp_path / "hard.jsonl"}
+    benchmarks["easy"].write_text("".join(rows[:30]))
+    benchmarks["hard"].write_text("".join(rows[30:60]))
+    name = f"{NAME}-loads"
+    settings = {"registered_model_name": name, "experiment_name": name, "dataset_name": str(synthetic_file)}
+    settings["benchmarks"] = [str(path) for path in benchmarks.values()]
+    settings["training"] = fast_training(learning_rate=0.0, max_steps=1)
+
+    summary = reward_model(params(tmp_path / "home", mlflow_store, **settings))
+
+    trained = Path(summary["run_dir"]) / "train"
+    assert loads.count(trained) == 1, loads
+    run = MlflowClient(mlflow_store).get_run(summary["mlflow_run_id"])
+    assert {"benchmark.easy.accuracy", "benchmark.hard.accuracy"} <= set(run.data.metrics)
+    tags = MlflowClient(mlflow_store).get_model_version(name, summary["version"]).tags
+    assert tags["benchmark.easy"].endswith("n=30") and tags["benchmark.hard"].endswith("n=30")

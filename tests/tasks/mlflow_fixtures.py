@@ -63,7 +63,7 @@ def save(model, tokenizer, folder: Path) -> Path:
 def model_dirs(tmp_path_factory) -> dict[str, Path]:
     """'good' and 'bad' model folders: a tiny random model and its negation, the better one named good."""
     from tasks.evaluate import pair_metrics
-    from tasks.registry.models import score_pairs
+    from tasks.registry.scorers import score_pairs
 
     root = tmp_path_factory.mktemp("models")
     model, tokenizer = tiny_reward_model(seed=0)

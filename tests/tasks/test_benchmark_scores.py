@@ -1,35 +1,39 @@
-"""Scoring a model on pinned benchmarks: the same figures as the held-out report, under `benchmark.<name>.`."""
+"""How a run reports a model's benchmark scores: every figure under `benchmark.<name>.`, one tag per benchmark."""
 
 from __future__ import annotations
 
-import pandas as pd
-
-from tasks.benchmark_scores import benchmark_metrics, benchmark_tags, score_benchmarks
-from tasks.data.benchmarks import pin_benchmark
-from tests.tasks import mlflow_fixtures as fx
-
-model_dirs = fx.model_dirs
+from tasks.benchmark_scores import BenchmarkScore, benchmark_metrics, benchmark_tags
+from tasks.data.benchmarks import Benchmark
 
 
-def test_a_model_is_scored_on_each_benchmark_with_slices_and_calibration(model_dirs, tmp_path):
-    home = tmp_path / "home"
-    for name, seed in (("easy", 1), ("hard", 2)):
-        source = tmp_path / f"{name}.jsonl"
-        fx.synthetic_pairs(30, seed=seed).to_json(source, orient="records", lines=True)
-        pin_benchmark(home, str(source))
-    from tasks.data.benchmarks import pinned_benchmarks
-
-    good = score_benchmarks.fn(str(model_dirs["good"]), pinned_benchmarks(home), str(tmp_path / "scores"))
-    bad = score_benchmarks.fn(str(model_dirs["bad"]), pinned_benchmarks(home), str(tmp_path / "bad"))
-    assert [s.name for s in good] == ["easy", "hard"] and all(s.n_pairs == 30 for s in good)
-    for ours, theirs in zip(good, bad, strict=True):  # the "bad" model is the good one negated
-        assert ours.accuracy > theirs.accuracy
-        assert len(pd.read_parquet(ours.scores_path)) == 30
-    metrics = benchmark_metrics(good)
-    assert {"benchmark.easy.accuracy", "benchmark.easy.accuracy_low", "benchmark.hard.calibration.ece"} <= set(metrics)
-    assert any(key.startswith("benchmark.easy.slice.length") for key in metrics)
-    assert benchmark_tags(good)["benchmark.easy"].endswith("n=30")
+def score(name: str, accuracy: float, low: float, high: float, n_pairs: int) -> BenchmarkScore:
+    benchmark = Benchmark(
+        name=name,
+        path=f"/home/benchmarks/{name}.parquet",
+        n_pairs=n_pairs,
+        digest="0" * 64,
+        source=f"{name}.jsonl",
+        pinned_at="2026-01-01T00:00:00+00:00",
+    )
+    metrics = {"accuracy": accuracy, "accuracy_low": low, "accuracy_high": high, "calibration.ece": 0.125}
+    return BenchmarkScore(benchmark, n_pairs, accuracy, f"/run/eval/benchmarks/{name}.parquet", metrics)
 
 
-def test_no_benchmark_loads_no_model(tmp_path):
-    assert score_benchmarks.fn("/does/not/exist", [], str(tmp_path)) == []
+def test_every_figure_is_a_metric_under_the_benchmarks_name():
+    scores = [score("easy", 0.75, 0.5, 0.875, 30), score("hard", 0.5, 0.25, 0.75, 20)]
+    assert benchmark_metrics(scores) == {
+        "benchmark.easy.accuracy": 0.75,
+        "benchmark.easy.accuracy_low": 0.5,
+        "benchmark.easy.accuracy_high": 0.875,
+        "benchmark.easy.calibration.ece": 0.125,
+        "benchmark.hard.accuracy": 0.5,
+        "benchmark.hard.accuracy_low": 0.25,
+        "benchmark.hard.accuracy_high": 0.75,
+        "benchmark.hard.calibration.ece": 0.125,
+    }
+
+
+def test_each_benchmark_gets_one_tag_with_its_accuracy_interval_and_size():
+    tags = benchmark_tags([score("easy", 0.75, 0.5, 0.875, 30)])
+    assert tags == {"benchmark.easy": "0.7500 [0.5000, 0.8750] n=30"}
+    assert benchmark_tags([]) == {} and benchmark_metrics([]) == {}

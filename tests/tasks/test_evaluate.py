@@ -1,33 +1,22 @@
-"""Scoring eval pairs with a model folder or an MLflow URI, and the evaluate task's outputs."""
+"""Evaluating a model folder or an MLflow URI on eval pairs: the metrics and what the evaluate task writes."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from rmcore import ScoringConfig, load_reward_model, score_texts
+from rmcore import ScoringConfig, load_reward_model
 from tasks.evaluate import evaluate_model, pair_metrics
-from tasks.registry.models import frame_texts, load_model, score_pairs
+from tasks.registry.models import load_model
+from tasks.registry.scorers import score_pairs
 from tests.tasks import mlflow_fixtures as fx
 from tests.tiny_models import save_tiny_remote_bert
 
 mlflow_home, tracking_uri, model_dirs = fx.mlflow_home, fx.tracking_uri, fx.model_dirs
 SHARED_PAIRS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "hh-rlhf-harmless-base-1800.jsonl.gz"
-
-
-def test_score_pairs_scores_prompt_plus_reply_in_the_given_order(model_dirs):
-    model, tokenizer = load_reward_model(model_dirs["good"])
-    pairs = fx.synthetic_pairs(12)
-    scored = score_pairs(model, tokenizer, pairs, ScoringConfig(batch_size=5))
-    assert list(scored.columns) == ["reward_chosen", "reward_rejected", "correct", "truncated"]
-    expected = score_texts(model, tokenizer, [p + c for p, c in zip(pairs.prompt, pairs.chosen, strict=True)])
-    np.testing.assert_allclose(scored["reward_chosen"], expected, rtol=1e-2, atol=1e-2)
-    assert (scored["correct"] == (scored["reward_chosen"] > scored["reward_rejected"])).all()
-    assert not scored["truncated"].any()
 
 
 def test_short_max_length_marks_pairs_truncated(model_dirs):
@@ -38,34 +27,6 @@ def test_short_max_length_marks_pairs_truncated(model_dirs):
     assert pair_metrics(scored)["truncated"] == 1
 
 
-def test_either_side_cut_marks_the_pair_truncated(model_dirs):
-    model, tokenizer = load_reward_model(model_dirs["good"])
-    long = "sun " * 30
-    pairs = pd.DataFrame({"chosen": [long, "sun", "sun"], "rejected": ["rain", long, "rain"]})
-    assert score_pairs(model, tokenizer, pairs, ScoringConfig(max_length=8))["truncated"].tolist() == [
-        True,
-        True,
-        False,
-    ]
-
-
-def test_score_pairs_tokenizes_each_eval_text_once(model_dirs, monkeypatch):
-    """Rewards and truncation flags come from one tokenization of each text, not one each."""
-    model, tokenizer = load_reward_model(model_dirs["good"])
-    pairs = fx.synthetic_pairs(6)
-    encoded: list[str] = []
-    call = type(tokenizer).__call__
-
-    def counting(self, text=None, *args, **kwargs):
-        encoded.extend([text] if isinstance(text, str) else list(text or []))
-        return call(self, text, *args, **kwargs)
-
-    monkeypatch.setattr(type(tokenizer), "__call__", counting)
-    score_pairs(model, tokenizer, pairs, ScoringConfig(max_length=8))
-    texts = [p + side for p, c, r in zip(pairs.prompt, pairs.chosen, pairs.rejected, strict=True) for side in (c, r)]
-    assert {text: encoded.count(text) for text in texts} == dict.fromkeys(texts, 1)
-
-
 def test_pair_metrics_adds_n_pairs_to_the_reward_metrics():
     scored = pd.DataFrame(
         {"reward_chosen": [1.0, 0.0, 2.0], "reward_rejected": [0.0, 1.0, 2.0], "truncated": [False, True, False]}
@@ -74,27 +35,6 @@ def test_pair_metrics_adds_n_pairs_to_the_reward_metrics():
     assert metrics["n_pairs"] == 3 and metrics["truncated"] == 1
     assert metrics["accuracy"] == pytest.approx(1 / 3)  # the tie counts as wrong
     assert metrics["mean_margin"] == pytest.approx(0.0)
-
-
-def test_frame_texts_joins_prompt_and_reply_as_training_does():
-    frame = pd.DataFrame({"prompt": ["Q: ", ""], "chosen": ["yes", "a"], "rejected": ["no", "b"]})
-    assert frame_texts(frame) == (["Q: yes", "a"], ["Q: no", "b"])
-    assert frame_texts(frame.drop(columns="prompt")) == (["yes", "a"], ["no", "b"])
-
-
-def test_load_model_refuses_a_missing_folder(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no such model folder"):
-        load_model(tmp_path / "nope")
-
-
-def test_load_model_reads_a_runs_uri(mlflow_home, tracking_uri, model_dirs):
-    run_id = fx.log_candidate(mlflow_home, "exp-evaluate", model_dirs["good"])
-    model, tokenizer = load_model(f"runs:/{run_id}/model")
-    local, _ = load_reward_model(model_dirs["good"])
-    pairs = fx.synthetic_pairs(6)
-    np.testing.assert_array_equal(
-        score_pairs(model, tokenizer, pairs)["reward_chosen"], score_pairs(local, tokenizer, pairs)["reward_chosen"]
-    )
 
 
 def test_evaluate_model_task_writes_scores_plots_and_logit_table(model_dirs, tmp_path):
@@ -146,6 +86,59 @@ def test_a_model_with_its_own_code_is_evaluated_only_with_trust_remote_code(mlfl
     run_id = fx.log_candidate(mlflow_home, "exp-evaluate-remote", folder)
     model, _ = load_model(f"runs:/{run_id}/model", trust_remote_code=True)
     assert type(model).__name__ == "TinyRemoteForSequenceClassification"
+
+
+def pinned(home: Path, tmp_path: Path) -> list:
+    """Two pinned benchmarks of 30 pairs each, under `home`."""
+    from tasks.data.benchmarks import pin_benchmark, pinned_benchmarks
+
+    for name, seed in (("easy", 1), ("hard", 2)):
+        source = tmp_path / f"{name}.jsonl"
+        fx.synthetic_pairs(30, seed=seed).to_json(source, orient="records", lines=True)
+        pin_benchmark(home, str(source))
+    return pinned_benchmarks(home)
+
+
+def test_the_evaluate_step_scores_each_benchmark_with_the_model_it_loaded_for_the_eval_pairs(
+    model_dirs, tmp_path, monkeypatch
+):
+    import tasks.registry.models as models
+
+    loads = []
+    load_reward_model = models.load_reward_model
+    monkeypatch.setattr(models, "load_reward_model", lambda *args: loads.append(args) or load_reward_model(*args))
+    benchmarks = pinned(tmp_path / "home", tmp_path)
+    pairs_path = tmp_path / "eval.parquet"
+    fx.synthetic_pairs(12).to_parquet(pairs_path)
+    evaluated = {
+        side: evaluate_model.fn(str(model_dirs[side]), str(pairs_path), str(tmp_path / side), benchmarks=benchmarks)
+        for side in ("good", "bad")
+    }
+    assert len(loads) == 2  # one per model, for its eval pairs and both benchmarks
+    good, bad = evaluated["good"].benchmarks, evaluated["bad"].benchmarks
+    assert [s.name for s in good] == ["easy", "hard"] and all(s.n_pairs == 30 for s in good)
+    for ours, theirs in zip(good, bad, strict=True):  # the "bad" model is the good one negated
+        assert ours.accuracy > theirs.accuracy
+        assert ours.scores_path == str(tmp_path / "good" / "benchmarks" / f"{ours.name}.parquet")
+        assert len(pd.read_parquet(ours.scores_path)) == 30
+    assert {"accuracy_low", "calibration.ece"} <= set(good[0].metrics)
+    assert any(key.startswith("slice.length") for key in good[0].metrics)
+
+
+def test_without_benchmarks_the_evaluate_step_writes_no_benchmark_scores(model_dirs, tmp_path):
+    pairs_path = tmp_path / "eval.parquet"
+    fx.synthetic_pairs(6).to_parquet(pairs_path)
+    result = evaluate_model.fn(str(model_dirs["good"]), str(pairs_path), str(tmp_path / "out"))
+    assert result.benchmarks == [] and not (tmp_path / "out" / "benchmarks").exists()
+
+
+def test_benchmarks_are_scored_even_with_no_eval_pairs(model_dirs, tmp_path):
+    pairs_path = tmp_path / "eval.parquet"
+    fx.synthetic_pairs(6).iloc[:0].to_parquet(pairs_path)
+    result = evaluate_model.fn(
+        str(model_dirs["good"]), str(pairs_path), str(tmp_path / "out"), benchmarks=pinned(tmp_path / "home", tmp_path)
+    )
+    assert result.metrics["n_pairs"] == 0 and [s.n_pairs for s in result.benchmarks] == [30, 30]
 
 
 @pytest.mark.skipif(not SHARED_PAIRS.exists(), reason="shared hh-rlhf pairs not present")

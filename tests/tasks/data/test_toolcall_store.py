@@ -12,7 +12,7 @@ from tasks.data.config import DataConfig
 from tasks.data.load import read_pair_records
 from tasks.data.store import append_to_store, read_store, store_frame, store_pairs, stream_store
 from tasks.data.validate import validate_records
-from tasks.evaluate import frame_texts
+from tasks.registry.scorers import frame_texts
 from tests.compat.hub import QWEN_TOKENS, build_dataset, word_tokenizer
 
 SHAPES = ["trl-internal-testing/toolcall", "trl-internal-testing/toolcall@json"]

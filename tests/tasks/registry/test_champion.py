@@ -17,8 +17,9 @@ from rmcore.models.loading import model_folder_in
 from tasks.registry.champion import REASON_TAG, ROLLED_BACK_TAG, version_rows
 from tasks.registry.gate import gate_and_promote
 from tasks.registry.lookup import OWNER_TAG, is_abandoned
-from tasks.registry.models import resolve_location, score_model
+from tasks.registry.models import resolve_location
 from tasks.registry.register import CHALLENGER, CHAMPION, aliases, register_candidate
+from tasks.registry.scorers import score_model
 from tasks.tracking.runs import client
 from tests.tasks import mlflow_fixtures as fx
 

@@ -10,21 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from rmcore import load_reward_model
 from rmcore.models.loading import model_folder_in
-from tasks.registry.models import (
-    ModelsLoadedOnce,
-    ModelUnavailableError,
-    ScoringConfig,
-    fetch_model,
-    pairs_scorer,
-    registry_flags,
-    resolve_location,
-    score_model,
-)
+from rmcore.models.scoring import ScoringConfig
+from tasks.registry.models import ModelUnavailableError, fetch_model, load_model, registry_flags, resolve_location
+from tasks.registry.scorers import score_model, score_pairs
 from tasks.tracking.logged_model import log_logged_model
 from tasks.tracking.runs import default_tracking_uri, ensure_experiment, start_run, use_tracking
 from tests.tasks import mlflow_fixtures as fx
@@ -67,27 +60,6 @@ def test_every_uri_kind_resolves_in_the_opened_store_and_nothing_lands_in_the_cw
     assert location.artifacts.startswith("file://") and "/models/m-" in location.artifacts
 
 
-def test_the_gate_scorers_return_the_scored_frame_from_one_load_of_the_champion(other_home, monkeypatch):
-    import tasks.registry.models as models
-
-    loads = []
-    load_reward_model = models.load_reward_model
-    monkeypatch.setattr(models, "load_reward_model", lambda *args: loads.append(args) or load_reward_model(*args))
-    champion = ModelsLoadedOnce(ScoringConfig())
-    on_eval, on_benchmark = pairs_scorer(PAIRS, champion), pairs_scorer(PAIRS.iloc[:2], champion)
-    scored = on_eval(f"models:/{NAME}/1")
-    assert isinstance(scored, pd.DataFrame) and list(scored.columns) == [
-        "reward_chosen",
-        "reward_rejected",
-        "correct",
-        "truncated",
-    ]
-    assert len(scored) == len(PAIRS)
-    on_two = on_benchmark(f"models:/{NAME}/1")["reward_chosen"]
-    np.testing.assert_allclose(on_two, scored["reward_chosen"].iloc[:2], rtol=1e-5)  # the same model
-    assert len(loads) == 1  # the eval pairs and the benchmark share one load
-
-
 def test_a_champion_with_missing_files_is_named_with_what_is_missing_and_the_fix(other_home, tmp_path):
     home = other_home["home"]
     artifacts = Path(resolve_location(f"models:/{NAME}@champion").artifacts.removeprefix("file://"))
@@ -107,3 +79,18 @@ def test_an_unknown_alias_is_a_clear_error_naming_the_store(other_home, tmp_path
 def test_registry_flags_name_the_home_of_a_home_store(tmp_path):
     assert registry_flags(default_tracking_uri(tmp_path)) == f"--home {tmp_path.resolve()}"
     assert registry_flags("http://127.0.0.1:5000") == "--tracking_uri http://127.0.0.1:5000"
+
+
+def test_load_model_refuses_a_missing_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such model folder"):
+        load_model(tmp_path / "nope")
+
+
+def test_load_model_reads_a_runs_uri(mlflow_home, tracking_uri, model_dirs):
+    run_id = fx.log_candidate(mlflow_home, "exp-evaluate", model_dirs["good"])
+    model, tokenizer = load_model(f"runs:/{run_id}/model")
+    local, _ = load_reward_model(model_dirs["good"])
+    pairs = fx.synthetic_pairs(6)
+    np.testing.assert_array_equal(
+        score_pairs(model, tokenizer, pairs)["reward_chosen"], score_pairs(local, tokenizer, pairs)["reward_chosen"]
+    )

@@ -13,7 +13,7 @@ import pytest
 from rmcore.checks.compare import Decision, PromotionRule
 from tasks.evaluate import pair_metrics
 from tasks.registry.gate import decision_tags, gate_and_promote
-from tasks.registry.models import load_model, score_model, score_pairs
+from tasks.registry.models import load_model
 from tasks.registry.register import (
     CHALLENGER,
     CHAMPION,
@@ -24,6 +24,7 @@ from tasks.registry.register import (
     withdraw_candidate,
 )
 from tasks.registry.report import decision_markdown
+from tasks.registry.scorers import score_model, score_pairs
 from tasks.tracking.runs import client
 from tests.tasks import mlflow_fixtures as fx
 

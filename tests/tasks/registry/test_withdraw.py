@@ -16,7 +16,6 @@ from prefect.transactions import transaction
 
 from rmcore.checks.compare import PromotionRule
 from tasks.registry.gate import gate_and_promote
-from tasks.registry.models import score_model
 from tasks.registry.promotion import register_candidate_task
 from tasks.registry.register import (
     CHALLENGER,
@@ -27,6 +26,7 @@ from tasks.registry.register import (
     register_candidate,
     registry_lock,
 )
+from tasks.registry.scorers import score_model
 from tasks.tracking.runs import client
 from tests.tasks import mlflow_fixtures as fx
 
