@@ -41,7 +41,7 @@ def registry_parser(prog: str, description: str) -> FlagParser:
 def open_registry(args: argparse.Namespace) -> RegistryDoor:
     """Resolve the store once and make it MLflow's process-wide registry, so nothing else is touched."""
     from tasks.registry.register import RegistryConfig
-    from tasks.tracking.runs import resolve_tracking_uri, use_tracking
+    from tasks.tracking.store import resolve_tracking_uri, use_tracking
 
     home = Path(args.home).resolve()
     uri = resolve_tracking_uri(args.tracking_uri, home)

@@ -32,7 +32,7 @@ from rmcore.data.tokenization import is_conversational_row, pair_sequences
 from rmcore.models.loading import TOKENIZER_FILES, WEIGHT_FILES, model_folder_in
 from rmcore.models.scoring import ScoringConfig, score_texts_truncated
 from tasks.tracking.logged_model import logged_model_id
-from tasks.tracking.runs import client
+from tasks.tracking.store import client
 
 MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
 SCORE_COLUMNS = ("reward_chosen", "reward_rejected", "correct", "truncated")

@@ -26,7 +26,8 @@ from tasks.registry.models import (
     score_model,
 )
 from tasks.tracking.logged_model import log_logged_model
-from tasks.tracking.runs import default_tracking_uri, ensure_experiment, start_run, use_tracking
+from tasks.tracking.runs import ensure_experiment, start_run
+from tasks.tracking.store import default_tracking_uri, use_tracking
 from tests.tasks import mlflow_fixtures as fx
 from tests.tasks.mlflow_fixtures import log_model_dir
 
