@@ -89,10 +89,9 @@ def held_lines(home: Path) -> list[str]:
 def pipeline_state(home: Path, name: str, experiment: str, uri: str) -> PipelineState:
     """Read the registry, the last run and the holds of `home` in the resolved store `uri`; an absent store
     file means nothing yet, and none is created."""
-    from tasks.tracking.store import client, use_tracking
+    from tasks.tracking.store import client, missing_store_file, use_tracking
 
-    db = Path(uri.removeprefix("sqlite:///"))
-    if uri.startswith("sqlite:///") and not db.is_file():
+    if (db := missing_store_file(uri)) is not None:
         registry = [
             f"Registered model {name}:",
             version_line("champion", name, None),

@@ -37,6 +37,18 @@ def resolve_tracking_uri(tracking_uri: str | None, home: str | Path) -> str:
     return tracking_uri or os.environ.get(MLFLOW_TRACKING_URI_ENV) or default_tracking_uri(home)
 
 
+def missing_store_file(uri: str) -> Path | None:
+    """The SQLite file a `sqlite:///` URI names when it does not exist yet; None for a server or an existing file.
+
+    A door that only reads (`rewardflow status`, `rewardflow models`) asks this before `use_tracking`,
+    which would create the file: an empty home then says there is nothing yet instead of growing a store.
+    """
+    if not uri.startswith(SQLITE_PREFIX):
+        return None
+    path = Path(uri.removeprefix(SQLITE_PREFIX))
+    return None if path.is_file() else path
+
+
 def use_tracking(uri: str) -> str:
     """Make `uri` MLflow's process-wide tracking and registry store (so `models:/` URIs resolve there),
     creating a SQLite store under its lock. Returns `uri`.

@@ -33,3 +33,13 @@ def test_opening_a_store_leaves_the_environment_as_the_user_set_it(tmp_path, mon
     finally:
         mlflow.set_tracking_uri(previous)
         mlflow.set_registry_uri(previous)
+
+
+def test_missing_store_file_names_only_a_sqlite_file_not_there_yet(tmp_path):
+    uri = store.default_tracking_uri(tmp_path)
+    db = tmp_path.resolve() / "mlflow" / "mlflow.db"
+    assert store.missing_store_file(uri) == db
+    db.parent.mkdir(parents=True)
+    db.touch()
+    assert store.missing_store_file(uri) is None
+    assert store.missing_store_file("http://127.0.0.1:5000") is None
