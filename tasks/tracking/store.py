@@ -1,7 +1,8 @@
 """Which MLflow store a process uses, and how it reaches it.
 
 One policy for every door (the flow, each command, the reward server, the inbox sensor): the store given
-(`--tracking_uri`, the flow's `tracking_uri`), else $MLFLOW_TRACKING_URI, else the home's own SQLite file.
+(`--tracking_uri`, the flow's `tracking_uri`), else $MLFLOW_TRACKING_URI, else the home's own SQLite file
+(reached through the MLflow server `rewardflow up` runs for the home, where a door knows of one).
 A door resolves it once with `resolve_tracking_uri` and makes the result MLflow's process-wide tracking and
 registry store with `use_tracking`; everything below reads that store through `client()` and takes no URI
 only to fall back to another. Kept apart from the run logging (`tasks.tracking.runs`) so that the policy
@@ -27,14 +28,17 @@ def default_tracking_uri(home: str | Path) -> str:
     return f"{SQLITE_PREFIX}{Path(home).resolve() / 'mlflow' / 'mlflow.db'}"
 
 
-def resolve_tracking_uri(tracking_uri: str | None, home: str | Path) -> str:
+def resolve_tracking_uri(tracking_uri: str | None, home: str | Path, served: str | None = None) -> str:
     """The MLflow store an entry point uses: the one given (`--tracking_uri`, the flow's `tracking_uri`),
-    else $MLFLOW_TRACKING_URI, else the home's own SQLite file (`default_tracking_uri`).
+    else $MLFLOW_TRACKING_URI, else `served`, else the home's own SQLite file (`default_tracking_uri`).
 
     The environment variable comes second because that is how MLflow users point every tool at a team
-    server; the home's file comes last so that a fresh home needs no server at all.
+    server. `served` is the URL of a server that serves this home's file (the MLflow server `rewardflow up`
+    runs): the same store, reached so that the links a run writes open in the UI. It only stands in for
+    the file, so it never outranks a store the user named. The home's file comes last so that a fresh home
+    needs no server at all.
     """
-    return tracking_uri or os.environ.get(MLFLOW_TRACKING_URI_ENV) or default_tracking_uri(home)
+    return tracking_uri or os.environ.get(MLFLOW_TRACKING_URI_ENV) or served or default_tracking_uri(home)
 
 
 def missing_store_file(uri: str) -> Path | None:

@@ -21,6 +21,15 @@ def test_the_store_is_the_flag_else_the_environment_else_the_home_file(tmp_path,
     assert store.resolve_tracking_uri("sqlite:///given.db", tmp_path) == "sqlite:///given.db"
 
 
+def test_a_server_of_the_home_stands_in_for_its_file_only(tmp_path, monkeypatch):
+    served = "http://127.0.0.1:5000"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert store.resolve_tracking_uri(None, tmp_path, served=served) == served
+    assert store.resolve_tracking_uri("sqlite:///given.db", tmp_path, served=served) == "sqlite:///given.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://team-server:5000")
+    assert store.resolve_tracking_uri(None, tmp_path, served=served) == "http://team-server:5000"
+
+
 def test_opening_a_store_leaves_the_environment_as_the_user_set_it(tmp_path, monkeypatch):
     previous = mlflow.get_tracking_uri()
     try:
