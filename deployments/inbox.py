@@ -74,7 +74,7 @@ def inbox_sensor(home: str, event: str = DATA_ARRIVED) -> dict[str, Any]:
     from tasks.data.health import publish_health
     from tasks.data.ingest import ingest_files
     from tasks.tracking.run_log import log_ingest_run
-    from tasks.tracking.runs import resolve_tracking_uri, use_tracking
+    from tasks.tracking.store import resolve_tracking_uri, use_tracking
 
     use_tracking(resolve_tracking_uri(None, home))  # no flag here: the environment, else the home's store
     try:

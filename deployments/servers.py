@@ -86,7 +86,7 @@ def home_store_env(home: str | Path) -> dict[str, str]:
     up. The store is named rather than left unset: the processes inherit the environment of the shell that
     ran `up`, where MLFLOW_TRACKING_URI may hold the server's URL, and it would win over the home's file.
     """
-    from tasks.tracking.runs import MLFLOW_TRACKING_URI_ENV, default_tracking_uri  # here, as MLFLOW_UI_ENV below
+    from tasks.tracking.store import MLFLOW_TRACKING_URI_ENV, default_tracking_uri  # here, as MLFLOW_UI_ENV below
 
     return {MLFLOW_TRACKING_URI_ENV: default_tracking_uri(home)}
 

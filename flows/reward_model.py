@@ -35,8 +35,9 @@ from tasks.registry.register import RegistryConfig
 from tasks.registry.report import publish_decision
 from tasks.tracking.run_log import log_decision, log_run_inputs, log_run_outputs, run_link
 from tasks.tracking.run_view import run_name, show_decision, version_url, with_version
-from tasks.tracking.runs import log_metrics, resolve_tracking_uri, set_tags, tracking_run, use_tracking
+from tasks.tracking.runs import log_metrics, set_tags, tracking_run
 from tasks.tracking.series import MlflowSeriesCallback
+from tasks.tracking.store import resolve_tracking_uri, use_tracking
 from tasks.training.progress import ProgressLogCallback, launch_line
 from tasks.training.sequence import AS_TASKS, scoring_as_trained, train_and_evaluate
 

@@ -77,7 +77,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
     pairs = read_pairs(args.data)
     if is_mlflow_uri(args.model):  # a folder needs no store, so none is opened (or created) for it
-        from tasks.tracking.runs import resolve_tracking_uri, use_tracking
+        from tasks.tracking.store import resolve_tracking_uri, use_tracking
 
         use_tracking(resolve_tracking_uri(args.tracking_uri, args.home))
     scored = score_model(args.model, pairs, args.scoring)

@@ -29,7 +29,7 @@ from tasks.data.ingest import IngestReport, ingest_files
 from tasks.data.load import PAIR_SOURCES
 from tasks.defaults import StoreArguments
 from tasks.registry.models import ModelUnavailableError
-from tasks.tracking.runs import resolve_tracking_uri, use_tracking
+from tasks.tracking.store import resolve_tracking_uri, use_tracking
 
 
 def build_parser() -> FlagParser:

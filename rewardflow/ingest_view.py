@@ -45,7 +45,8 @@ def batch_run_line(home: Path, report: Any) -> str | None:
     import mlflow
 
     from tasks.tracking.run_log import log_ingest_run
-    from tasks.tracking.runs import client, run_url
+    from tasks.tracking.runs import run_url
+    from tasks.tracking.store import client
 
     run_id = log_ingest_run(home, report)
     if run_id is None:

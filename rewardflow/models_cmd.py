@@ -41,11 +41,11 @@ def registry_parser(prog: str, description: str) -> FlagParser:
 def open_registry(args: argparse.Namespace) -> RegistryDoor:
     """Resolve the store once and make it MLflow's process-wide registry, so nothing else is touched."""
     from tasks.registry.register import RegistryConfig
-    from tasks.tracking.runs import resolve_tracking_uri, use_tracking
+    from tasks.tracking.store import missing_store_file, resolve_tracking_uri, use_tracking
 
     home = Path(args.home).resolve()
     uri = resolve_tracking_uri(args.tracking_uri, home)
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+    if missing_store_file(uri) is not None:
         raise FileNotFoundError(f"no MLflow store at {uri}: nothing was registered under {home} yet")
     config = RegistryConfig(name=args.registered_model_name)
     return RegistryDoor(config.name, home, use_tracking(uri), config.resolved_lock_path(home))

@@ -111,9 +111,12 @@ def build_parser() -> FlagParser:
 def main(argv: list[str]) -> int:
     params, _ = parse_run_flags(build_parser(), argv)
     servers = running_servers(params.home)
-    if params.tracking_uri is None and servers is not None:
-        params = params.model_copy(update={"tracking_uri": servers["mlflow_tracking_uri"]})
     from flows.reward_model import reward_model
+    from tasks.tracking.store import resolve_tracking_uri
+
+    served = servers["mlflow_tracking_uri"] if servers else None
+    tracking_uri = resolve_tracking_uri(params.tracking_uri, params.home, served=served)
+    params = params.model_copy(update={"tracking_uri": tracking_uri})
 
     with prefect_api(params.home, servers["prefect_api_url"] if servers else None):
         summary = reward_model(params)

@@ -89,10 +89,9 @@ def held_lines(home: Path) -> list[str]:
 def pipeline_state(home: Path, name: str, experiment: str, uri: str) -> PipelineState:
     """Read the registry, the last run and the holds of `home` in the resolved store `uri`; an absent store
     file means nothing yet, and none is created."""
-    from tasks.tracking.runs import client, use_tracking
+    from tasks.tracking.store import client, missing_store_file, use_tracking
 
-    db = Path(uri.removeprefix("sqlite:///"))
-    if uri.startswith("sqlite:///") and not db.is_file():
+    if (db := missing_store_file(uri)) is not None:
         registry = [
             f"Registered model {name}:",
             version_line("champion", name, None),
@@ -163,7 +162,7 @@ def build_parser() -> FlagParser:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     home = Path(args.home).expanduser().resolve()
-    from tasks.tracking.runs import resolve_tracking_uri
+    from tasks.tracking.store import resolve_tracking_uri
 
     uri = resolve_tracking_uri(args.tracking_uri, home)
     print("\n".join(pipeline_state(home, args.registered_model_name, args.experiment, uri).lines()))

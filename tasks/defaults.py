@@ -37,7 +37,7 @@ class StoreArguments:
         default=None,
         metadata={
             "help": "MLflow tracking and registry store (a URL or sqlite:///FILE). None = $MLFLOW_TRACKING_URI, "
-            "else the SQLite file under the home (`tasks.tracking.runs.resolve_tracking_uri`)."
+            "else the SQLite file under the home (`tasks.tracking.store.resolve_tracking_uri`)."
         },
     )
     registered_model_name: str = field(

@@ -32,7 +32,7 @@ def no_tracking_uri_in_the_environment(monkeypatch):
 @pytest.fixture(scope="session")
 def mlflow_store(tmp_path_factory) -> str:
     """One SQLite tracking URI for the session: a fresh file pays MLflow's migrations once."""
-    from tasks.tracking.runs import client, default_tracking_uri, use_tracking
+    from tasks.tracking.store import client, default_tracking_uri, use_tracking
 
     home = tmp_path_factory.getbasetemp() / "shared-mlflow-home"  # the same file as tests/tasks/mlflow_fixtures.py
     home.mkdir(exist_ok=True)

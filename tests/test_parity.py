@@ -28,7 +28,8 @@ from rmcore.models.tokenizer import tokenizer_as_trained
 from tasks.registry.register import register_candidate
 from tasks.registry.scorers import score_model
 from tasks.tracking.logged_model import log_logged_model
-from tasks.tracking.runs import client, ensure_experiment, start_run
+from tasks.tracking.runs import ensure_experiment, start_run
+from tasks.tracking.store import client
 from tests.compat.hub import LLAMA_TEMPLATE, ZEN, word_tokenizer
 from tests.deployments.serving.serve_helpers import running, wait_for
 from tests.tasks import mlflow_fixtures as fx

@@ -19,7 +19,7 @@ from mlflow.exceptions import MlflowException
 from deployments.serving.model_slot import LoadedModel, ModelSlot, load_folder
 from tasks.registry.models import fetch_model, is_mlflow_uri
 from tasks.registry.register import aliases
-from tasks.tracking.runs import client
+from tasks.tracking.store import client
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from deployments.serving.batcher import Batcher
 from deployments.serving.config import ServeConfig
 from deployments.serving.follower import AliasFollower, load_registered, parse_source
 from deployments.serving.model_slot import ModelSlot, load_folder, score_loaded
-from tasks.tracking.runs import resolve_tracking_uri, use_tracking
+from tasks.tracking.store import resolve_tracking_uri, use_tracking
 
 logger = logging.getLogger(__name__)
 

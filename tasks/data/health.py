@@ -115,7 +115,7 @@ def registry_champion(name: str, scoring: ScoringConfig = ScoringConfig()) -> Ch
     def score(batch: pd.DataFrame) -> tuple[np.ndarray, float] | None:
         from mlflow.exceptions import MlflowException
 
-        from tasks.tracking.runs import client
+        from tasks.tracking.store import client
 
         try:
             version = client().get_model_version_by_alias(name, "champion")

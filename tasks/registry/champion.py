@@ -20,7 +20,7 @@ from typing import Any
 from tasks.registry.lookup import is_abandoned
 from tasks.registry.models import ModelUnavailableError, fetch_model
 from tasks.registry.register import CHALLENGER, CHAMPION, aliases, registry_lock
-from tasks.tracking.runs import client
+from tasks.tracking.store import client
 
 REASON_TAG = "rewardflow.champion_reason"
 MOVED_TAG = "rewardflow.champion_moved"  # "promote|rollback <UTC time>; was <previous champion>"

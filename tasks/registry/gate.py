@@ -33,7 +33,7 @@ from tasks.registry.register import (
     withdrawn_on_failure,
 )
 from tasks.registry.scorers import ModelScorer
-from tasks.tracking.runs import client
+from tasks.tracking.store import client
 
 
 def decision_tags(decision: Decision, champion_version: str | None) -> dict[str, str]:

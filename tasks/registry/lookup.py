@@ -10,7 +10,7 @@ from mlflow.exceptions import MlflowException
 
 from rmcore.checks.compare import Decision
 from tasks.registry.idempotency import IDEMPOTENCY_TAG
-from tasks.tracking.runs import client
+from tasks.tracking.store import client
 
 PREVIOUS_CHALLENGER_TAG = "gate.previous_challenger"
 BLOCKED_BY = "gate.blocked_by"

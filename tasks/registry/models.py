@@ -27,7 +27,7 @@ from transformers import PreTrainedTokenizerBase
 from rmcore import load_reward_model
 from rmcore.models.loading import TOKENIZER_FILES, WEIGHT_FILES, model_folder_in
 from tasks.tracking.logged_model import logged_model_id
-from tasks.tracking.runs import client
+from tasks.tracking.store import client
 
 MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
 

@@ -26,7 +26,8 @@ from tasks.defaults import REGISTERED_MODEL
 from tasks.registry.idempotency import IDEMPOTENCY_TAG
 from tasks.registry.lookup import OWNER_TAG, PREVIOUS_CHALLENGER_TAG, find_version, is_abandoned, owner_tag
 from tasks.tracking.logged_model import logged_model_id
-from tasks.tracking.runs import client, public_tags
+from tasks.tracking.runs import public_tags
+from tasks.tracking.store import client
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"

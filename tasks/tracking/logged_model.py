@@ -33,7 +33,7 @@ from mlflow.entities import LoggedModelOutput
 
 from rmcore.models.loading import check_model_folder, is_adapter_dir
 from tasks.defaults import REGISTERED_MODEL
-from tasks.tracking.runs import client
+from tasks.tracking.store import client
 from tasks.training.train import RUN_FILES
 
 MODEL_TYPE = "reward-model"

@@ -19,7 +19,6 @@ from tasks.defaults import EXPERIMENT, REGISTERED_MODEL
 from tasks.tracking.model_card import model_card
 from tasks.tracking.run_view import log_logit_table
 from tasks.tracking.runs import (
-    client,
     end_run,
     ensure_experiment,
     log_config,
@@ -33,6 +32,7 @@ from tasks.tracking.runs import (
     set_tags,
     start_run,
 )
+from tasks.tracking.store import client
 from tasks.training.train import TrainResult
 
 CARD_SETTINGS = (

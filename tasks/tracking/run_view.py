@@ -20,7 +20,8 @@ from prefect.cache_policies import NO_CACHE
 
 from rmcore.checks.compare import Decision
 from rmcore.checks.gate import slice_summary
-from tasks.tracking.runs import MLFLOW_UI_ENV, NOTE_TAG, client, link_logged_model
+from tasks.tracking.runs import MLFLOW_UI_ENV, NOTE_TAG, link_logged_model
+from tasks.tracking.store import client
 
 LOGIT_TABLE_ARTIFACT = "eval/logit_table.json"
 DATE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")

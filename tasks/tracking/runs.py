@@ -3,10 +3,9 @@
 Everything takes an explicit `run_id` and goes through `MlflowClient`, never the fluent "active run":
 Prefect may run tasks in worker threads, and a run id is a reference the flow can pass between them.
 
-The store is chosen once per process, at its entry point (the flow, a command, the reward server, the
-inbox sensor): `resolve_tracking_uri` applies the one policy and `use_tracking` makes the result MLflow's
-process-wide tracking and registry store. Everything below reads that store through `client()`; nothing
-takes a URI only to fall back to another. The model folder is logged by `tasks.tracking.logged_model`.
+Everything here writes to the process-wide store its entry point opened (`tasks.tracking.store`) through
+`client()`; nothing takes a URI only to fall back to another. The model folder is logged by
+`tasks.tracking.logged_model`.
 """
 
 from __future__ import annotations
@@ -26,12 +25,11 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.tracking.retry import RetryingClient, init_sqlite_store
+from tasks.tracking.store import client
 
 # Old tracking servers refuse param values over 500 characters (3.x allows 6000): stay under both.
 MAX_PARAM_LENGTH = 500
@@ -40,53 +38,6 @@ PARAM_BATCH = 100
 SECRET_NAMES = re.compile(r"token|password|secret|auth|api_key|credential", re.IGNORECASE)
 # MLflow 3's UI lists an experiment under model training, not GenAI, by this tag.
 EXPERIMENT_KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
-MLFLOW_TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
-
-
-def default_tracking_uri(home: str | Path) -> str:
-    """The embedded store of a pipeline home: `sqlite:///<home>/mlflow/mlflow.db`."""
-    return f"sqlite:///{Path(home).resolve() / 'mlflow' / 'mlflow.db'}"
-
-
-def resolve_tracking_uri(tracking_uri: str | None, home: str | Path) -> str:
-    """The MLflow store an entry point uses: the one given (`--tracking_uri`, the flow's `tracking_uri`),
-    else $MLFLOW_TRACKING_URI, else the home's own SQLite file (`default_tracking_uri`).
-
-    The environment variable comes second because that is how MLflow users point every tool at a team
-    server; the home's file comes last so that a fresh home needs no server at all.
-    """
-    return tracking_uri or os.environ.get(MLFLOW_TRACKING_URI_ENV) or default_tracking_uri(home)
-
-
-def use_tracking(uri: str) -> str:
-    """Make `uri` MLflow's process-wide tracking and registry store (so `models:/` URIs resolve there),
-    creating a SQLite store under its lock. Returns `uri`.
-
-    `mlflow.set_tracking_uri` also writes $MLFLOW_TRACKING_URI; it is put back as it was, so the variable
-    keeps meaning what the user set and the next entry point in this process (`rewardflow run` after the
-    flow, a test) resolves its own store instead of inheriting the last one chosen.
-    """
-    if uri.startswith("sqlite:///"):
-        init_sqlite_store(uri)
-    user_value = os.environ.get(MLFLOW_TRACKING_URI_ENV)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    if user_value is None:
-        os.environ.pop(MLFLOW_TRACKING_URI_ENV, None)
-    else:
-        os.environ[MLFLOW_TRACKING_URI_ENV] = user_value
-    return uri
-
-
-def client() -> MlflowClient:
-    """A client for the process-wide tracking and registry store (see `use_tracking`), retrying on locks."""
-    return store_client(mlflow.get_tracking_uri())
-
-
-def store_client(uri: str) -> MlflowClient:
-    """A client for the store at `uri`, retrying on locks: for a process no entry point opened a store in
-    (a training worker of a distributed run)."""
-    return RetryingClient(MlflowClient(tracking_uri=uri, registry_uri=uri))
 
 
 def ensure_experiment(name: str, home: str | Path) -> str:

@@ -14,7 +14,7 @@ import time
 from mlflow.entities import Metric
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from tasks.tracking.runs import store_client
+from tasks.tracking.store import store_client
 from tasks.training.progress import pairs_per_step
 
 logger = logging.getLogger(__name__)

@@ -76,14 +76,15 @@ def free_port() -> int:
 
 def sqlite_store(home: Path) -> str:
     """A real MLflow SQLite store under `home`, made the process-wide tracking and registry URI."""
-    from tasks.tracking.runs import default_tracking_uri, use_tracking
+    from tasks.tracking.store import default_tracking_uri, use_tracking
 
     return use_tracking(default_tracking_uri(home))
 
 
 def logged_candidate(home: Path, experiment: str, model_dir: Path) -> str:
     """A finished MLflow run holding `model_dir` under artifact path `model`; returns the run id."""
-    from tasks.tracking.runs import client, ensure_experiment, start_run
+    from tasks.tracking.runs import ensure_experiment, start_run
+    from tasks.tracking.store import client
     from tests.tasks.mlflow_fixtures import log_model_dir
 
     run_id = start_run(ensure_experiment(experiment, home), run_name=model_dir.name)
@@ -95,7 +96,7 @@ def logged_candidate(home: Path, experiment: str, model_dir: Path) -> str:
 def registry_state(name: str) -> tuple[list[str], dict[str, str]]:
     """(versions, aliases) of a registered model in the current store; ([], {}) if it does not exist."""
     from tasks.registry.register import aliases
-    from tasks.tracking.runs import client
+    from tasks.tracking.store import client
 
     versions = sorted(str(v.version) for v in client().search_model_versions(f"name='{name}'"))
     return versions, aliases(name)

@@ -12,17 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from tasks.tracking.runs import (
-    default_tracking_uri,
-    end_run,
-    ensure_experiment,
-    log_metrics,
-    log_params,
-    log_text,
-    set_tags,
-    start_run,
-    use_tracking,
-)
+from tasks.tracking.runs import end_run, ensure_experiment, log_metrics, log_params, log_text, set_tags, start_run
+from tasks.tracking.store import default_tracking_uri, use_tracking
 
 
 def barrier(folder: Path, worker: int, writers: int, timeout: float = 120.0) -> None:

@@ -21,7 +21,7 @@ from rmcore.checks.compare import PromotionRule
 from tasks.registry.gate import gate_and_promote
 from tasks.registry.register import CHAMPION, register_candidate
 from tasks.registry.scorers import score_model
-from tasks.tracking.runs import client
+from tasks.tracking.store import client
 
 WRITERS = 8
 WRITER = Path(__file__).with_name("mlflow_writer.py")

@@ -20,7 +20,7 @@ from tasks.registry.idempotency import IDEMPOTENCY_TAG
 from tasks.registry.promotion import register_candidate_task
 from tasks.registry.register import RegistryConfig, RegistryUnavailableError
 from tasks.tracking.retry import with_retry
-from tasks.tracking.runs import client, use_tracking
+from tasks.tracking.store import client, use_tracking
 
 
 @pytest.fixture(scope="module")

@@ -101,7 +101,8 @@ def test_paths_leaving_the_data_root_are_refused(tmp_path):
 
 def test_secrets_nested_in_params_are_masked(tmp_path):
     """Inject: a token inside a dict-valued flow param (training={'hub_token': ...}). Check the param masks it."""
-    from tasks.tracking.runs import client, ensure_experiment, log_params, redact, start_run
+    from tasks.tracking.runs import ensure_experiment, log_params, redact, start_run
+    from tasks.tracking.store import client
 
     assert redact({"training": {"hub_token": "s3cret", "lr": 1}, "x": [{"api_key": "k"}]}) == {
         "training": {"hub_token": "***", "lr": 1},

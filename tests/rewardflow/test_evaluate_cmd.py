@@ -75,7 +75,8 @@ def test_a_model_with_its_own_code_needs_trust_remote_code(pairs_file, tmp_path,
 def test_models_uri_of_the_champion_scores_like_the_folder(tiny_model_dir, pairs_file, tmp_path, capsys):
     from tasks.registry.gate import gate_and_promote
     from tasks.registry.register import register_candidate
-    from tasks.tracking.runs import default_tracking_uri, ensure_experiment, start_run, use_tracking
+    from tasks.tracking.runs import ensure_experiment, start_run
+    from tasks.tracking.store import default_tracking_uri, use_tracking
     from tests.tasks.mlflow_fixtures import log_model_dir
 
     uri = use_tracking(default_tracking_uri(tmp_path))
@@ -107,7 +108,8 @@ def test_models_uri_resolves_in_the_home_store_and_writes_nothing_outside_it(tin
     and no `mlflow.db` (MLflow's default store) appears in the working folder."""
     from tasks.registry.gate import gate_and_promote
     from tasks.registry.register import register_candidate
-    from tasks.tracking.runs import default_tracking_uri, ensure_experiment, start_run, use_tracking
+    from tasks.tracking.runs import ensure_experiment, start_run
+    from tasks.tracking.store import default_tracking_uri, use_tracking
     from tests.tasks.mlflow_fixtures import log_model_dir
 
     home, cwd = tmp_path / "home", tmp_path / "elsewhere"

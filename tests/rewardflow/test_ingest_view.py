@@ -9,7 +9,7 @@ import pandas as pd
 
 from rewardflow.ingest_view import batch_run_line, now_utc, phased, triggered_run_line
 from tasks.data.ingest import ingest_files
-from tasks.tracking.runs import client, default_tracking_uri, resolve_tracking_uri, use_tracking
+from tasks.tracking.store import client, default_tracking_uri, resolve_tracking_uri, use_tracking
 from tests.rewardflow.test_ingest_cmd import write_batch
 
 

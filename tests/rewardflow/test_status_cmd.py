@@ -7,15 +7,8 @@ from pathlib import Path
 
 from rewardflow import status_cmd
 from tasks.data.holds import hold_batch
-from tasks.tracking.runs import (
-    client,
-    default_tracking_uri,
-    ensure_experiment,
-    log_metrics,
-    set_tags,
-    start_run,
-    use_tracking,
-)
+from tasks.tracking.runs import ensure_experiment, log_metrics, set_tags, start_run
+from tasks.tracking.store import client, default_tracking_uri, use_tracking
 
 
 def status(home: Path, capsys) -> tuple[int, list[str]]:

@@ -23,8 +23,9 @@ from rmcore.checks.compare import Decision
 from tasks.registry.register import register_candidate
 from tasks.tracking.logged_model import log_logged_model
 from tasks.tracking.run_view import log_logit_table, show_decision
-from tasks.tracking.runs import client, ensure_experiment, log_metrics, start_run
+from tasks.tracking.runs import ensure_experiment, log_metrics, start_run
 from tasks.tracking.series import MlflowSeriesCallback
+from tasks.tracking.store import client
 from tests.tasks import mlflow_fixtures as fx
 from tests.tasks.training.test_progress import tiny_trainer
 
@@ -72,7 +73,7 @@ def finished_run(tmp_path, model_dirs):
     """A run like the flow's: trained with the series callback, the logit table logged, a readable name."""
     home = tmp_path / "home"
     uri = f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
-    from tasks.tracking.runs import use_tracking
+    from tasks.tracking.store import use_tracking
 
     use_tracking(uri)
     experiment_id = ensure_experiment("ui-browser", home)

@@ -18,7 +18,8 @@ import torch
 from transformers import BertForSequenceClassification
 
 from tasks.tracking.logged_model import self_contained
-from tasks.tracking.runs import client, ensure_experiment, start_run, use_tracking
+from tasks.tracking.runs import ensure_experiment, start_run
+from tasks.tracking.store import client, use_tracking
 from tests.tiny_models import tiny_bert
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -85,7 +86,7 @@ def mlflow_home(tmp_path_factory) -> Path:
 @pytest.fixture
 def tracking_uri(mlflow_home: Path) -> str:
     """Point MLflow at the shared store for this test (another test may have pointed it elsewhere)."""
-    from tasks.tracking.runs import default_tracking_uri
+    from tasks.tracking.store import default_tracking_uri
 
     uri = use_tracking(default_tracking_uri(mlflow_home))
     client().search_experiments(max_results=1)  # runs the migrations on first use

@@ -12,7 +12,7 @@ from pathlib import Path
 from deployments.serving.config import ServeConfig
 from deployments.serving.server import RunningServer, build_app, start_in_thread
 from tasks.registry.register import CHAMPION, ensure_registered_model
-from tasks.tracking.runs import client
+from tasks.tracking.store import client
 from tests.tasks import mlflow_fixtures as fx
 
 

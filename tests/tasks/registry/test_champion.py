@@ -20,7 +20,7 @@ from tasks.registry.lookup import OWNER_TAG, is_abandoned
 from tasks.registry.models import resolve_location
 from tasks.registry.register import CHALLENGER, CHAMPION, aliases, register_candidate
 from tasks.registry.scorers import score_model
-from tasks.tracking.runs import client
+from tasks.tracking.store import client
 from tests.tasks import mlflow_fixtures as fx
 
 mlflow_home, tracking_uri, model_dirs = fx.mlflow_home, fx.tracking_uri, fx.model_dirs

@@ -12,7 +12,7 @@ from tasks.registry.gate import gate_and_promote
 from tasks.registry.gate_inputs import BenchmarkGate, GateInputs
 from tasks.registry.register import CHAMPION, aliases, register_candidate
 from tasks.registry.report import decision_markdown
-from tasks.tracking.runs import client
+from tasks.tracking.store import client
 from tests.tasks import mlflow_fixtures as fx
 
 mlflow_home, tracking_uri, model_dirs = fx.mlflow_home, fx.tracking_uri, fx.model_dirs

@@ -19,7 +19,8 @@ from rmcore.models.scoring import ScoringConfig
 from tasks.registry.models import ModelUnavailableError, fetch_model, load_model, registry_flags, resolve_location
 from tasks.registry.scorers import score_model, score_pairs
 from tasks.tracking.logged_model import log_logged_model
-from tasks.tracking.runs import default_tracking_uri, ensure_experiment, start_run, use_tracking
+from tasks.tracking.runs import ensure_experiment, start_run
+from tasks.tracking.store import default_tracking_uri, use_tracking
 from tests.tasks import mlflow_fixtures as fx
 from tests.tasks.mlflow_fixtures import log_model_dir
 

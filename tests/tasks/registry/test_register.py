@@ -25,7 +25,7 @@ from tasks.registry.register import (
 )
 from tasks.registry.report import decision_markdown
 from tasks.registry.scorers import score_model, score_pairs
-from tasks.tracking.runs import client
+from tasks.tracking.store import client
 from tests.tasks import mlflow_fixtures as fx
 
 # The gate's mechanics with any first model; the first champion's floor has its own test below.

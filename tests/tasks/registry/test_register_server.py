@@ -24,7 +24,8 @@ from tasks.registry.gate import gate_and_promote
 from tasks.registry.models import load_model
 from tasks.registry.register import CHALLENGER, CHAMPION, aliases, register_candidate
 from tasks.registry.scorers import score_model, score_pairs
-from tasks.tracking.runs import client, ensure_experiment, log_params, start_run, use_tracking
+from tasks.tracking.runs import ensure_experiment, log_params, start_run
+from tasks.tracking.store import client, use_tracking
 from tests.tasks import mlflow_fixtures as fx
 from tests.tasks.mlflow_fixtures import log_model_dir
 

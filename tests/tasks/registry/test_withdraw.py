@@ -27,7 +27,7 @@ from tasks.registry.register import (
     registry_lock,
 )
 from tasks.registry.scorers import score_model
-from tasks.tracking.runs import client
+from tasks.tracking.store import client
 from tests.tasks import mlflow_fixtures as fx
 
 RULE = PromotionRule(first_champion_floor=None)

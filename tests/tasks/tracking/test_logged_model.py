@@ -23,7 +23,8 @@ from rmcore.models.loading import lora_config
 from rmcore.models.normalization import read_reward_stats, write_reward_stats
 from tasks.registry.register import register_candidate
 from tasks.tracking.logged_model import log_logged_model, logged_model_id
-from tasks.tracking.runs import client, ensure_experiment, start_run
+from tasks.tracking.runs import ensure_experiment, start_run
+from tasks.tracking.store import client
 from tests.tasks import mlflow_fixtures as fx
 from tests.tasks.mlflow_fixtures import log_model_dir
 from tests.tiny_models import save_tiny_remote_bert

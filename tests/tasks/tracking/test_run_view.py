@@ -27,12 +27,12 @@ from tasks.tracking.runs import (
     EXPERIMENT_KIND_TAG,
     MLFLOW_UI_ENV,
     MODEL_TRAINING,
-    client,
     ensure_experiment,
     log_metrics,
     log_params,
     start_run,
 )
+from tasks.tracking.store import client
 from tests.tasks import mlflow_fixtures as fx
 
 mlflow_home, tracking_uri, model_dirs = fx.mlflow_home, fx.tracking_uri, fx.model_dirs

@@ -12,6 +12,7 @@ import pytest
 from rmcore import RewardConfig
 from tasks.tracking import runs as tracking
 from tasks.tracking.model_card import model_card
+from tasks.tracking.store import client
 from tests.tasks import mlflow_fixtures as fx
 
 mlflow_home, tracking_uri, model_dirs = fx.mlflow_home, fx.tracking_uri, fx.model_dirs
@@ -21,36 +22,10 @@ def new_run(home: Path, experiment: str) -> str:
     return tracking.start_run(tracking.ensure_experiment(experiment, home), run_name="t", tags={"kind": "test"})
 
 
-def test_default_tracking_uri_is_the_sqlite_file_under_home(tmp_path):
-    assert tracking.default_tracking_uri(tmp_path) == f"sqlite:///{tmp_path.resolve()}/mlflow/mlflow.db"
-
-
-def test_the_store_is_the_flag_else_the_environment_else_the_home_file(tmp_path, monkeypatch):
-    home_file = tracking.default_tracking_uri(tmp_path)
-    assert tracking.resolve_tracking_uri(None, tmp_path) == home_file
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://team-server:5000")
-    assert tracking.resolve_tracking_uri(None, tmp_path) == "http://team-server:5000"
-    assert tracking.resolve_tracking_uri("sqlite:///given.db", tmp_path) == "sqlite:///given.db"
-
-
-def test_opening_a_store_leaves_the_environment_as_the_user_set_it(tmp_path, monkeypatch):
-    previous = mlflow.get_tracking_uri()
-    try:
-        assert tracking.use_tracking(tracking.default_tracking_uri(tmp_path / "a")) == mlflow.get_tracking_uri()
-        assert "MLFLOW_TRACKING_URI" not in os.environ  # so the next entry point resolves its own home's file
-        assert tracking.resolve_tracking_uri(None, tmp_path / "b") == tracking.default_tracking_uri(tmp_path / "b")
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://team-server:5000")
-        tracking.use_tracking(tracking.default_tracking_uri(tmp_path / "a"))
-        assert os.environ["MLFLOW_TRACKING_URI"] == "http://team-server:5000"
-    finally:
-        mlflow.set_tracking_uri(previous)
-        mlflow.set_registry_uri(previous)
-
-
 def test_ensure_experiment_is_idempotent_and_stores_artifacts_under_home(mlflow_home, tracking_uri):
     first = tracking.ensure_experiment("exp-ensure", mlflow_home)
     assert tracking.ensure_experiment("exp-ensure", mlflow_home) == first
-    location = tracking.client().get_experiment(first).artifact_location
+    location = client().get_experiment(first).artifact_location
     assert location == (mlflow_home.resolve() / "mlflow" / "artifacts" / "exp-ensure").as_uri()
 
 
@@ -79,7 +54,7 @@ def test_log_config_metrics_and_tags_land_in_the_run(mlflow_home, tracking_uri, 
     tracking.set_tags(run_id, {"data_digest": "abc", "HF_TOKEN": os.environ["HF_TOKEN"], "none": None})
     tracking.end_run(run_id)
 
-    run = tracking.client().get_run(run_id)
+    run = client().get_run(run_id)
     assert len(run.data.params) == logged == len(tracking.config_params(config))
     assert run.data.params["learning_rate"] == "0.0"
     assert run.data.metrics == {"eval_accuracy": 0.75, "eval_n_pairs": 40.0}
@@ -93,7 +68,7 @@ def test_log_dataset_records_the_pairs_with_their_digest(mlflow_home, tracking_u
     run_id = new_run(mlflow_home, "exp-data")
     digest = tracking.log_dataset(run_id, pairs, name="hh-eval", source="/data/eval.parquet", context="eval")
 
-    inputs = tracking.client().get_run(run_id).inputs.dataset_inputs
+    inputs = client().get_run(run_id).inputs.dataset_inputs
     assert [(i.dataset.name, i.dataset.digest) for i in inputs] == [("hh-eval", digest)]
     assert {t.key: t.value for t in inputs[0].tags}["mlflow.data.context"] == "eval"
     assert json.loads(inputs[0].dataset.profile)["num_rows"] == 10
@@ -116,7 +91,7 @@ def test_reports_and_model_card_are_logged_as_artifacts(mlflow_home, tracking_ur
     card = model_card("reward-model", "tiny-bert", "abc", {"accuracy": 0.8}, {"hub_token": "x", "lr": 1})
     tracking.log_text(run_id, card, "model_card.md")
 
-    names = {a.path for a in tracking.client().list_artifacts(run_id)}
+    names = {a.path for a in client().list_artifacts(run_id)}
     assert names == {"plots", "quarantine_summary.json", "model_card.md"}
     assert "| accuracy | 0.8000 |" in card and "hub_token" not in card
     summary = mlflow.artifacts.load_dict(f"runs:/{run_id}/quarantine_summary.json")
@@ -136,7 +111,7 @@ def test_run_url_links_to_the_server_reading_the_store_file(monkeypatch):
 
 def test_start_tracking_run_task_creates_a_running_run_in_the_home_store(mlflow_home, tracking_uri):
     run_id = tracking.start_tracking_run.fn(str(mlflow_home), "exp-task", tags={"data_digest": "d1"})
-    run = tracking.client().get_run(run_id)
+    run = client().get_run(run_id)
     assert run.info.status == "RUNNING" and run.data.tags["data_digest"] == "d1"
     tracking.end_tracking_run.fn(run_id, "FAILED")
-    assert tracking.client().get_run(run_id).info.status == "FAILED"
+    assert client().get_run(run_id).info.status == "FAILED"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pickle
 
-from tasks.tracking.runs import client, ensure_experiment, start_run
+from tasks.tracking.runs import ensure_experiment, start_run
 from tasks.tracking.series import MlflowSeriesCallback, series_entries
+from tasks.tracking.store import client
 from tests.tasks import mlflow_fixtures as fx
 from tests.tasks.training.test_progress import tiny_trainer
 
