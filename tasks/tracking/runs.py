@@ -36,6 +36,8 @@ MAX_PARAM_LENGTH = 500
 # MLflow accepts at most 100 params per log_batch call.
 PARAM_BATCH = 100
 SECRET_NAMES = re.compile(r"token|password|secret|auth|api_key|credential", re.IGNORECASE)
+# The password of a URL's user part (https://user:PASSWORD@host): a store or server URL may carry one.
+URL_PASSWORD = re.compile(r"(?<=://)([^/@:\s]+):[^/@\s]+@")
 # MLflow 3's UI lists an experiment under model training, not GenAI, by this tag.
 EXPERIMENT_KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
 
@@ -73,11 +75,14 @@ def is_secret(name: str) -> bool:
 
 
 def redact(value: Any) -> Any:
-    """`value` with every secret-named key of nested dicts masked (e.g. flow param `training={'hub_token': ...}`)."""
+    """`value` with every secret-named key of nested dicts masked (e.g. flow param `training={'hub_token': ...}`)
+    and the password of every URL masked (e.g. `tracking_uri='https://me:PASSWORD@mlflow.example'`)."""
     if isinstance(value, Mapping):
         return {k: "***" if is_secret(str(k)) else redact(v) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
+    if isinstance(value, str):
+        return URL_PASSWORD.sub(r"\1:***@", value)
     return value
 
 

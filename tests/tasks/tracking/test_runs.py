@@ -45,6 +45,22 @@ def test_secret_names_are_recognised(name):
     assert tracking.is_secret(name)
 
 
+def test_url_passwords_are_masked_wherever_a_value_holds_one():
+    params = {"tracking_uri": "https://me:s3cret@mlflow.example/path", "nested": {"urls": ["http://a:b@host:5000"]}}
+    assert tracking.redact(params) == {
+        "tracking_uri": "https://me:***@mlflow.example/path",
+        "nested": {"urls": ["http://a:***@host:5000"]},
+    }
+    assert tracking.redact("sqlite:///home/mlflow.db") == "sqlite:///home/mlflow.db"  # no user part: unchanged
+
+
+def test_a_store_url_with_a_password_is_logged_without_it(mlflow_home, tracking_uri):
+    run_id = new_run(mlflow_home, "exp-url-password")
+    tracking.log_params(run_id, {"flow.tracking_uri": "https://me:s3cret@mlflow.example"})
+    tracking.end_run(run_id)
+    assert client().get_run(run_id).data.params["flow.tracking_uri"] == "https://me:***@mlflow.example"
+
+
 def test_log_config_metrics_and_tags_land_in_the_run(mlflow_home, tracking_uri, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_should_not_appear")
     run_id = new_run(mlflow_home, "exp-params")
