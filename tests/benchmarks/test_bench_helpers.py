@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from benchmarks import bench_vs_trl, sweep_defaults
+from benchmarks import bench_serve, bench_serve_fairness, bench_serve_precision, bench_vs_trl, sweep_defaults
 from benchmarks.runs import load_rows, pick
+from benchmarks.serving import free_port, load_texts, serve_argv
 
 
 def _run(system, seed, accuracy, pairs_per_s, **extra):
@@ -98,3 +99,44 @@ def test_fp32_precision_runs_as_on_a_cpu_without_native_bf16():
     assert bench_vs_trl.runs_bf16("fp32") is False
     assert bench_vs_trl.runs_bf16("auto") is bf16_supported()
     assert bench_vs_trl.parse_args(["--precision", "fp32"]).precision == "fp32"
+
+
+def test_load_texts_reads_the_first_rows_as_prompt_plus_chosen(tmp_path):
+    path = tmp_path / "pairs.jsonl.gz"
+    with gzip.open(path, "wt") as f:
+        f.write(json.dumps({"prompt": "Q: hi\n", "chosen": "A: hello", "rejected": "A: go away"}) + "\n")
+        f.write(json.dumps({"chosen": "no prompt", "rejected": "x"}) + "\n")
+        f.write(json.dumps({"prompt": "unread", "chosen": "", "rejected": ""}) + "\n")
+    assert load_texts(path, 2) == ["Q: hi\nA: hello", "no prompt"]
+    assert len(load_texts(path, 10)) == 3
+
+
+def test_serve_argv_is_a_command_rewardflow_serve_accepts(tmp_path):
+    from deployments.flags import from_arguments
+    from deployments.serving.config import ServeConfig
+    from rewardflow.serve_cmd import build_parser
+
+    extra = bench_serve_fairness.SETTINGS["one slice per request"]
+    argv = serve_argv(str(tmp_path), tmp_path / "model", 8123, "bf16", *extra)
+    assert argv[1:4] == ["-m", "rewardflow.cli", "serve"]
+    config = from_arguments(ServeConfig, build_parser().parse_args(argv[4:]))
+    assert (config.port, config.precision, config.max_batch_tokens) == (8123, "bf16", 100_000_000)
+    assert config.model == str(tmp_path / "model")
+    parsed = build_parser().parse_args(serve_argv(str(tmp_path), tmp_path, 8123, "fp32", "--max-wait-ms", "2.5")[4:])
+    assert from_arguments(ServeConfig, parsed).max_wait_ms == 2.5
+
+
+def test_free_port_can_be_bound():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", free_port()))
+
+
+def test_each_serve_benchmark_keeps_its_own_flags_and_defaults():
+    throughput = bench_serve.parse_args([])
+    assert (throughput.levels, throughput.min_requests, throughput.precision) == ("1,8,32", 16, "fp32")
+    assert bench_serve.parse_args(["--one-at-a-time-server", "m", "--port", "9"]).port == 9
+    fairness = bench_serve_fairness.parse_args([])
+    assert (fairness.probes, fairness.n_texts, fairness.precision) == (9, 256, "fp32")
+    assert bench_serve_precision.parse_args(["--n-texts", "4"]).n_texts == 4
