@@ -74,9 +74,9 @@ class Announcer:
     """Emits the arrival event to this home's Prefect server once the batch is stored.
 
     Called by `ingest_files` inside its lock; `announce_batch` refuses the batch when the server cannot take
-    the event, so it leaves the store again and a rerun finds it new. This adds only what the command knows: this home's
-    server, the sent id, and when to look for the run it started. Nothing else happens under the lock:
-    which run the event started is looked up afterwards (`note`).
+    the event, so it leaves the store again and a rerun finds it new. This adds only what the command
+    knows: this home's server, the sent id, and when to look for the run it started. Nothing else happens
+    under the lock: which run the event started is looked up afterwards (`note`).
     """
 
     def __init__(self, home: Path, event: str) -> None:
